@@ -1,0 +1,48 @@
+package topic
+
+import (
+	"strings"
+	"testing"
+)
+
+func FuzzValidateName(f *testing.F) {
+	for _, c := range nameCases {
+		if len(c.topic) < 1000 {
+			f.Add(c.topic)
+		}
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if ValidateName(name) != nil {
+			return
+		}
+		if ValidateFilter(name) != nil && !strings.HasPrefix(name, sharePrefix) {
+			t.Fatalf("valid name %q is not a valid filter", name)
+		}
+		if !Match(name, name) {
+			t.Fatalf("name %q does not match itself as a filter", name)
+		}
+	})
+}
+
+func FuzzValidateFilter(f *testing.F) {
+	for _, c := range filterCases {
+		f.Add(c.filter, "a/b")
+	}
+	for _, c := range matchCases {
+		f.Add(c.filter, c.name)
+	}
+	f.Fuzz(func(t *testing.T, filter, name string) {
+		err := ValidateFilter(filter)
+		if err != nil {
+			return
+		}
+		if _, inner, shared, _ := ParseShare(filter); shared {
+			filter = inner
+		} else if !HasWildcard(filter) && ValidateName(filter) != nil {
+			t.Fatalf("filter %q without wildcards is not a valid name", filter)
+		}
+		if ValidateName(name) == nil && Match(filter, name) != bruteMatch(filter, name) {
+			t.Fatalf("Match(%q, %q) disagrees with the oracle", filter, name)
+		}
+	})
+}

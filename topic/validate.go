@@ -1,0 +1,105 @@
+package topic
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrInvalid is matched (errors.Is) by every validation error; the error text
+// says which rule was broken.
+var ErrInvalid = errors.New("topic: invalid")
+
+// MaxLen is the longest topic name or filter in bytes [MQTT-4.7.3-3].
+const MaxLen = 65535
+
+// sharePrefix starts a shared subscription filter [MQTT-4.8.2].
+const sharePrefix = "$share/"
+
+func invalid(s, rule string) error {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return fmt.Errorf("%w: %q: %s", ErrInvalid, s, rule)
+}
+
+// checkString applies the rules common to names and filters.
+func checkString(s string) error {
+	switch {
+	case s == "":
+		return invalid(s, "must be at least one character long [MQTT-4.7.3-1]")
+	case len(s) > MaxLen:
+		return invalid(s, "longer than 65535 bytes [MQTT-4.7.3-3]")
+	case strings.IndexByte(s, 0) >= 0:
+		return invalid(s, "must not contain U+0000 [MQTT-4.7.3-2]")
+	case !utf8.ValidString(s):
+		// utf8.ValidString also rejects encoded surrogates U+D800..U+DFFF [MQTT-1.5.4-1].
+		return invalid(s, "must be well-formed UTF-8 [MQTT-1.5.4-1]")
+	}
+	return nil
+}
+
+// ValidateName checks a topic name used in PUBLISH: no wildcards [MQTT-3.3.2-2].
+func ValidateName(name string) error {
+	if err := checkString(name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(name, "+#") {
+		return invalid(name, "a topic name must not contain wildcards [MQTT-3.3.2-2]")
+	}
+	return nil
+}
+
+// ValidateFilter checks a subscription filter, including "$share/group/filter".
+func ValidateFilter(filter string) error {
+	if err := checkString(filter); err != nil {
+		return err
+	}
+	if strings.HasPrefix(filter, sharePrefix) {
+		_, _, _, err := ParseShare(filter)
+		return err
+	}
+	return checkLevels(filter)
+}
+
+// checkLevels applies the wildcard placement rules to a non-shared filter.
+func checkLevels(filter string) error {
+	for i, n := 0, len(filter); i < n; i++ {
+		c := filter[i]
+		if c != '+' && c != '#' {
+			continue
+		}
+		whole := (i == 0 || filter[i-1] == '/') && (i+1 == n || filter[i+1] == '/')
+		if c == '+' && !whole {
+			return invalid(filter, "'+' must occupy an entire level [MQTT-4.7.1-3]")
+		}
+		if c == '#' && (!whole || i+1 != n) {
+			return invalid(filter, "'#' must be the last character and occupy an entire level [MQTT-4.7.1-2]")
+		}
+	}
+	return nil
+}
+
+// ParseShare splits "$share/group/filter" into its share name and inner
+// filter. ok is false (and err nil) for a filter that is not shared; a
+// malformed shared filter returns an error wrapping ErrInvalid.
+func ParseShare(filter string) (group, inner string, ok bool, err error) {
+	rest, found := strings.CutPrefix(filter, sharePrefix)
+	if !found {
+		return "", "", false, nil
+	}
+	group, inner, found = strings.Cut(rest, "/")
+	switch {
+	case group == "":
+		return "", "", true, invalid(filter, "a share name must be at least one character long [MQTT-4.8.2-1]")
+	case strings.ContainsAny(group, "+#"):
+		return "", "", true, invalid(filter, "a share name must not contain '+' or '#' [MQTT-4.8.2-2]")
+	case !found || inner == "":
+		return "", "", true, invalid(filter, "a shared subscription needs a topic filter after the share name [MQTT-4.8.2-2]")
+	}
+	if err := checkLevels(inner); err != nil {
+		return "", "", true, err
+	}
+	return group, inner, true, nil
+}
