@@ -63,6 +63,26 @@ func (m *MemFS) SetFault(name string, f *Fault) {
 	m.faults[path.Clean(name)] = &cp
 }
 
+// admitWrite applies name's write fault: how many of n bytes land, and the
+// error to return.
+func (m *MemFS) admitWrite(name string, n int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ft := m.faults[name]
+	if ft == nil {
+		ft = m.faults["."]
+	}
+	if ft == nil || ft.WriteErr == nil {
+		return n, nil
+	}
+	var err error
+	if int64(n) > ft.WriteAfter {
+		n, err = int(max(ft.WriteAfter, 0)), ft.WriteErr
+	}
+	ft.WriteAfter -= int64(n)
+	return n, err
+}
+
 func (m *MemFS) faultFor(name string) *Fault {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -271,13 +291,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.readOnly {
 		return 0, errReadOnly
 	}
-	n, err := len(p), error(nil)
-	if ft := f.fs.faultFor(f.name); ft != nil && ft.WriteErr != nil {
-		if int64(n) > ft.WriteAfter {
-			n, err = int(max(ft.WriteAfter, 0)), ft.WriteErr
-		}
-		ft.WriteAfter -= int64(n)
-	}
+	n, err := f.fs.admitWrite(f.name, len(p))
 	f.d.mu.Lock()
 	f.d.data = append(f.d.data, p[:n]...)
 	f.d.mu.Unlock()

@@ -34,7 +34,7 @@ func recoverWriter(fsys FS, path string, f File, o Options) (*Writer, error) {
 		return nil, err
 	}
 	if hdr.layout != layoutOrdered {
-		return nil, fmt.Errorf("segment: %s is clustered (sealed); it cannot be appended to", path)
+		return nil, fmt.Errorf("%w: %s is clustered; it cannot be appended to", ErrSealed, path)
 	}
 	r := &Reader{path: path, f: f, o: o, base: hdr.base, layout: layoutOrdered}
 	st, damage, reason := r.scanOrdered(size)

@@ -35,6 +35,8 @@ var (
 	ErrCorrupt = errors.New("segment: corrupt")
 	// ErrOutOfRange is returned when an offset is not in a segment.
 	ErrOutOfRange = errors.New("segment: offset out of range")
+	// ErrSealed is returned by OpenWriter for a segment in the clustered layout.
+	ErrSealed = errors.New("segment: sealed")
 	// ErrClosed is returned by operations on a closed Writer or Reader.
 	ErrClosed = errors.New("segment: closed")
 )

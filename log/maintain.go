@@ -1,0 +1,144 @@
+package log
+
+import (
+	"github.com/stratamq/strata/segment"
+)
+
+// kick wakes the maintenance goroutine without blocking.
+func (l *Log) kick() {
+	select {
+	case l.work <- struct{}{}:
+	default:
+	}
+}
+
+// maintain is the Log's one background goroutine: it clusters sealed
+// segments and applies retention whenever kicked, until Close.
+func (l *Log) maintain() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-l.work:
+		}
+		l.enforceRetention()
+		if l.o.Cluster {
+			l.clusterPending()
+		}
+	}
+}
+
+// clusterPending rewrites every sealed, still ordered segment.
+func (l *Log) clusterPending() {
+	for {
+		s := l.nextToCluster()
+		if s == nil {
+			return
+		}
+		select {
+		case <-l.done:
+			return
+		default:
+		}
+		r, err := segment.Cluster(l.o.FS, s.path, l.o.Segment)
+		if err != nil {
+			l.logger.Error().Err(err).Str("segment", s.path).Msg("clustering failed; the segment stays ordered")
+			return
+		}
+		if !l.install(s, r) {
+			r.Close()
+		}
+	}
+}
+
+func (l *Log) nextToCluster() *seg {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range l.mu.sealed {
+		if !s.h.Load().r.Clustered() {
+			return s
+		}
+	}
+	return nil
+}
+
+// install swaps the clustered reader in, unless retention removed s meanwhile.
+func (l *Log) install(s *seg, r *segment.Reader) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, cur := range l.mu.sealed {
+		if cur == s {
+			s.replace(newHandle(r, func() { r.Close() }))
+			return true
+		}
+	}
+	return false
+}
+
+// enforceRetention deletes the oldest sealed segments while the log is over
+// RetentionBytes or a segment's newest record is older than RetentionAge
+// before the log's newest record. The active segment is never deleted.
+func (l *Log) enforceRetention() {
+	for {
+		s := l.retentionVictim()
+		if s == nil {
+			return
+		}
+		if err := l.o.FS.Remove(s.path); err != nil {
+			l.logger.Error().Err(err).Str("segment", s.path).Msg("retention: remove failed")
+			return
+		}
+		l.o.FS.Remove(segment.IndexName(s.path)) // a missing index is fine
+		if err := l.o.FS.SyncDir(l.dir); err != nil {
+			l.logger.Error().Err(err).Msg("retention: sync dir failed")
+		}
+		l.logger.Info().Str("segment", s.path).Msg("retention deleted segment")
+	}
+}
+
+// retentionVictim detaches and returns the oldest sealed segment if a
+// retention bound says it must go.
+func (l *Log) retentionVictim() *seg {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.mu.sealed) == 0 || (l.o.RetentionBytes == 0 && l.o.RetentionAge == 0) {
+		return nil
+	}
+	oldest := l.mu.sealed[0].h.Load().r
+	total := l.mu.active.h.Load().r.Size()
+	newest := l.mu.active.h.Load().r.MaxTime()
+	for _, s := range l.mu.sealed {
+		r := s.h.Load().r
+		total += r.Size()
+		newest = max(newest, r.MaxTime())
+	}
+	overSize := l.o.RetentionBytes > 0 && total > l.o.RetentionBytes
+	overAge := l.o.RetentionAge > 0 && newest-oldest.MaxTime() > l.o.RetentionAge.Nanoseconds()
+	if !overSize && !overAge {
+		return nil
+	}
+	s := l.mu.sealed[0]
+	l.mu.sealed = l.mu.sealed[1:]
+	s.h.Load().release() // readers still holding it finish first
+	return s
+}
+
+// Close stops maintenance, syncs and closes the active segment and releases
+// every segment. Iterators still open keep their segments until they finish.
+func (l *Log) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	close(l.done)
+	l.wg.Wait()
+	err := l.w.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.mu.sealed {
+		s.h.Load().release()
+	}
+	l.mu.sealed = nil
+	return err
+}
