@@ -13,8 +13,9 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
+# Until the broker's serve command lands (issue 3), run shows the node's log.
 run: build
-	$(BIN) serve --data-dir $(DATA_DIR)
+	$(BIN) log inspect --data-dir $(DATA_DIR)
 
 vet:
 	$(GO) vet ./...
