@@ -1,0 +1,281 @@
+package fsm
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/stratamq/strata/log"
+)
+
+// Effects is what the connection layer must do after an entry applies, on
+// every node for the clients connected to it (like etcd raft's Ready).
+type Effects struct {
+	// Err is why the entry changed nothing (ErrStale, ErrNoSession,
+	// ErrApplied); nil when it applied.
+	Err error
+	// Deliveries go to connected sessions: live matches in client id order,
+	// or, for a Subscribe, the retained messages in topic order.
+	Deliveries []Delivery
+	// Duplicate marks a QoS 2 publish whose packet id awaits PUBREL: it was
+	// not delivered again; the proposer answers PUBREC [MQTT-4.3.3-10].
+	Duplicate bool
+	// Wills are due now; the leader proposes PendingWill.Entry for each.
+	Wills []PendingWill
+	// Close lists network connections to close (session takeover).
+	Close []Close
+	// Resume is set by a SessionConnect: what the new connection owes first.
+	Resume *Resume
+}
+
+// Delivery is one message to send to one connected session.
+type Delivery struct {
+	ClientID string
+	Node     string
+	Offset   log.Offset
+	QoS      byte // min(publish QoS, subscription QoS), highest over matches [MQTT-3.3.4-2]
+	// Retain is the RETAIN flag to send: the publish's flag where a matching
+	// subscription has retain-as-published [MQTT-3.3.1-12/13]; 1 for retained
+	// messages sent on subscribe (section 3.3.1.3).
+	Retain          bool
+	SubscriptionIDs []uint32 // every matching subscription's id, ascending [MQTT-3.3.4-3/4]
+}
+
+// Close asks the node holding a connection to close it.
+type Close struct {
+	ClientID string
+	Node     string
+	Since    log.Offset // the connection's SessionConnect offset
+	Reason   DisconnectReason
+}
+
+// Resume tells a new connection what its session owes it [MQTT-4.4.0-1].
+type Resume struct {
+	SessionPresent bool       // [MQTT-3.2.2-2/3]
+	Inflight       []Inflight // resend, in offset order (Done markers excluded)
+	Gaps           []Range    // replay these ranges through View.Owed, in order
+}
+
+// Apply folds the entry at offset off into s. It is deterministic: no I/O,
+// no clock but e.Time, no randomness. Offsets below the next expected one
+// are ignored (Effects.Err = ErrApplied), which makes re-applying a tail
+// after Restore a no-op. e must be valid (decoded, or passed Validate).
+func (s *State) Apply(off log.Offset, e *Entry) Effects {
+	if off < s.next {
+		return Effects{Err: ErrApplied}
+	}
+	s.next = off + 1
+	switch e.Kind {
+	case KindPublish:
+		return s.applyPublish(off, e)
+	case KindSubscribe:
+		return s.applySubscribe(e)
+	case KindUnsubscribe:
+		return s.applyUnsubscribe(e)
+	case KindSessionConnect:
+		return s.applyConnect(off, e)
+	case KindSessionDisconnect:
+		return s.applyDisconnect(off, e)
+	case KindSessionExpire:
+		return s.applyExpire(e)
+	case KindAck:
+		return s.applyAck(e)
+	case KindQoS2Release:
+		return s.applyRelease(e)
+	}
+	return Effects{Err: ErrInvalid}
+}
+
+// NextOffset is the offset Apply expects next.
+func (v *views) NextOffset() log.Offset { return v.next }
+
+func (s *State) applyPublish(off log.Offset, e *Entry) Effects {
+	p := &e.Publish
+	if p.Will {
+		w, ok := s.wills.Get(PendingWill{ClientID: e.ClientID})
+		if !ok || w.Due > e.Time {
+			return Effects{Err: ErrStale} // cancelled, already published, or early
+		}
+		s.deleteWill(w)
+	} else if s.duplicateQoS2(off, e) {
+		return Effects{Duplicate: true}
+	}
+	s.retain(off, e)
+	return Effects{Deliveries: s.route(off, e)}
+}
+
+// duplicateQoS2 reports whether e resends a QoS 2 packet id still awaiting
+// PUBREL [MQTT-4.3.3-10]; otherwise it records the id (QoS 2 with a session).
+func (s *State) duplicateQoS2(off log.Offset, e *Entry) bool {
+	if e.Publish.QoS != 2 || e.PacketID == 0 {
+		return false
+	}
+	key := awaitItem{ClientID: e.ClientID, PacketID: e.PacketID}
+	if s.awaiting.Has(key) {
+		return true
+	}
+	if _, ok := s.session(e.ClientID); ok {
+		key.Offset = off
+		s.awaiting.ReplaceOrInsert(key)
+	}
+	return false
+}
+
+// retain updates the retained view: a retained publish replaces the topic's
+// message [MQTT-3.3.1-5]; an empty payload removes it and is not stored
+// [MQTT-3.3.1-6/7]; a non-retained publish leaves it alone [MQTT-3.3.1-8].
+func (s *State) retain(off log.Offset, e *Entry) {
+	p := &e.Publish
+	switch {
+	case !p.Retain:
+	case len(p.Payload) == 0:
+		s.retained.Delete(Retained{Topic: p.Topic})
+	default:
+		s.retained.ReplaceOrInsert(Retained{Topic: p.Topic, Offset: off, QoS: p.QoS,
+			ExpiresAt: expiresAt(e)})
+	}
+}
+
+// expiresAt is when the message of publish e expires, 0 for never.
+func expiresAt(e *Entry) int64 {
+	pr := &e.Publish.Props
+	if !pr.HasExpiry {
+		return 0
+	}
+	return max(e.Time+int64(pr.MessageExpirySeconds)*secondNanos, 1)
+}
+
+// match accumulates one client's matching subscriptions.
+type match struct {
+	qos    byte
+	retain bool
+	ids    []uint32
+}
+
+func (m *match) add(p *Publish, o SubOptions) {
+	m.qos = max(m.qos, min(p.QoS, o.QoS)) // [MQTT-3.8.4-8], [MQTT-3.3.4-2]
+	m.retain = m.retain || (p.Retain && o.RetainAsPublished)
+	if o.ID != 0 && !slices.Contains(m.ids, o.ID) {
+		m.ids = append(m.ids, o.ID)
+	}
+}
+
+// route computes the deliveries of the publish at off: one per matching
+// session (overlaps merged), one member per matching shared group.
+func (s *State) route(off log.Offset, e *Entry) []Delivery {
+	p := &e.Publish
+	matches := map[string]*match{}
+	get := func(id string) *match {
+		m := matches[id]
+		if m == nil {
+			m = &match{}
+			matches[id] = m
+		}
+		return m
+	}
+	s.direct.Match(p.Topic, func(_, client string, o SubOptions) {
+		if o.NoLocal && client == e.ClientID {
+			return // [MQTT-3.8.3-3]
+		}
+		get(client).add(p, o)
+	})
+	for _, g := range s.matchGroups(p.Topic) {
+		member := s.pickMember(g)
+		o, _ := s.subs.Get(subItem{ClientID: member, Filter: shareFilter(g.Name, g.Filter)})
+		m := get(member)
+		m.add(p, o.Options)
+		s.queueShared(member, off, e, m)
+	}
+	return s.deliver(off, e, matches)
+}
+
+// matchGroups returns the shared groups whose filter matches name, sorted.
+func (s *State) matchGroups(name string) []*group {
+	var gs []*group
+	s.shared.Match(name, func(filter, name string, _ struct{}) {
+		if g, ok := s.groups.Get(&group{Name: name, Filter: filter}); ok {
+			gs = append(gs, g)
+		}
+	})
+	slices.SortFunc(gs, func(a, b *group) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Filter, b.Filter))
+	})
+	return gs
+}
+
+func shareFilter(name, filter string) string { return "$share/" + name + "/" + filter }
+
+// pickMember chooses the group member for one message: the first connected
+// member at or after the group's position (round robin), else the member at
+// the position; the position then moves past the one chosen.
+func (s *State) pickMember(g *group) string {
+	n := uint64(len(g.Members))
+	pos := g.Next % n
+	for i := range n {
+		if sess, ok := s.session(g.Members[(g.Next+i)%n]); ok && sess.Connected {
+			pos = (g.Next + i) % n
+			break
+		}
+	}
+	next := *g
+	next.Next = pos + 1
+	s.groups.ReplaceOrInsert(&next)
+	return g.Members[pos]
+}
+
+// queueShared records a shared message for an offline member as an explicit
+// Queued offset: replay gaps cover only non-shared subscriptions, and Owed
+// skips offsets held explicitly. Expired messages and QoS 0 are not queued
+// [MQTT-3.3.2-5].
+func (s *State) queueShared(member string, off log.Offset, e *Entry, m *match) {
+	sess, ok := s.session(member)
+	if !ok || sess.Connected {
+		return
+	}
+	exp := expiresAt(e)
+	if m.qos == 0 || (exp != 0 && exp <= e.Time) {
+		return
+	}
+	s.inflight.ReplaceOrInsert(Inflight{ClientID: member, Offset: off, QoS: m.qos,
+		State: InflightQueued, ExpiresAt: exp})
+}
+
+// deliver turns matches into deliveries for connected sessions, in client
+// id order, and records QoS > 0 ones in flight.
+func (s *State) deliver(off log.Offset, e *Entry, matches map[string]*match) []Delivery {
+	clients := make([]string, 0, len(matches))
+	for c := range matches {
+		clients = append(clients, c)
+	}
+	slices.Sort(clients)
+	var out []Delivery
+	for _, c := range clients {
+		sess, ok := s.session(c)
+		if !ok || !sess.Connected {
+			continue // offline: the replay gap (or queueShared) owes it
+		}
+		m := matches[c]
+		slices.Sort(m.ids)
+		out = append(out, Delivery{ClientID: c, Node: sess.Node, Offset: off, QoS: m.qos,
+			Retain: m.retain, SubscriptionIDs: m.ids})
+		s.markSent(c, off, m.qos, expiresAt(e))
+	}
+	return out
+}
+
+// markSent records a QoS > 0 delivery to a connected session in flight.
+func (s *State) markSent(client string, off log.Offset, qos byte, exp int64) {
+	if qos == 0 {
+		return
+	}
+	key := Inflight{ClientID: client, Offset: off}
+	if old, ok := s.inflight.Get(key); ok && old.State != InflightQueued {
+		return // already owed (e.g. a retained message also delivered live)
+	}
+	key.QoS, key.State, key.ExpiresAt = qos, InflightSent, exp
+	s.inflight.ReplaceOrInsert(key)
+}
+
+func (v *views) session(client string) (*Session, bool) {
+	return v.sessions.Get(&Session{ClientID: client})
+}

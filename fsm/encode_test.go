@@ -1,0 +1,182 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// b concatenates bytes and strings into a raw test vector.
+func b(parts ...any) []byte {
+	var out []byte
+	for _, p := range parts {
+		switch v := p.(type) {
+		case int:
+			out = append(out, byte(v))
+		case string:
+			out = append(out, v...)
+		case []byte:
+			out = append(out, v...)
+		}
+	}
+	return out
+}
+
+// head is version 1, time 1 (zigzag 2), client id "c1".
+var head = b(1, 2, 2, "c1")
+
+var entryCases = []struct {
+	name string
+	e    Entry
+	raw  []byte // the record value; the kind travels separately
+}{
+	{"publish minimal", Entry{Kind: KindPublish, Time: 1, ClientID: "c1",
+		Publish: Publish{Message: Message{Topic: "a/b", Payload: []byte("x")}}},
+		b(head, 0, 0, 3, "a/b", 1, "x", 0, 0)},
+	{"publish full", Entry{Kind: KindPublish, Time: 1, ClientID: "c1", PacketID: 300,
+		Publish: Publish{Will: true, Message: Message{Topic: "t", QoS: 2, Retain: true, Props: Properties{
+			PayloadFormat: 1, HasExpiry: true, MessageExpirySeconds: 60, ContentType: "j",
+			ResponseTopic: "r", CorrelationData: []byte{9},
+			User: []UserProperty{{"k", "v"}, {"k", "w"}}}}}, Extensions: []byte{1, 1, 0xFF}},
+		b(head, 0xAC, 0x02, 0x0E, 1, "t", 0, 0x3F, 1, 60, 1, "j", 1, "r", 1, 9, 2, 1, "k", 1, "v", 1, "k", 1, "w",
+			3, 1, 1, 0xFF)},
+	{"publish expiry zero", Entry{Kind: KindPublish, Time: -1, Publish: Publish{Message: Message{
+		Topic: "t", Props: Properties{HasExpiry: true}}}},
+		b(1, 1, 0, 0, 0, 1, "t", 0, 0x02, 0, 0)},
+	{"subscribe", Entry{Kind: KindSubscribe, Time: 1, ClientID: "c1", Subscriptions: []Subscription{
+		{Filter: "a/+", Options: SubOptions{QoS: 1, NoLocal: true, RetainAsPublished: true, RetainHandling: 2, ID: 7}},
+		{Filter: "$share/g/t"}}},
+		b(head, 2, 3, "a/+", 0x2D, 7, 10, "$share/g/t", 0, 0, 0)},
+	{"unsubscribe", Entry{Kind: KindUnsubscribe, Time: 1, ClientID: "c1", Filters: []string{"a/#"}},
+		b(head, 1, 3, "a/#", 0)},
+	{"connect with will", Entry{Kind: KindSessionConnect, Time: 1, ClientID: "c1", Connect: Connect{
+		CleanStart: true, ExpirySeconds: NeverExpire, ProtocolVersion: 5, Node: "n1",
+		Will: &Will{Message: Message{Topic: "w", Payload: []byte("bye"), QoS: 1, Retain: true}, DelaySeconds: 10}}},
+		b(head, 0x17, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 5, 2, "n1", 1, "w", 3, "bye", 0, 10, 0)},
+	{"connect plain", Entry{Kind: KindSessionConnect, Time: 1, ClientID: "c1", Connect: Connect{ProtocolVersion: 4}},
+		b(head, 0, 0, 4, 0, 0)},
+	{"disconnect", Entry{Kind: KindSessionDisconnect, Time: 1, ClientID: "c1", Disconnect: Disconnect{
+		Reason: ReasonWithWill, Since: 5, HasExpiry: true, ExpirySeconds: 30}},
+		b(head, 1, 1, 5, 30, 0)},
+	{"disconnect normal", Entry{Kind: KindSessionDisconnect, Time: 1, ClientID: "c1"},
+		b(head, 0, 0, 0, 0)},
+	{"expire", Entry{Kind: KindSessionExpire, Time: 1, ClientID: "c1"}, b(head, 0)},
+	{"ack", Entry{Kind: KindAck, Time: 1, ClientID: "c1", Acks: []Ack{
+		{Offset: 5}, {Offset: 6, Kind: AckReceived}, {Offset: 200, Kind: AckThrough}}},
+		b(head, 3, 5, 0, 6, 1, 0xC8, 0x01, 2, 0)},
+	{"release", Entry{Kind: KindQoS2Release, Time: 1, ClientID: "c1", PacketID: 7}, b(head, 7, 0)},
+}
+
+func TestEntryEncoding(t *testing.T) {
+	for _, tc := range entryCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.e.Encode(nil)
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			if !bytes.Equal(got, tc.raw) {
+				t.Fatalf("encode:\n got % x\nwant % x", got, tc.raw)
+			}
+			dec, err := Decode(uint8(tc.e.Kind), tc.raw)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !reflect.DeepEqual(dec, tc.e) {
+				t.Fatalf("decode:\n got %+v\nwant %+v", dec, tc.e)
+			}
+		})
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for _, tc := range entryCases {
+		rec, err := tc.e.Record()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if rec.Kind != uint8(tc.e.Kind) || rec.Time != tc.e.Time || (tc.e.Kind == KindPublish) != (rec.Key != nil) {
+			t.Fatalf("%s: record header %+v", tc.name, rec)
+		}
+		if got, err := DecodeRecord(rec); err != nil || !reflect.DeepEqual(got, tc.e) {
+			t.Fatalf("%s: DecodeRecord = %+v, %v", tc.name, got, err)
+		}
+		bin, _ := tc.e.MarshalBinary()
+		var e Entry
+		if err := e.UnmarshalBinary(bin); err != nil || !reflect.DeepEqual(e, tc.e) {
+			t.Fatalf("%s: UnmarshalBinary = %+v, %v", tc.name, e, err)
+		}
+	}
+	rec, _ := entryCases[0].e.Record()
+	rec.Key = []byte("other")
+	if _, err := DecodeRecord(rec); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("key mismatch: %v", err)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	pub := entryCases[0].raw
+	cases := []struct {
+		name string
+		kind uint8
+		raw  []byte
+	}{
+		{"empty", 1, nil},
+		{"unknown kind", 9, pub},
+		{"kind zero", 0, pub},
+		{"bad version", 1, b(2, pub[1:])},
+		{"truncated", 1, pub[:len(pub)-1]},
+		{"trailing", 1, b(pub, 0)},
+		{"non-minimal varint", 8, b(1, 0x82, 0x00, 2, "c1", 7, 0)},
+		{"packet id too big", 8, b(head, 0x80, 0x80, 0x04, 0)},
+		{"qos 3", 1, b(head, 0, 3, 1, "t", 0, 0, 0)},
+		{"unknown publish flag", 1, b(head, 0, 0x10, 1, "t", 0, 0, 0)},
+		{"wildcard topic", 1, b(head, 0, 0, 1, "#", 0, 0, 0)},
+		{"length past end", 1, b(head, 0, 0, 9, "t", 0, 0, 0)},
+		{"present empty content type", 1, b(head, 0, 0, 1, "t", 0, 0x04, 0, 0)},
+		{"payload format 0 present", 1, b(head, 0, 0, 1, "t", 0, 0x01, 0, 0)},
+		{"unknown property bit", 1, b(head, 0, 0, 1, "t", 0, 0x40, 0)},
+		{"no subscriptions", 2, b(head, 0, 0)},
+		{"bad filter", 2, b(head, 1, 3, "a/#/b", 0, 0, 0)},
+		{"retain handling 3", 2, b(head, 1, 1, "a", 0x30, 0, 0)},
+		{"huge count", 3, b(head, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F)},
+		{"connect flags without will", 4, b(head, 0x10, 0, 5, 0, 0)},
+		{"bad boolean", 5, b(head, 0, 2, 0, 0)},
+		{"unknown reason", 5, b(head, 9, 0, 0, 0)},
+		{"unknown ack kind", 7, b(head, 1, 5, 3, 0)},
+		{"malformed extension", 6, b(head, 2, 1, 5)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Decode(tc.kind, tc.raw); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode(% x) = %v, want ErrCorrupt", tc.raw, err)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		e    Entry
+	}{
+		{"unknown kind", Entry{Kind: 0}},
+		{"publish without topic", Entry{Kind: KindPublish}},
+		{"fields of another kind", Entry{Kind: KindSessionExpire, Filters: []string{"a"}}},
+		{"publish fields on ack", Entry{Kind: KindAck, Acks: []Ack{{}}, Publish: Publish{Will: true}}},
+		{"packet id on connect", Entry{Kind: KindSessionConnect, PacketID: 1}},
+		{"expiry without flag", Entry{Kind: KindPublish, Publish: Publish{Message: Message{Topic: "t",
+			Props: Properties{MessageExpirySeconds: 1}}}}},
+		{"subscription id too big", Entry{Kind: KindSubscribe, Subscriptions: []Subscription{
+			{Filter: "a", Options: SubOptions{ID: MaxSubscriptionID + 1}}}}},
+		{"bad will topic", Entry{Kind: KindSessionConnect, Connect: Connect{Will: &Will{}}}},
+	}
+	for _, tc := range cases {
+		if err := tc.e.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid", tc.name, err)
+		}
+		if _, err := tc.e.Encode(nil); err == nil {
+			t.Errorf("%s: Encode accepted an invalid entry", tc.name)
+		}
+	}
+}
