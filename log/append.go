@@ -154,3 +154,9 @@ func (l *Log) Segments() []SegmentInfo {
 	}
 	return out
 }
+
+// FS is the filesystem the log lives on.
+func (l *Log) FS() segment.FS { return l.o.FS }
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }

@@ -1,0 +1,146 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
+
+	"github.com/stratamq/strata/log"
+)
+
+// applyResult is the response of one committed Raft entry.
+type applyResult struct {
+	First log.Offset
+	N     int
+	Err   error
+}
+
+var errReplayed = errors.New("replication: entry already in the log")
+
+// applier is the raft.BatchingFSM: it appends committed batches to the
+// segment log and folds them into the StateMachine. raft calls ApplyBatch,
+// Snapshot and Restore from its FSM goroutine; mu also serialises snapshot
+// persistence (which syncs the log) and readers swapping the log.
+type applier struct {
+	mu      sync.Mutex
+	log     *log.Log
+	logDir  string
+	logOpts log.Options
+	m       StateMachine
+	logger  zerolog.Logger
+
+	folded   log.Offset // the machine has folded every record below this
+	caughtUp bool       // the machine has folded the whole local log
+	maxTime  atomic.Int64
+	failed   error
+}
+
+func (a *applier) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch appends each command entry as one log frame tagged with its
+// Raft index, then folds its records. Entries already in the log (replayed
+// after a restart) are skipped.
+func (a *applier) ApplyBatch(logs []*raft.Log) []interface{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]interface{}, len(logs))
+	if err := a.catchUpLocked(); err != nil {
+		a.failLocked(err)
+	}
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			out[i] = a.applyLocked(l)
+		}
+	}
+	return out
+}
+
+func (a *applier) applyLocked(l *raft.Log) applyResult {
+	if a.failed != nil {
+		return applyResult{Err: a.failed}
+	}
+	if l.Index <= a.log.LastTag() {
+		return applyResult{Err: errReplayed}
+	}
+	recs, err := decodeBatch(l.Data)
+	if err != nil {
+		// Every replica decodes the same bytes alike, so skipping keeps them equal.
+		a.logger.Error().Err(err).Uint64("index", l.Index).Msg("skipping undecodable entry")
+		return applyResult{Err: err}
+	}
+	first, err := a.log.Append(recs, l.Index)
+	if err != nil {
+		return applyResult{Err: a.failLocked(err)}
+	}
+	for i := range recs {
+		a.m.Apply(first+log.Offset(i), &recs[i])
+		a.maxTime.Store(max(a.maxTime.Load(), recs[i].Time))
+	}
+	a.folded = first + log.Offset(len(recs))
+	return applyResult{First: first, N: len(recs)}
+}
+
+// failLocked stops this node from applying: its log can no longer be
+// written, and acknowledging anything more would be a lie.
+func (a *applier) failLocked(err error) error {
+	if a.failed == nil {
+		a.failed = fmt.Errorf("replication: node stopped applying: %w", err)
+		a.logger.Error().Err(err).Msg("log write failed; this node stops applying entries")
+	}
+	return a.failed
+}
+
+// catchUpLocked folds the local log's records that the machine has not
+// seen: after a restart, or after Restore kept a local log longer than the
+// snapshot.
+func (a *applier) catchUpLocked() error {
+	if a.caughtUp {
+		return nil
+	}
+	it := a.log.Iter(a.folded)
+	defer it.Close()
+	for it.Next() {
+		rec := it.Record()
+		a.m.Apply(rec.Offset, &rec)
+		a.maxTime.Store(max(a.maxTime.Load(), rec.Time))
+		a.folded = rec.Offset + 1
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("replication: fold the local log: %w", err)
+	}
+	a.folded = max(a.folded, a.log.NextOffset())
+	a.caughtUp = true
+	return nil
+}
+
+// Log returns the current segment log (Restore may replace it).
+func (a *applier) Log() *log.Log {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log
+}
+
+// Snapshot captures the machine and the log position; Persist does the I/O.
+func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.catchUpLocked(); err != nil {
+		return nil, err
+	}
+	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture()}, nil
+}
+
+// Restore replaces the machine with a snapshot's, and the log with the
+// snapshot's segments unless the local log already holds everything the
+// snapshot covers (its records are immutable, so it is then a superset).
+func (a *applier) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.restoreLocked(rc)
+}

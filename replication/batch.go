@@ -1,0 +1,99 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/stratamq/strata/log"
+)
+
+// A Raft entry's data is one batch of records (part of the on-disk format of
+// the Raft log; never renumber):
+//
+//	version byte (1) | uvarint count | count x record
+//	record: kind byte | varint time (unix ns) | uvarint key length, key | uvarint value length, value
+const batchVersion = 1
+
+var errBatch = errors.New("replication: malformed batch")
+
+func appendRecord(b []byte, r *log.Record) []byte {
+	b = append(b, r.Kind)
+	b = binary.AppendVarint(b, r.Time)
+	b = binary.AppendUvarint(b, uint64(len(r.Key)))
+	b = append(b, r.Key...)
+	b = binary.AppendUvarint(b, uint64(len(r.Value)))
+	return append(b, r.Value...)
+}
+
+func encodedSize(r *log.Record) int { return 1 + 3*binary.MaxVarintLen64 + len(r.Key) + len(r.Value) }
+
+func encodeBatch(recs []log.Record) []byte {
+	n := 1 + binary.MaxVarintLen64
+	for i := range recs {
+		n += encodedSize(&recs[i])
+	}
+	b := make([]byte, 0, n)
+	b = append(b, batchVersion)
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	for i := range recs {
+		b = appendRecord(b, &recs[i])
+	}
+	return b
+}
+
+// decodeBatch parses a batch; keys and values alias data.
+func decodeBatch(data []byte) ([]log.Record, error) {
+	if len(data) == 0 || data[0] != batchVersion {
+		return nil, fmt.Errorf("%w: unknown version", errBatch)
+	}
+	p := data[1:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: count", errBatch)
+	}
+	p = p[k:]
+	recs := make([]log.Record, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var r log.Record
+		var err error
+		if r, p, err = decodeRecord(p); err != nil {
+			return nil, fmt.Errorf("%w: record %d: %v", errBatch, i, err)
+		}
+		recs = append(recs, r)
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errBatch, len(p))
+	}
+	return recs, nil
+}
+
+func decodeRecord(p []byte) (log.Record, []byte, error) {
+	var r log.Record
+	if len(p) < 1 {
+		return r, nil, errors.New("kind")
+	}
+	r.Kind, p = p[0], p[1:]
+	t, k := binary.Varint(p)
+	if k <= 0 {
+		return r, nil, errors.New("time")
+	}
+	r.Time, p = t, p[k:]
+	var ok bool
+	if r.Key, p, ok = field(p); !ok {
+		return r, nil, errors.New("key")
+	}
+	if r.Value, p, ok = field(p); !ok {
+		return r, nil, errors.New("value")
+	}
+	return r, p, nil
+}
+
+func field(p []byte) ([]byte, []byte, bool) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return nil, nil, false
+	}
+	p = p[k:]
+	return p[:n:n], p[n:], true
+}

@@ -1,0 +1,110 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// BenchmarkPropose measures durable proposals (raft-boltdb with fsync, real
+// segment logs on disk) of 64-byte publishes, with many concurrent proposers.
+func BenchmarkPropose(b *testing.B) {
+	for _, nodes := range []int{1, 3} {
+		for _, conc := range []int{64, 256, 1024} {
+			b.Run(fmt.Sprintf("nodes=%d/proposers=%d", nodes, conc), func(b *testing.B) {
+				leader := benchCluster(b, nodes)
+				benchPropose(b, leader, conc)
+			})
+		}
+	}
+}
+
+func benchCluster(b *testing.B, n int) *Node {
+	var trans []*raft.InmemTransport
+	for i := 0; i < n; i++ {
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprint("b", i)))
+		trans = append(trans, tr)
+	}
+	var servers []raft.Server
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint("b", i)), Address: trans[i].LocalAddr()})
+	}
+	var nodes []*Node
+	for i := range trans {
+		dir := b.TempDir()
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := DefaultOptions()
+		o.NodeID, o.DataDir, o.Machine = fmt.Sprint("b", i), dir, NewFSMMachine()
+		o.Transport, o.LogStore, o.StableStore, o.Snapshots = trans[i], store, store, raft.NewInmemSnapshotStore()
+		node, err := New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		node.raft.BootstrapCluster(raft.Configuration{Servers: servers})
+		nodes = append(nodes, node)
+		b.Cleanup(func() { node.Close(); store.Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		for _, nd := range nodes {
+			if nd.IsLeader() {
+				return nd
+			}
+		}
+		if ctx.Err() != nil {
+			b.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func benchPropose(b *testing.B, n *Node, conc int) {
+	rec := publish("site/1/dev/2/temp", string(make([]byte, 64)))
+	lat := make([][]time.Duration, conc)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if _, err := n.Propose(context.Background(), rec); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[g] = append(lat[g], time.Since(start))
+			}
+		}(g)
+	}
+	wg.Wait()
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "proposals/s")
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+	}
+}

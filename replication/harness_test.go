@@ -1,0 +1,275 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/segment"
+)
+
+// cluster is an in-process Raft cluster on raft's in-memory transport, each
+// node with its own real segment log on disk and its own fsm machine.
+type cluster struct {
+	t     *testing.T
+	nodes []*Node
+	trans []*raft.InmemTransport
+	mach  []*FSMMachine
+	dirs  []string
+	snaps []raft.SnapshotStore
+	logs  []*raft.InmemStore
+}
+
+func fastRaft(c *raft.Config) {
+	c.HeartbeatTimeout = 100 * time.Millisecond
+	c.ElectionTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 50 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+}
+
+func testLogOptions() log.Options {
+	o := log.DefaultOptions()
+	o.SegmentBytes = 64 << 10
+	o.Segment.Codec = segment.CodecS2
+	return o
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	for i := 0; i < n; i++ {
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", i)))
+		c.trans = append(c.trans, tr)
+		c.dirs = append(c.dirs, t.TempDir())
+		c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
+		c.logs = append(c.logs, raft.NewInmemStore())
+		c.mach = append(c.mach, nil)
+		c.nodes = append(c.nodes, nil)
+	}
+	for i := range c.trans {
+		for j := range c.trans {
+			if i != j {
+				c.trans[i].Connect(c.trans[j].LocalAddr(), c.trans[j])
+			}
+		}
+	}
+	var servers []raft.Server
+	for i := range c.trans {
+		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprintf("n%d", i)), Address: c.trans[i].LocalAddr()})
+	}
+	for i := range c.nodes {
+		c.start(i)
+		if err := c.nodes[i].raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *cluster) options(i int) Options {
+	o := DefaultOptions()
+	o.NodeID = fmt.Sprintf("n%d", i)
+	o.DataDir = c.dirs[i]
+	o.Log = testLogOptions()
+	o.Transport, o.LogStore, o.StableStore, o.Snapshots = c.trans[i], c.logs[i], c.logs[i], c.snaps[i]
+	o.RaftConfig = fastRaft
+	o.ApplyTimeout = 5 * time.Second
+	c.mach[i] = NewFSMMachine()
+	o.Machine = c.mach[i]
+	return o
+}
+
+func (c *cluster) start(i int) {
+	n, err := New(c.options(i))
+	if err != nil {
+		c.t.Fatalf("start n%d: %v", i, err)
+	}
+	c.nodes[i] = n
+}
+
+func (c *cluster) close() {
+	for _, n := range c.nodes {
+		if n != nil {
+			n.Close()
+		}
+	}
+}
+
+// leader waits for a leader among the given nodes and returns its index.
+func (c *cluster) leader(among ...int) int {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, i := range among {
+			if c.nodes[i] != nil && c.nodes[i].IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // poll under a deadline
+	}
+	c.t.Fatalf("no leader among %v", among)
+	return -1
+}
+
+func all(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// isolate cuts node i off from every other node, both ways.
+func (c *cluster) isolate(i int) {
+	c.trans[i].DisconnectAll()
+	for j := range c.trans {
+		if j != i {
+			c.trans[j].Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+}
+
+func (c *cluster) heal() {
+	for i := range c.trans {
+		for j := range c.trans {
+			if i != j {
+				c.trans[i].Connect(c.trans[j].LocalAddr(), c.trans[j])
+			}
+		}
+	}
+}
+
+// publish builds a publish record with a unique payload.
+func publish(topic, payload string) log.Record {
+	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "pub", Publish: fsm.Publish{Message: fsm.Message{Topic: topic, Payload: []byte(payload), QoS: 1}}}
+	rec, err := e.Record()
+	if err != nil {
+		panic(err)
+	}
+	return rec
+}
+
+// proposeMany proposes n publishes from w goroutines on node i and returns
+// the acknowledged payload -> offset.
+func (c *cluster) proposeMany(i, n, w int, prefix string) map[string]log.Offset {
+	acked := map[string]log.Offset{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := g; k < n; k += w {
+				p := fmt.Sprintf("%s-%d", prefix, k)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				off, err := c.nodes[i].Propose(ctx, publish(fmt.Sprintf("t/%d", k%7), p))
+				cancel()
+				if err == nil {
+					mu.Lock()
+					acked[p] = off
+					mu.Unlock()
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	return acked
+}
+
+// converge waits until the given nodes have applied the same log, then
+// checks records, tags and digests are equal.
+func (c *cluster) converge(nodes ...int) []log.Record {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		want := c.nodes[nodes[0]].raft.LastIndex()
+		same := true
+		for _, i := range nodes {
+			if c.nodes[i].raft.AppliedIndex() < want || c.nodes[i].Log().NextOffset() != c.nodes[nodes[0]].Log().NextOffset() {
+				same = false
+			}
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nodes %v did not converge", nodes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ref := readAll(c.t, c.nodes[nodes[0]].Log())
+	for _, i := range nodes[1:] {
+		got := readAll(c.t, c.nodes[i].Log())
+		if len(got) != len(ref) {
+			c.t.Fatalf("n%d has %d records, n%d has %d", i, len(got), nodes[0], len(ref))
+		}
+		for k := range got {
+			if got[k].Offset != ref[k].Offset || got[k].Time != ref[k].Time || string(got[k].Value) != string(ref[k].Value) {
+				c.t.Fatalf("n%d record %d differs", i, k)
+			}
+		}
+		if c.mach[i].Digest() != c.mach[nodes[0]].Digest() {
+			c.t.Fatalf("n%d view digest differs from n%d", i, nodes[0])
+		}
+		if c.nodes[i].Log().LastTag() != c.nodes[nodes[0]].Log().LastTag() {
+			c.t.Fatalf("n%d last tag differs", i)
+		}
+	}
+	return ref
+}
+
+func readAll(t *testing.T, l *log.Log) []log.Record {
+	t.Helper()
+	it := l.Iter(l.FirstOffset())
+	defer it.Close()
+	var out []log.Record
+	for it.Next() {
+		r := it.Record()
+		r.Key, r.Value = append([]byte(nil), r.Key...), append([]byte(nil), r.Value...)
+		out = append(out, r)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// payloads maps each record's payload to its offset, failing on duplicates.
+func payloads(t *testing.T, recs []log.Record) map[string]log.Offset {
+	t.Helper()
+	out := map[string]log.Offset{}
+	for _, r := range recs {
+		e, err := fsm.DecodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := string(e.Publish.Payload)
+		if _, dup := out[p]; dup {
+			t.Fatalf("payload %q appears twice", p)
+		}
+		out[p] = r.Offset
+	}
+	return out
+}
+
+// checkAcked: every acknowledged proposal is in the log exactly once, at the
+// offset it was acknowledged with.
+func checkAcked(t *testing.T, acked map[string]log.Offset, inLog map[string]log.Offset) {
+	t.Helper()
+	for p, off := range acked {
+		got, ok := inLog[p]
+		if !ok {
+			t.Fatalf("acknowledged %q (offset %d) is not in the log", p, off)
+		}
+		if got != off {
+			t.Fatalf("acknowledged %q at offset %d, log has it at %d", p, off, got)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package replication
+
+import (
+	"io"
+	"sync"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+)
+
+// FSMMachine folds log records into an fsm.State: the StateMachine every
+// Strata node runs. A record's Time is authoritative (the leader stamps it),
+// so it replaces the entry's own. Safe for concurrent use: Apply and Restore
+// come from raft's FSM goroutine; View and Digest from anywhere.
+type FSMMachine struct {
+	mu    sync.RWMutex
+	state *fsm.State
+	// OnApply, if set, receives each entry and its effects on raft's FSM
+	// goroutine, in offset order. It must not block (hand off and return).
+	OnApply func(off log.Offset, e *fsm.Entry, eff fsm.Effects)
+	// Undecodable counts records that are not fsm entries (skipped alike on
+	// every replica).
+	Undecodable int
+}
+
+// NewFSMMachine returns a machine with an empty state.
+func NewFSMMachine() *FSMMachine { return &FSMMachine{state: fsm.New()} }
+
+func (m *FSMMachine) Apply(off log.Offset, rec *log.Record) {
+	e, err := fsm.DecodeRecord(*rec)
+	if err != nil {
+		m.Undecodable++
+		return
+	}
+	e.Time = rec.Time
+	m.mu.Lock()
+	eff := m.state.Apply(off, &e)
+	m.mu.Unlock()
+	if m.OnApply != nil {
+		m.OnApply(off, &e, eff)
+	}
+}
+
+func (m *FSMMachine) Capture() func(io.Writer) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.state.View().Snapshot
+}
+
+func (m *FSMMachine) Restore(r io.Reader) error {
+	s, err := fsm.Restore(r)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.state = s
+	m.mu.Unlock()
+	return nil
+}
+
+// View returns a consistent read-only copy of the state.
+func (m *FSMMachine) View() *fsm.View {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.state.View()
+}
+
+// Digest hashes every view: equal on replicas that applied the same log.
+func (m *FSMMachine) Digest() [32]byte { return m.View().Digest() }

@@ -1,0 +1,238 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/stratamq/strata/log"
+)
+
+// Node is one member of a Strata cluster. Safe for concurrent use.
+type Node struct {
+	o       Options
+	logger  zerolog.Logger
+	raft    *raft.Raft
+	a       *applier
+	b       *batcher
+	closers []func() error
+}
+
+// New opens the node's log and Raft state in o.DataDir and starts Raft. With
+// o.Bootstrap, a node that has no Raft state starts a one-voter cluster.
+func New(o Options) (*Node, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Str("node", o.NodeID).Logger()}
+	if err := n.start(); err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	n.b = newBatcher(&n.o, n.raft, n.a)
+	return n, nil
+}
+
+func (n *Node) start() error {
+	o := &n.o
+	logDir := filepath.Join(o.DataDir, "log")
+	l, err := log.Open(logDir, o.Log)
+	if err != nil {
+		return err
+	}
+	n.closers = append(n.closers, func() error { return n.a.Log().Close() })
+	n.a = &applier{log: l, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger}
+	if err := n.openStores(); err != nil {
+		return err
+	}
+	cfg := n.raftConfig()
+	r, err := raft.NewRaft(cfg, n.a, o.LogStore, o.StableStore, o.Snapshots, o.Transport)
+	if err != nil {
+		return fmt.Errorf("replication: start raft: %w", err)
+	}
+	n.raft = r
+	return n.bootstrap()
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	cfg := raft.DefaultConfig()
+	cfg.LocalID = raft.ServerID(n.o.NodeID)
+	cfg.Logger = raftLogger(n.o.Logger, hclog.Warn)
+	cfg.SnapshotThreshold = n.o.SnapshotThreshold
+	cfg.SnapshotInterval = n.o.SnapshotInterval
+	cfg.BatchApplyCh = true
+	cfg.MaxAppendEntries = 256
+	if n.o.RaftConfig != nil {
+		n.o.RaftConfig(cfg)
+	}
+	return cfg
+}
+
+// openStores fills in raft-boltdb, the file snapshot store and the TCP
+// transport where the options do not supply test doubles.
+func (n *Node) openStores() error {
+	o := &n.o
+	if o.LogStore == nil || o.StableStore == nil {
+		dir := filepath.Join(o.DataDir, "raft")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("replication: %w", err)
+		}
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		if err != nil {
+			return fmt.Errorf("replication: open raft store: %w", err)
+		}
+		n.closers = append(n.closers, store.Close)
+		o.LogStore, o.StableStore = store, store
+	}
+	if o.Snapshots == nil {
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(o.DataDir, "snapshots"), 2, raftLogger(o.Logger, hclog.Warn))
+		if err != nil {
+			return fmt.Errorf("replication: open snapshot store: %w", err)
+		}
+		o.Snapshots = snaps
+	}
+	if o.Transport == nil {
+		addr, err := net.ResolveTCPAddr("tcp", o.RaftAddr)
+		if err != nil {
+			return fmt.Errorf("replication: raft address %q: %w", o.RaftAddr, err)
+		}
+		t, err := raft.NewTCPTransportWithLogger(o.RaftAddr, addr, 3, 10*time.Second, raftLogger(o.Logger, hclog.Warn))
+		if err != nil {
+			return fmt.Errorf("replication: listen on %s: %w", o.RaftAddr, err)
+		}
+		n.closers = append(n.closers, t.Close)
+		o.Transport = t
+	}
+	return nil
+}
+
+func (n *Node) bootstrap() error {
+	if !n.o.Bootstrap {
+		return nil
+	}
+	has, err := raft.HasExistingState(n.o.LogStore, n.o.StableStore, n.o.Snapshots)
+	if err != nil || has {
+		return err
+	}
+	cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.o.NodeID), Address: n.o.Transport.LocalAddr()}}}
+	if err := n.raft.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("replication: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// Propose commits rec (its Time is set by the leader) and returns its
+// offset. It returns an error wrapping ErrNotLeader on a follower, ErrClosed
+// after Close, or the context's error; with a context error the proposal's
+// fate is unknown (it may still commit).
+func (n *Node) Propose(ctx context.Context, rec log.Record) (log.Offset, error) {
+	return n.b.propose(ctx, rec)
+}
+
+// Log is the node's segment log (a Restore may replace it: do not cache).
+func (n *Node) Log() *log.Log { return n.a.Log() }
+
+// Leader returns the leader's ID and Raft address, empty if unknown.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// WaitLeader blocks until the cluster has a leader.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replication: no leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Join adds a voter; it must be called on the leader.
+func (n *Node) Join(id, addr string) error {
+	err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second).Error()
+	return wrapLeaderErr("join "+id, err)
+}
+
+// Remove removes a server; it must be called on the leader.
+func (n *Node) Remove(id string) error {
+	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error())
+}
+
+func wrapLeaderErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return fmt.Errorf("replication: %s: %w", what, ErrNotLeader)
+	}
+	return fmt.Errorf("replication: %s: %w", what, err)
+}
+
+// Server is one member of the cluster configuration.
+type Server struct {
+	ID, Address string
+	Voter       bool
+}
+
+// Status describes the node for operators.
+type Status struct {
+	ID, State, LeaderID, LeaderAddress string
+	Servers                            []Server
+	CommitIndex, AppliedIndex          uint64
+	NextOffset                         log.Offset
+}
+
+// Status reports the node's view of the cluster.
+func (n *Node) Status() (Status, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return Status{}, fmt.Errorf("replication: status: %w", err)
+	}
+	st := Status{ID: n.o.NodeID, State: n.raft.State().String(), CommitIndex: n.raft.CommitIndex(),
+		AppliedIndex: n.raft.AppliedIndex(), NextOffset: n.Log().NextOffset()}
+	st.LeaderID, st.LeaderAddress = n.Leader()
+	for _, s := range f.Configuration().Servers {
+		st.Servers = append(st.Servers, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return st, nil
+}
+
+// Snapshot takes a Raft snapshot now.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Close stops the batcher (queued proposals fail with ErrClosed), shuts Raft
+// down (entries in flight resolve with raft's error or their commit), then
+// closes the log and the stores.
+func (n *Node) Close() error {
+	n.b.close()
+	err := n.raft.Shutdown().Error()
+	return errors.Join(err, n.closeAll())
+}
+
+func (n *Node) closeAll() error {
+	var errs []error
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		errs = append(errs, n.closers[i]())
+	}
+	n.closers = nil
+	return errors.Join(errs...)
+}

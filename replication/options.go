@@ -1,0 +1,90 @@
+package replication
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
+
+	"github.com/stratamq/strata/log"
+)
+
+// StateMachine is the deterministic state folded from the log. Apply is
+// called from one goroutine, in offset order, for every record; it must not
+// block on I/O. Capture returns a consistent copy to be written later
+// (concurrently with further Applies). Restore replaces the state.
+type StateMachine interface {
+	Apply(off log.Offset, rec *log.Record)
+	Capture() func(w io.Writer) error
+	Restore(r io.Reader) error
+}
+
+// Options configure a Node. Start from DefaultOptions.
+type Options struct {
+	NodeID   string
+	RaftAddr string // bind and advertise address of the Raft TCP transport
+	DataDir  string // raft/, snapshots/ and log/ live here
+	// Bootstrap makes a node with no Raft state start a cluster of itself.
+	Bootstrap bool
+
+	Log     log.Options
+	Machine StateMachine
+
+	// Group commit bounds: a batch closes at MaxBatchBytes of records or
+	// MaxBatchCount proposals; up to MaxInflight batches are in Raft at once
+	// (the next batch fills while they commit).
+	MaxBatchBytes int
+	MaxBatchCount int
+	MaxInflight   int
+
+	// ApplyTimeout bounds how long a proposal waits to be committed.
+	ApplyTimeout time.Duration
+
+	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+
+	// Test seams: a transport and stores instead of TCP and raft-boltdb.
+	Transport   raft.Transport
+	LogStore    raft.LogStore
+	StableStore raft.StableStore
+	Snapshots   raft.SnapshotStore
+	// RaftConfig adjusts the raft configuration (timeouts in tests).
+	RaftConfig func(*raft.Config)
+
+	Logger zerolog.Logger
+}
+
+// DefaultOptions: 64 KiB / 4096-proposal batches, 4 in flight, snapshots
+// every 65536 entries or 10 minutes.
+func DefaultOptions() Options {
+	return Options{
+		Log:               log.DefaultOptions(),
+		MaxBatchBytes:     64 << 10,
+		MaxBatchCount:     4096,
+		MaxInflight:       4,
+		ApplyTimeout:      10 * time.Second,
+		SnapshotThreshold: 65536,
+		SnapshotInterval:  10 * time.Minute,
+		Logger:            zerolog.Nop(),
+	}
+}
+
+// Validate reports the first invalid field.
+func (o Options) Validate() error {
+	switch {
+	case o.NodeID == "":
+		return errors.New("replication: NodeID is required")
+	case o.DataDir == "":
+		return errors.New("replication: DataDir is required")
+	case o.Machine == nil:
+		return errors.New("replication: Machine is required")
+	case o.Transport == nil && o.RaftAddr == "":
+		return errors.New("replication: RaftAddr is required")
+	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
+		return errors.New("replication: batch bounds must be positive")
+	}
+	return o.Log.Validate()
+}
