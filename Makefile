@@ -13,9 +13,8 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
-# Until the broker's serve command lands (issue 3), run shows the node's log.
 run: build
-	$(BIN) log inspect --data-dir $(DATA_DIR)
+	$(BIN) serve --data-dir $(DATA_DIR)
 
 vet:
 	$(GO) vet ./...
@@ -33,7 +32,7 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./segment/ ./log/ ./topic/ ./fsm/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./segment/ ./log/ ./topic/ ./fsm/ ./replication/
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -189,16 +189,21 @@ func wrapLeaderErr(what string, err error) error {
 
 // Server is one member of the cluster configuration.
 type Server struct {
-	ID, Address string
-	Voter       bool
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
 }
 
 // Status describes the node for operators.
 type Status struct {
-	ID, State, LeaderID, LeaderAddress string
-	Servers                            []Server
-	CommitIndex, AppliedIndex          uint64
-	NextOffset                         log.Offset
+	ID            string     `json:"id"`
+	State         string     `json:"state"`
+	LeaderID      string     `json:"leader_id"`
+	LeaderAddress string     `json:"leader_address"`
+	Servers       []Server   `json:"servers"`
+	CommitIndex   uint64     `json:"commit_index"`
+	AppliedIndex  uint64     `json:"applied_index"`
+	NextOffset    log.Offset `json:"next_offset"`
 }
 
 // Status reports the node's view of the cluster.

@@ -23,6 +23,8 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
+		"serve":   {"run a broker node (one node by default; --join to join a cluster)", runServe},
+		"cluster": {"cluster status|join|remove through a node's HTTP API", runCluster},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
 		"version": {"print the version", runVersion},
 	}

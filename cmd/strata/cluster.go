@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/stratamq/strata/httpapi"
+	"github.com/stratamq/strata/replication"
+)
+
+// runCluster: strata cluster status|join|remove --server HTTP_ADDR.
+func runCluster(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(stdout, "Usage: strata cluster status [--server ADDR]")
+		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--server LEADER_ADDR]")
+		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR]")
+		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join and remove go to the leader.")
+		return nil
+	}
+	fs := newFlagSet("cluster "+args[0], stderr)
+	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
+	id := fs.String("id", "", "node ID (join, remove)")
+	raftAddr := fs.String("raft-addr", "", "Raft address of the joining node (join)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 35 * time.Second}
+	switch args[0] {
+	case "status":
+		return clusterStatus(client, *server, stdout)
+	case "join":
+		if *id == "" || *raftAddr == "" {
+			return fmt.Errorf("%w: join needs --id and --raft-addr", errUsage)
+		}
+		return clusterPost(client, *server, "join", httpapi.JoinRequest{ID: *id, RaftAddr: *raftAddr}, stdout)
+	case "remove":
+		if *id == "" {
+			return fmt.Errorf("%w: remove needs --id", errUsage)
+		}
+		return clusterPost(client, *server, "remove", httpapi.RemoveRequest{ID: *id}, stdout)
+	}
+	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove)", errUsage, args[0])
+}
+
+func clusterStatus(client *http.Client, server string, stdout io.Writer) error {
+	resp, err := client.Get(httpURL(server) + "/v1/cluster/status")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp)
+	}
+	var st replication.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("decode status: %w", err)
+	}
+	fmt.Fprintf(stdout, "node %s: %s; leader %s (%s)\ncommit index %d, applied %d, next offset %d\n",
+		st.ID, st.State, st.LeaderID, st.LeaderAddress, st.CommitIndex, st.AppliedIndex, st.NextOffset)
+	for _, s := range st.Servers {
+		role := "nonvoter"
+		if s.Voter {
+			role = "voter"
+		}
+		fmt.Fprintf(stdout, "  %-12s %-22s %s\n", s.ID, s.Address, role)
+	}
+	return nil
+}
+
+func clusterPost(client *http.Client, server, op string, req any, stdout io.Writer) error {
+	body, _ := json.Marshal(req)
+	resp, err := client.Post(httpURL(server)+"/v1/cluster/"+op, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	fmt.Fprintf(stdout, "%s", out)
+	return nil
+}
+
+func apiError(resp *http.Response) error {
+	var e map[string]string
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+	if leader := e["leader"]; leader != "" {
+		return fmt.Errorf("%s: %s (the leader is %s)", resp.Status, e["error"], leader)
+	}
+	return fmt.Errorf("%s: %s", resp.Status, e["error"])
+}

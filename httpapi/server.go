@@ -1,0 +1,181 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/replication"
+	"github.com/stratamq/strata/topic"
+)
+
+// Node is what the API needs of a replication node.
+type Node interface {
+	Propose(ctx context.Context, rec log.Record) (log.Offset, error)
+	Status() (replication.Status, error)
+	Join(id, addr string) error
+	Remove(id string) error
+	Leader() (id, addr string)
+}
+
+// Options configure the API.
+type Options struct {
+	// MaxPublishBytes bounds a published payload (default 1 MiB).
+	MaxPublishBytes int64
+	// CommitTimeout bounds a publish's wait for commit (default 10 s).
+	CommitTimeout time.Duration
+	Logger        zerolog.Logger
+}
+
+// DefaultOptions returns a 1 MiB publish limit and a 10 s commit timeout.
+func DefaultOptions() Options {
+	return Options{MaxPublishBytes: 1 << 20, CommitTimeout: 10 * time.Second, Logger: zerolog.Nop()}
+}
+
+// Handler returns the API's routes.
+func Handler(n Node, o Options) http.Handler {
+	s := &server{n: n, o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /v1/cluster/status", s.status)
+	mux.HandleFunc("POST /v1/cluster/join", s.join)
+	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
+	mux.HandleFunc("POST /v1/publish", s.publish)
+	return mux
+}
+
+type server struct {
+	n Node
+	o Options
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz: ready once the cluster has a leader and this node has applied
+// everything it knows to be committed.
+func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
+	st, err := s.n.Status()
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, err)
+	case st.LeaderID == "":
+		writeError(w, http.StatusServiceUnavailable, errors.New("no leader"))
+	case st.AppliedIndex < st.CommitIndex:
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("applying: %d of %d", st.AppliedIndex, st.CommitIndex))
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": st.LeaderID})
+	}
+}
+
+func (s *server) status(w http.ResponseWriter, _ *http.Request) {
+	st, err := s.n.Status()
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// JoinRequest asks the leader to add a voter.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+}
+
+func (s *server) join(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if err := decodeJSON(r, &req); err != nil || req.ID == "" || req.RaftAddr == "" {
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"id": "...", "raft_addr": "host:port"}`))
+		return
+	}
+	s.leaderOnly(w, s.n.Join(req.ID, req.RaftAddr), map[string]string{"joined": req.ID})
+}
+
+// RemoveRequest asks the leader to remove a server.
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+func (s *server) remove(w http.ResponseWriter, r *http.Request) {
+	var req RemoveRequest
+	if err := decodeJSON(r, &req); err != nil || req.ID == "" {
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"id": "..."}`))
+		return
+	}
+	s.leaderOnly(w, s.n.Remove(req.ID), map[string]string{"removed": req.ID})
+}
+
+// leaderOnly answers a leader-only operation: 409 with the leader's ID when
+// this node is not the leader.
+func (s *server) leaderOnly(w http.ResponseWriter, err error, ok any) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, ok)
+	case errors.Is(err, replication.ErrNotLeader):
+		id, _ := s.n.Leader()
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "leader": id})
+	default:
+		writeError(w, http.StatusInternalServerError, err)
+	}
+}
+
+// publish proposes one message: POST /v1/publish?topic=T[&retain=true] with
+// the payload as the body. It answers {"offset": N} once committed.
+func (s *server) publish(w http.ResponseWriter, r *http.Request) {
+	t := r.URL.Query().Get("topic")
+	if err := topic.ValidateName(t); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, s.o.MaxPublishBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if int64(len(payload)) > s.o.MaxPublishBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("payload over %d bytes", s.o.MaxPublishBytes))
+		return
+	}
+	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "$http", Publish: fsm.Publish{Message: fsm.Message{
+		Topic: t, Payload: payload, QoS: 1, Retain: r.URL.Query().Get("retain") == "true"}}}
+	rec, err := e.Record()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
+	defer cancel()
+	off, err := s.n.Propose(ctx, rec)
+	if err != nil {
+		s.leaderOnly(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"offset": uint64(off)})
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
