@@ -108,3 +108,35 @@ func benchPropose(b *testing.B, n *Node, conc int) {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
 	}
 }
+
+// BenchmarkProposeLatency proposes at a fixed 1,000 proposals/s (open loop:
+// each proposal in its own goroutine at its scheduled time) and reports
+// commit latency percentiles. Use -benchtime Nx for N proposals.
+func BenchmarkProposeLatency(b *testing.B) {
+	for _, nodes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("nodes=%d/rate=1000", nodes), func(b *testing.B) {
+			n := benchCluster(b, nodes)
+			rec := publish("site/1/dev/2/temp", string(make([]byte, 64)))
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			start := time.Now()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Millisecond)))
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					t0 := time.Now()
+					if _, err := n.Propose(context.Background(), rec); err != nil {
+						b.Error(err)
+					}
+					lat[i] = time.Since(t0)
+				}(i)
+			}
+			wg.Wait()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+		})
+	}
+}
