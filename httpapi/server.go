@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +22,8 @@ import (
 type Node interface {
 	Propose(ctx context.Context, rec log.Record) (log.Offset, error)
 	Status() (replication.Status, error)
-	Join(id, addr string) error
+	ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error)
+	Join(id, raftAddr, httpAddr string) error
 	Remove(id string) error
 	Leader() (id, addr string)
 }
@@ -50,6 +52,7 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("POST /v1/cluster/join", s.join)
 	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
 	mux.HandleFunc("POST /v1/publish", s.publish)
+	mux.HandleFunc("POST /v1/internal/propose", s.propose)
 	return mux
 }
 
@@ -91,6 +94,7 @@ func (s *server) status(w http.ResponseWriter, _ *http.Request) {
 type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
 }
 
 func (s *server) join(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +103,7 @@ func (s *server) join(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New(`body must be {"id": "...", "raft_addr": "host:port"}`))
 		return
 	}
-	s.leaderOnly(w, s.n.Join(req.ID, req.RaftAddr), map[string]string{"joined": req.ID})
+	s.leaderOnly(w, s.n.Join(req.ID, req.RaftAddr, req.HTTPAddr), map[string]string{"joined": req.ID})
 }
 
 // RemoveRequest asks the leader to remove a server.
@@ -162,6 +166,61 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"offset": uint64(off)})
+}
+
+// ProposeResponse answers a forwarded batch.
+type ProposeResponse struct {
+	Offsets []log.Offset `json:"offsets"`
+}
+
+// propose is the leader's side of forwarding: the body is a batch in
+// replication's format; the answer lists each record's offset once all are
+// committed. Only nodes of the cluster call it.
+func (s *server) propose(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	recs, err := replication.DecodeBatch(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
+	defer cancel()
+	offs, err := s.n.ProposeBatch(ctx, recs)
+	if err != nil {
+		s.leaderOnly(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, ProposeResponse{Offsets: offs})
+}
+
+// Forward is a replication.Forwarder over this API.
+func Forward(client *http.Client) replication.Forwarder {
+	return func(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error) {
+		req, err := http.NewRequestWithContext(ctx, "POST", "http://"+leaderHTTP+"/v1/internal/propose",
+			bytes.NewReader(replication.EncodeBatch(recs)))
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			var e map[string]string
+			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+			return nil, fmt.Errorf("%s: %s", resp.Status, e["error"])
+		}
+		var out ProposeResponse
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return nil, err
+		}
+		return out.Offsets, nil
+	}
 }
 
 func decodeJSON(r *http.Request, v any) error {

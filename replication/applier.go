@@ -34,8 +34,9 @@ type applier struct {
 	m       StateMachine
 	logger  zerolog.Logger
 
-	folded   log.Offset // the machine has folded every record below this
-	caughtUp bool       // the machine has folded the whole local log
+	members  map[string]string // node ID -> HTTP address, from KindMember records
+	folded   log.Offset        // the machine has folded every record below this
+	caughtUp bool              // the machine has folded the whole local log
 	maxTime  atomic.Int64
 	failed   error
 }
@@ -78,7 +79,7 @@ func (a *applier) applyLocked(l *raft.Log) applyResult {
 		return applyResult{Err: a.failLocked(err)}
 	}
 	for i := range recs {
-		a.m.Apply(first+log.Offset(i), &recs[i])
+		a.foldRecord(first+log.Offset(i), &recs[i])
 		a.maxTime.Store(max(a.maxTime.Load(), recs[i].Time))
 	}
 	a.folded = first + log.Offset(len(recs))
@@ -106,7 +107,7 @@ func (a *applier) catchUpLocked() error {
 	defer it.Close()
 	for it.Next() {
 		rec := it.Record()
-		a.m.Apply(rec.Offset, &rec)
+		a.foldRecord(rec.Offset, &rec)
 		a.maxTime.Store(max(a.maxTime.Load(), rec.Time))
 		a.folded = rec.Offset + 1
 	}
@@ -132,7 +133,8 @@ func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 	if err := a.catchUpLocked(); err != nil {
 		return nil, err
 	}
-	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture()}, nil
+	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture(),
+		members: encodeMembers(a.members)}, nil
 }
 
 // Restore replaces the machine with a snapshot's, and the log with the

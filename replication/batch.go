@@ -97,3 +97,10 @@ func field(p []byte) ([]byte, []byte, bool) {
 	p = p[k:]
 	return p[:n:n], p[n:], true
 }
+
+// EncodeBatch encodes records in the Raft entry format; the forwarding wire
+// format between nodes uses it too.
+func EncodeBatch(recs []log.Record) []byte { return encodeBatch(recs) }
+
+// DecodeBatch decodes what EncodeBatch wrote; keys and values alias data.
+func DecodeBatch(data []byte) ([]log.Record, error) { return decodeBatch(data) }

@@ -116,6 +116,10 @@ func (b *batcher) collect(first *proposal) []*proposal {
 // submit stamps the batch's time (non-decreasing across batches and leaders)
 // and hands it to Raft; a goroutine per entry waits for the commit.
 func (b *batcher) submit(batch []*proposal) {
+	if b.o.Forward != nil && b.raft.State() != raft.Leader {
+		go b.forward(batch)
+		return
+	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
 	b.lastTime = now
 	recs := make([]log.Record, len(batch))

@@ -24,12 +24,14 @@ type cluster struct {
 	dirs  []string
 	snaps []raft.SnapshotStore
 	logs  []*raft.InmemStore
+
+	firstErr error // the first proposal error seen by proposeMany
 }
 
 func fastRaft(c *raft.Config) {
-	c.HeartbeatTimeout = 100 * time.Millisecond
-	c.ElectionTimeout = 100 * time.Millisecond
-	c.LeaderLeaseTimeout = 50 * time.Millisecond
+	c.HeartbeatTimeout = 250 * time.Millisecond
+	c.ElectionTimeout = 250 * time.Millisecond
+	c.LeaderLeaseTimeout = 125 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 }
 
@@ -65,7 +67,9 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	for i := range c.nodes {
 		c.start(i)
-		if err := c.nodes[i].raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		// A peer's vote request may reach a node before its own bootstrap:
+		// it then already has state and learns the configuration from the leader.
+		if err := c.nodes[i].raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && err != raft.ErrCantBootstrap {
 			t.Fatal(err)
 		}
 	}
@@ -81,9 +85,22 @@ func (c *cluster) options(i int) Options {
 	o.Transport, o.LogStore, o.StableStore, o.Snapshots = c.trans[i], c.logs[i], c.logs[i], c.snaps[i]
 	o.RaftConfig = fastRaft
 	o.ApplyTimeout = 5 * time.Second
+	o.HTTPAddr = fmt.Sprintf("h%d", i)
+	o.Forward = c.forward
 	c.mach[i] = NewFSMMachine()
 	o.Machine = c.mach[i]
 	return o
+}
+
+// forward is an in-process Forwarder: it hands the records to the node whose
+// HTTP address is leaderHTTP, as the HTTP API would, unless that node is cut
+// off by the test's partitions.
+func (c *cluster) forward(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error) {
+	var i int
+	if _, err := fmt.Sscanf(leaderHTTP, "h%d", &i); err != nil || i >= len(c.nodes) || c.nodes[i] == nil {
+		return nil, fmt.Errorf("no node at %q", leaderHTTP)
+	}
+	return c.nodes[i].ProposeBatch(ctx, recs)
 }
 
 func (c *cluster) start(i int) {
@@ -171,11 +188,13 @@ func (c *cluster) proposeMany(i, n, w int, prefix string) map[string]log.Offset 
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				off, err := c.nodes[i].Propose(ctx, publish(fmt.Sprintf("t/%d", k%7), p))
 				cancel()
+				mu.Lock()
 				if err == nil {
-					mu.Lock()
 					acked[p] = off
-					mu.Unlock()
+				} else if c.firstErr == nil {
+					c.firstErr = err
 				}
+				mu.Unlock()
 			}
 		}(g)
 	}
@@ -190,10 +209,17 @@ func (c *cluster) converge(nodes ...int) []log.Record {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		want := c.nodes[nodes[0]].raft.LastIndex()
+		ref := c.nodes[nodes[0]].Log()
 		same := true
 		for _, i := range nodes {
-			if c.nodes[i].raft.AppliedIndex() < want || c.nodes[i].Log().NextOffset() != c.nodes[nodes[0]].Log().NextOffset() {
+			l := c.nodes[i].Log()
+			if c.nodes[i].raft.AppliedIndex() < want || l.NextOffset() != ref.NextOffset() || l.LastTag() != ref.LastTag() {
 				same = false
+			}
+			for _, j := range nodes { // every node's address is recorded (announce is asynchronous)
+				if c.nodes[i].a.memberAddr(fmt.Sprintf("n%d", j)) == "" {
+					same = false
+				}
 			}
 		}
 		if same {
@@ -246,6 +272,9 @@ func payloads(t *testing.T, recs []log.Record) map[string]log.Offset {
 	t.Helper()
 	out := map[string]log.Offset{}
 	for _, r := range recs {
+		if r.Kind == KindMember {
+			continue
+		}
 		e, err := fsm.DecodeRecord(r)
 		if err != nil {
 			t.Fatal(err)

@@ -25,6 +25,9 @@ type Node struct {
 	a       *applier
 	b       *batcher
 	closers []func() error
+
+	stopAnnounce chan struct{}
+	announced    chan struct{}
 }
 
 // New opens the node's log and Raft state in o.DataDir and starts Raft. With
@@ -39,6 +42,8 @@ func New(o Options) (*Node, error) {
 		return nil, err
 	}
 	n.b = newBatcher(&n.o, n.raft, n.a)
+	n.stopAnnounce, n.announced = make(chan struct{}), make(chan struct{})
+	go n.announce(n.stopAnnounce)
 	return n, nil
 }
 
@@ -60,6 +65,14 @@ func (n *Node) start() error {
 		return fmt.Errorf("replication: start raft: %w", err)
 	}
 	n.raft = r
+	// raft restored the latest snapshot inside NewRaft; fold the rest of the
+	// local log now, so the state (and the member book) is current at once.
+	n.a.mu.Lock()
+	err = n.a.catchUpLocked()
+	n.a.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return n.bootstrap()
 }
 
@@ -166,10 +179,42 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// Join adds a voter; it must be called on the leader.
-func (n *Node) Join(id, addr string) error {
-	err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second).Error()
-	return wrapLeaderErr("join "+id, err)
+// Join adds a voter; it must be called on the leader. A non-empty httpAddr
+// is recorded in the log at once, so the new node can forward proposals.
+func (n *Node) Join(id, raftAddr, httpAddr string) error {
+	err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, 30*time.Second).Error()
+	if err != nil || httpAddr == "" {
+		return wrapLeaderErr("join "+id, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.ApplyTimeout)
+	defer cancel()
+	_, err = n.b.propose(ctx, memberRecord(id, httpAddr))
+	return wrapLeaderErr("record the address of "+id, err)
+}
+
+// LeaderHTTP returns the leader's HTTP address as recorded in the log.
+func (n *Node) LeaderHTTP() string {
+	id, _ := n.Leader()
+	return n.a.memberAddr(id)
+}
+
+// ProposeBatch proposes several records and returns their offsets (the
+// leader's side of forwarding). Records are proposed concurrently, so they
+// share Raft entries with other proposals.
+func (n *Node) ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error) {
+	offs := make([]log.Offset, len(recs))
+	errs := make([]error, len(recs))
+	done := make(chan struct{})
+	for i := range recs {
+		go func(i int) {
+			offs[i], errs[i] = n.b.propose(ctx, recs[i])
+			done <- struct{}{}
+		}(i)
+	}
+	for range recs {
+		<-done
+	}
+	return offs, errors.Join(errs...)
 }
 
 // Remove removes a server; it must be called on the leader.
@@ -228,6 +273,8 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 // down (entries in flight resolve with raft's error or their commit), then
 // closes the log and the stores.
 func (n *Node) Close() error {
+	close(n.stopAnnounce)
+	<-n.announced
 	n.b.close()
 	err := n.raft.Shutdown().Error()
 	return errors.Join(err, n.closeAll())

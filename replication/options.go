@@ -28,6 +28,12 @@ type Options struct {
 	DataDir  string // raft/, snapshots/ and log/ live here
 	// Bootstrap makes a node with no Raft state start a cluster of itself.
 	Bootstrap bool
+	// HTTPAddr is this node's HTTP API address, recorded in the log so that
+	// followers can forward proposals to it when it leads.
+	HTTPAddr string
+	// Forward sends a follower's batches to the leader; nil makes proposals
+	// on a follower fail with ErrNotLeader.
+	Forward Forwarder
 
 	Log     log.Options
 	Machine StateMachine

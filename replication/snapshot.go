@@ -20,6 +20,8 @@ import (
 //	magic "STRATASN" | u8 version 1
 //	uvarint log position (records folded) | uvarint last tag
 //	uvarint machine length | machine bytes
+//	uvarint member-book length | member book (uvarint count, then per
+//	member a uvarint length and a KindMember record value)
 //	uvarint segment count, then per segment: uvarint name length, name,
 //	uvarint byte length, the .seg file's bytes
 //	u32 CRC-32C is not added: raft's file snapshot store checksums the stream.
@@ -30,6 +32,7 @@ type snapshot struct {
 	position log.Offset
 	tag      uint64
 	machine  func(io.Writer) error
+	members  []byte
 }
 
 // Persist syncs the segment log first (raft compacts its own log after a
@@ -60,6 +63,8 @@ func (s *snapshot) persist(sink raft.SnapshotSink) error {
 	hdr = binary.AppendUvarint(hdr, uint64(machine.Len()))
 	w.Write(hdr)
 	w.WriteString(machine.String())
+	w.Write(binary.AppendUvarint(nil, uint64(len(s.members))))
+	w.Write(s.members)
 	w.Write(binary.AppendUvarint(nil, uint64(len(segs))))
 	for _, info := range segs {
 		if err := copySegment(w, l, info); err != nil {
@@ -119,6 +124,11 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 	if err := a.m.Restore(io.LimitReader(r, int64(mlen))); err != nil {
 		return fmt.Errorf("replication: restore machine: %w", err)
 	}
+	members, err := readMembers(r)
+	if err != nil {
+		return err
+	}
+	a.members = members
 	keepLocal := a.log.NextOffset() >= log.Offset(position)
 	if err := a.restoreSegments(r, keepLocal); err != nil {
 		return err
@@ -200,4 +210,33 @@ func removeSegments(fsys segment.FS, dir string) error {
 		}
 	}
 	return fsys.SyncDir(dir)
+}
+
+func readMembers(r *bufio.Reader) (map[string]string, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > 1<<20 {
+		return nil, fmt.Errorf("%w: member book", errSnapshot)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: member book", errSnapshot)
+	}
+	count, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: member book", errSnapshot)
+	}
+	b = b[k:]
+	m := map[string]string{}
+	for i := uint64(0); i < count; i++ {
+		v, rest, ok := field(b)
+		if !ok {
+			return nil, fmt.Errorf("%w: member %d", errSnapshot, i)
+		}
+		id, addr, err := decodeMember(v)
+		if err != nil {
+			return nil, err
+		}
+		m[id], b = addr, rest
+	}
+	return m, nil
 }

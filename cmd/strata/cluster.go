@@ -16,7 +16,7 @@ import (
 func runCluster(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
 		fmt.Fprintln(stdout, "Usage: strata cluster status [--server ADDR]")
-		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--server LEADER_ADDR]")
+		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR]")
 		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR]")
 		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join and remove go to the leader.")
 		return nil
@@ -25,6 +25,7 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
 	id := fs.String("id", "", "node ID (join, remove)")
 	raftAddr := fs.String("raft-addr", "", "Raft address of the joining node (join)")
+	httpAddr := fs.String("http-addr", "", "HTTP address of the joining node, so it can forward proposals (join)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		if *id == "" || *raftAddr == "" {
 			return fmt.Errorf("%w: join needs --id and --raft-addr", errUsage)
 		}
-		return clusterPost(client, *server, "join", httpapi.JoinRequest{ID: *id, RaftAddr: *raftAddr}, stdout)
+		return clusterPost(client, *server, "join", httpapi.JoinRequest{ID: *id, RaftAddr: *raftAddr, HTTPAddr: *httpAddr}, stdout)
 	case "remove":
 		if *id == "" {
 			return fmt.Errorf("%w: remove needs --id", errUsage)

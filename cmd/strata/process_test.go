@@ -194,7 +194,9 @@ func TestKillLeaderUnderLoad(t *testing.T) {
 		}
 	}
 	waitFor(t, "survivors to converge", 20*time.Second, func() bool {
-		var a, b struct{ NextOffset uint64 `json:"next_offset"` }
+		var a, b struct {
+			NextOffset uint64 `json:"next_offset"`
+		}
 		return getJSON("http://"+survivors[0].http+"/v1/cluster/status", &a) == nil &&
 			getJSON("http://"+survivors[1].http+"/v1/cluster/status", &b) == nil && a.NextOffset == b.NextOffset
 	})
@@ -212,7 +214,9 @@ func TestKillLeaderUnderLoad(t *testing.T) {
 }
 
 func leaderOf(t *testing.T, nodes []*proc) *proc {
-	var st struct{ LeaderID string `json:"leader_id"` }
+	var st struct {
+		LeaderID string `json:"leader_id"`
+	}
 	if err := getJSON("http://"+nodes[0].http+"/v1/cluster/status", &st); err != nil {
 		t.Fatal(err)
 	}
@@ -265,4 +269,3 @@ func checkAckedInDump(t *testing.T, acked map[string]uint64, dump []byte) {
 		}
 	}
 }
-

@@ -50,6 +50,8 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == ""
+	o.HTTPAddr = f.httpAddr
+	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
 	o.Machine = replication.NewFSMMachine()
 	o.Logger = logger
 	o.Log.Logger = logger
@@ -82,7 +84,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 // joinCluster asks the member at f.join (or, through the leader hint, its
 // leader) to add this node, retrying until it succeeds or ctx ends.
 func joinCluster(ctx context.Context, f serveFlags) error {
-	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr})
+	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	var last error
 	for {
 		resp, err := http.Post(httpURL(f.join)+"/v1/cluster/join", "application/json", bytes.NewReader(body))
@@ -109,4 +111,3 @@ func httpURL(addr string) string {
 	}
 	return "http://" + addr
 }
-

@@ -1,0 +1,141 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/stratamq/strata/log"
+)
+
+// KindMember is the log record kind replication uses for cluster metadata:
+// a node's HTTP address, so followers can forward proposals to the leader.
+// Kinds from 0xF0 up are reserved for replication (fsm kinds are small);
+// part of the on-disk format, never renumber. Member records have an empty
+// key, so topic-filtered reads never return them.
+const KindMember uint8 = 0xF0
+
+// memberRecord encodes (id, httpAddr) as: uvarint len, id, uvarint len, addr.
+func memberRecord(id, httpAddr string) log.Record {
+	v := binary.AppendUvarint(nil, uint64(len(id)))
+	v = append(v, id...)
+	v = binary.AppendUvarint(v, uint64(len(httpAddr)))
+	return log.Record{Kind: KindMember, Value: append(v, httpAddr...)}
+}
+
+func decodeMember(v []byte) (id, addr string, err error) {
+	f1, rest, ok := field(v)
+	if !ok {
+		return "", "", errors.New("replication: malformed member record")
+	}
+	f2, rest, ok := field(rest)
+	if !ok || len(rest) != 0 {
+		return "", "", errors.New("replication: malformed member record")
+	}
+	return string(f1), string(f2), nil
+}
+
+// foldRecord applies one record: member records update the address book,
+// everything else goes to the machine. Called with a.mu held.
+func (a *applier) foldRecord(off log.Offset, rec *log.Record) {
+	if rec.Kind == KindMember {
+		if id, addr, err := decodeMember(rec.Value); err == nil {
+			if a.members == nil {
+				a.members = map[string]string{}
+			}
+			a.members[id] = addr
+		}
+		return
+	}
+	a.m.Apply(off, rec)
+}
+
+// memberAddr returns a node's HTTP address as recorded in the log.
+func (a *applier) memberAddr(id string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members[id]
+}
+
+// encodeMembers and decodeMembers carry the address book in snapshots.
+func encodeMembers(m map[string]string) []byte {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	b := binary.AppendUvarint(nil, uint64(len(ids)))
+	for _, id := range ids {
+		rec := memberRecord(id, m[id])
+		b = binary.AppendUvarint(b, uint64(len(rec.Value)))
+		b = append(b, rec.Value...)
+	}
+	return b
+}
+
+// Forwarder sends records to the leader at leaderHTTP and returns their
+// offsets once committed there. cmd/strata supplies one over the HTTP API.
+type Forwarder func(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error)
+
+// forward sends a batch formed on a follower to the leader. It never
+// retries after sending: a lost answer leaves the outcome unknown, and a
+// retry could commit the records twice.
+func (b *batcher) forward(batch []*proposal) {
+	defer func() { <-b.inflight }()
+	offs, err := b.forwardRecords(batch)
+	for i, p := range batch {
+		if err != nil {
+			p.done <- result{err: err}
+			continue
+		}
+		p.done <- result{off: offs[i]}
+	}
+}
+
+func (b *batcher) forwardRecords(batch []*proposal) ([]log.Offset, error) {
+	_, leaderID := b.raft.LeaderWithID()
+	addr := b.a.memberAddr(string(leaderID))
+	if leaderID == "" || addr == "" {
+		return nil, fmt.Errorf("%w: leader %q has no known HTTP address", ErrNotLeader, leaderID)
+	}
+	recs := make([]log.Record, len(batch))
+	for i, p := range batch {
+		recs[i] = p.rec
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.ApplyTimeout)
+	defer cancel()
+	offs, err := b.o.Forward(ctx, addr, recs)
+	if err == nil && len(offs) != len(recs) {
+		err = fmt.Errorf("replication: leader answered %d offsets for %d records", len(offs), len(recs))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replication: forward to %s: %w", leaderID, err)
+	}
+	return offs, nil
+}
+
+// announce makes sure the log records this node's HTTP address, proposing
+// (or forwarding) it until it is there. One goroutine, stopped by Close.
+func (n *Node) announce(stop <-chan struct{}) {
+	defer close(n.announced)
+	if n.o.HTTPAddr == "" {
+		return
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for n.a.memberAddr(n.o.NodeID) != n.o.HTTPAddr {
+		if id, _ := n.Leader(); id != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.b.propose(ctx, memberRecord(n.o.NodeID, n.o.HTTPAddr))
+			cancel()
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
