@@ -125,13 +125,7 @@ func TestSnapshotInstallCatchesUpNewNode(t *testing.T) {
 		acked[k] = v
 	}
 	// A fourth node joins with nothing.
-	_, tr := raft.NewInmemTransport("node3")
-	c.trans = append(c.trans, tr)
-	c.dirs = append(c.dirs, t.TempDir())
-	c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
-	c.logs = append(c.logs, raft.NewInmemStore())
-	c.mach = append(c.mach, nil)
-	c.nodes = append(c.nodes, nil)
+	c.addSlot()
 	c.heal()
 	c.start(3)
 	if err := c.nodes[c.leader(all(3)...)].Join("n3", "node3", ""); err != nil {

@@ -46,13 +46,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	for i := 0; i < n; i++ {
-		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", i)))
-		c.trans = append(c.trans, tr)
-		c.dirs = append(c.dirs, t.TempDir())
-		c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
-		c.logs = append(c.logs, raft.NewInmemStore())
-		c.mach = append(c.mach, nil)
-		c.nodes = append(c.nodes, nil)
+		c.addSlot()
 	}
 	for i := range c.trans {
 		for j := range c.trans {
@@ -75,6 +69,17 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	t.Cleanup(c.close)
 	return c
+}
+
+// addSlot prepares transport, stores and a data dir for one more node.
+func (c *cluster) addSlot() {
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", len(c.nodes))))
+	c.trans = append(c.trans, tr)
+	c.dirs = append(c.dirs, c.t.TempDir())
+	c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
+	c.logs = append(c.logs, raft.NewInmemStore())
+	c.mach = append(c.mach, nil)
+	c.nodes = append(c.nodes, nil)
 }
 
 func (c *cluster) options(i int) Options {

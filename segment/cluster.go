@@ -206,13 +206,10 @@ func (cw *clusterWriter) writeFrame(g *group, recs []Record, first bool) error {
 	if first {
 		h.flags |= flagGroupStart
 	}
-	cw.buf = appendRecords(cw.buf[:0], recs, true, &h)
-	h.rawLen = uint32(len(cw.buf))
-	cw.frame = append(cw.frame[:0], make([]byte, frameHeaderSz)...)
-	cw.frame = compress(cw.o.Codec, cw.o.Zstd, cw.frame, cw.buf)
-	h.bodyLen = uint32(len(cw.frame) - frameHeaderSz)
-	h.put(cw.frame)
-	putCRC(cw.frame)
+	var err error
+	if cw.buf, cw.frame, err = buildFrame(cw.buf, cw.frame, recs, &h, &cw.o); err != nil {
+		return err
+	}
 	g.frames = append(g.frames, cw.pos)
 	return cw.write(cw.frame)
 }

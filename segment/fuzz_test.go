@@ -66,12 +66,10 @@ func encodeTestFrame(recs []Record, c Codec, clustered bool) []byte {
 	if clustered {
 		h.flags |= flagClustered
 	}
-	raw := appendRecords(nil, recs, clustered, &h)
-	h.rawLen = uint32(len(raw))
-	frame := compress(c, o.Zstd, make([]byte, frameHeaderSz), raw)
-	h.bodyLen = uint32(len(frame) - frameHeaderSz)
-	h.put(frame)
-	putCRC(frame)
+	_, frame, err := buildFrame(nil, nil, recs, &h, &o)
+	if err != nil {
+		panic(err)
+	}
 	return frame
 }
 

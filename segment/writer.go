@@ -128,17 +128,25 @@ func orShort(err error) error {
 
 func (w *Writer) encodeFrame(recs []Record, tag uint64) ([]byte, frameHeader, error) {
 	h := frameHeader{flags: uint8(w.o.Codec), tag: tag, synced: uint64(w.synced)}
-	w.buf = appendRecords(w.buf[:0], recs, false, &h)
-	if len(w.buf) > maxFrameBody {
-		return nil, h, fmt.Errorf("segment: batch of %d bytes exceeds the %d-byte frame limit", len(w.buf), maxFrameBody)
+	var err error
+	w.buf, w.zbuf, err = buildFrame(w.buf, w.zbuf, recs, &h, &w.o)
+	return w.zbuf, h, err
+}
+
+// buildFrame encodes recs as one frame with header h (flags and tag set by
+// the caller) into frame, using raw as scratch for the uncompressed body.
+func buildFrame(raw, frame []byte, recs []Record, h *frameHeader, o *Options) ([]byte, []byte, error) {
+	raw = appendRecords(raw[:0], recs, h.clustered(), h)
+	if len(raw) > maxFrameBody {
+		return raw, frame, fmt.Errorf("segment: batch of %d bytes exceeds the %d-byte frame limit", len(raw), maxFrameBody)
 	}
-	h.rawLen = uint32(len(w.buf))
-	w.zbuf = append(w.zbuf[:0], make([]byte, frameHeaderSz)...)
-	w.zbuf = compress(w.o.Codec, w.o.Zstd, w.zbuf, w.buf)
-	h.bodyLen = uint32(len(w.zbuf) - frameHeaderSz)
-	h.put(w.zbuf)
-	putCRC(w.zbuf)
-	return w.zbuf, h, nil
+	h.rawLen = uint32(len(raw))
+	frame = append(frame[:0], make([]byte, frameHeaderSz)...)
+	frame = compress(o.Codec, o.Zstd, frame, raw)
+	h.bodyLen = uint32(len(frame) - frameHeaderSz)
+	h.put(frame)
+	putCRC(frame)
+	return raw, frame, nil
 }
 
 func putCRC(frame []byte) {
