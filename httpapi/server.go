@@ -34,7 +34,17 @@ type Options struct {
 	MaxPublishBytes int64
 	// CommitTimeout bounds a publish's wait for commit (default 10 s).
 	CommitTimeout time.Duration
-	Logger        zerolog.Logger
+	// Identity is what GET /v1/cluster/identity answers: this node's ID and
+	// addresses, used by peers discovering each other (--bootstrap-expect).
+	Identity Identity
+	Logger   zerolog.Logger
+}
+
+// Identity names a node and its addresses.
+type Identity struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
 }
 
 // DefaultOptions returns a 1 MiB publish limit and a 10 s commit timeout.
@@ -49,6 +59,7 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /v1/cluster/status", s.status)
+	mux.HandleFunc("GET /v1/cluster/identity", s.identity)
 	mux.HandleFunc("POST /v1/cluster/join", s.join)
 	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
 	mux.HandleFunc("POST /v1/publish", s.publish)
@@ -79,6 +90,10 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": st.LeaderID})
 	}
+}
+
+func (s *server) identity(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.o.Identity)
 }
 
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {

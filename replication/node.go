@@ -132,11 +132,27 @@ func (n *Node) bootstrap() error {
 	if !n.o.Bootstrap {
 		return nil
 	}
-	has, err := raft.HasExistingState(n.o.LogStore, n.o.StableStore, n.o.Snapshots)
-	if err != nil || has {
+	return n.BootstrapWith([]Server{{ID: n.o.NodeID, Address: string(n.o.Transport.LocalAddr()), Voter: true}})
+}
+
+// HasState reports whether this node has Raft state (it was bootstrapped,
+// joined, or heard from a leader): such a node never bootstraps again.
+func (n *Node) HasState() (bool, error) {
+	return raft.HasExistingState(n.o.LogStore, n.o.StableStore, n.o.Snapshots)
+}
+
+// BootstrapWith starts a new cluster of the given voters unless this node
+// already has Raft state. Every node given the same list may call it: raft
+// accepts identical bootstraps, and a node that already heard from a peer
+// simply joins the configuration it received.
+func (n *Node) BootstrapWith(voters []Server) error {
+	if has, err := n.HasState(); err != nil || has {
 		return err
 	}
-	cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.o.NodeID), Address: n.o.Transport.LocalAddr()}}}
+	var cfg raft.Configuration
+	for _, v := range voters {
+		cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(v.ID), Address: raft.ServerAddress(v.Address)})
+	}
 	if err := n.raft.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		return fmt.Errorf("replication: bootstrap: %w", err)
 	}

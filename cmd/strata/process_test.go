@@ -48,12 +48,13 @@ type proc struct {
 	stderr              *bytes.Buffer
 }
 
-func startNode(t *testing.T, bin string, p *proc, join string) {
+func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) {
 	t.Helper()
 	args := []string{"serve", "--node-id", p.id, "--data-dir", p.dir, "--http", p.http, "--raft-addr", p.raft, "--log-level", "warn"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
+	args = append(args, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.stderr = &bytes.Buffer{}
 	p.cmd.Stderr = p.stderr
@@ -268,4 +269,58 @@ func checkAckedInDump(t *testing.T, acked map[string]uint64, dump []byte) {
 			t.Fatalf("acknowledged %q at offset %d, the log has it at %d", p, off, got)
 		}
 	}
+}
+
+// TestBootstrapExpect starts three processes at once, each told to expect
+// three founders and given the others' HTTP addresses: they form one cluster,
+// and a publish sent to every node (followers forward) lands in all logs.
+func TestBootstrapExpect(t *testing.T) {
+	bin := buildStrata(t)
+	var nodes []*proc
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, &proc{id: fmt.Sprint("b", i), http: freeAddr(t), raft: freeAddr(t), dir: filepath.Join(t.TempDir(), "data")})
+	}
+	for i, n := range nodes {
+		var peers []string
+		for j, m := range nodes {
+			if j != i {
+				peers = append(peers, m.http)
+			}
+		}
+		startNode(t, bin, n, strings.Join(peers, ","), "--bootstrap-expect", "3")
+	}
+	for _, n := range nodes {
+		waitFor(t, n.id+" sees three voters and a leader", 30*time.Second, func() bool {
+			var st struct {
+				LeaderID string `json:"leader_id"`
+				Servers  []struct{ Voter bool }
+			}
+			return getJSON("http://"+n.http+"/v1/cluster/status", &st) == nil && len(st.Servers) == 3 && st.LeaderID != ""
+		})
+	}
+	pub := &publisher{acked: map[string]uint64{}, nodes: nodes, dead: map[string]bool{}}
+	for i, n := range nodes {
+		waitFor(t, "a publish through "+n.id, 20*time.Second, func() bool {
+			pub.nodes = []*proc{n}
+			pub.publishOnce(i)
+			return pub.count() == i+1
+		})
+	}
+	waitFor(t, "equal logs", 20*time.Second, func() bool {
+		var a, b, c struct{ NextOffset uint64 `json:"next_offset"` }
+		return getJSON("http://"+nodes[0].http+"/v1/cluster/status", &a) == nil &&
+			getJSON("http://"+nodes[1].http+"/v1/cluster/status", &b) == nil &&
+			getJSON("http://"+nodes[2].http+"/v1/cluster/status", &c) == nil &&
+			a.NextOffset == b.NextOffset && b.NextOffset == c.NextOffset
+	})
+	var dumps [][]byte
+	for _, n := range nodes {
+		n.cmd.Process.Signal(syscall.SIGTERM)
+		n.cmd.Wait()
+		dumps = append(dumps, dumpLog(t, n.dir))
+	}
+	if !bytes.Equal(dumps[0], dumps[1]) || !bytes.Equal(dumps[1], dumps[2]) {
+		t.Fatal("the three logs differ")
+	}
+	checkAckedInDump(t, pub.acked, dumps[0])
 }

@@ -22,6 +22,7 @@ import (
 
 type serveFlags struct {
 	dataDir, nodeID, raftAddr, httpAddr, join, logLevel string
+	bootstrapExpect                                     int
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -31,10 +32,14 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish)")
-	fs.StringVar(&f.join, "join", "", "HTTP address of a cluster member to join (omit to start or restart a cluster of this node)")
+	fs.StringVar(&f.join, "join", "", "HTTP address of a cluster member to join; with --bootstrap-expect, the comma-separated HTTP addresses of the other founding nodes (omit both to start or restart a cluster of this node)")
+	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "start a new cluster once this many founding nodes (this one included, found through --join) are up")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
+		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
 	}
 	level, err := zerolog.ParseLevel(f.logLevel)
 	if err != nil {
@@ -49,7 +54,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
-	o.Bootstrap = f.join == ""
+	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
 	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
 	o.Machine = replication.NewFSMMachine()
@@ -67,11 +72,18 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	hs := &http.Server{Handler: httpapi.Handler(node, httpapi.DefaultOptions()), ReadHeaderTimeout: 10 * time.Second}
+	ao := httpapi.DefaultOptions()
+	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
+	hs := &http.Server{Handler: httpapi.Handler(node, ao), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
 	logger.Info().Str("http", ln.Addr().String()).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
-	if f.join != "" {
+	switch {
+	case f.bootstrapExpect > 1:
+		if err := bootstrapExpect(ctx, node, ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
+			return err
+		}
+	case f.join != "":
 		if err := joinCluster(ctx, f); err != nil {
 			return err
 		}
