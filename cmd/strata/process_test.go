@@ -307,7 +307,9 @@ func TestBootstrapExpect(t *testing.T) {
 		})
 	}
 	waitFor(t, "equal logs", 20*time.Second, func() bool {
-		var a, b, c struct{ NextOffset uint64 `json:"next_offset"` }
+		var a, b, c struct {
+			NextOffset uint64 `json:"next_offset"`
+		}
 		return getJSON("http://"+nodes[0].http+"/v1/cluster/status", &a) == nil &&
 			getJSON("http://"+nodes[1].http+"/v1/cluster/status", &b) == nil &&
 			getJSON("http://"+nodes[2].http+"/v1/cluster/status", &c) == nil &&
