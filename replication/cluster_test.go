@@ -43,6 +43,9 @@ func TestClusterPartitionHeal(t *testing.T) {
 			c.heal()
 			c.leader(all(n)...)
 			recs := c.converge(all(n)...)
+			if compared := c.sameSealedBytes(all(n)); compared == 0 {
+				t.Fatal("no sealed segment to compare: the test should roll segments")
+			}
 			inLog := payloads(t, recs)
 			checkAcked(t, acked, inLog)
 			if _, ok := inLog["isolated"]; ok {
@@ -83,6 +86,9 @@ func TestRestartReplaysWithoutDuplicates(t *testing.T) {
 	if err := c.nodes[victim].Close(); err != nil {
 		t.Fatal(err)
 	}
+	c.mu.Lock()
+	c.nodes[victim] = nil // closed: forwarding must not reach it
+	c.mu.Unlock()
 	c.start(victim) // same raft store, same data dir: raft replays every entry
 	deadline := time.Now().Add(10 * time.Second)
 	for c.nodes[victim].raft.AppliedIndex() < c.nodes[lead].raft.LastIndex() {
@@ -144,12 +150,14 @@ func TestSnapshotInstallCatchesUpNewNode(t *testing.T) {
 func TestProposeAfterCloseFails(t *testing.T) {
 	c := newCluster(t, 1)
 	c.leader(0)
-	c.nodes[0].Close()
-	_, err := c.nodes[0].Propose(context.Background(), publish("a", "b"))
-	if !errors.Is(err, ErrClosed) {
+	n := c.nodes[0]
+	n.Close()
+	c.mu.Lock()
+	c.nodes[0] = nil
+	c.mu.Unlock()
+	if _, err := n.Propose(context.Background(), publish("a", "b")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("propose after close: %v, want ErrClosed", err)
 	}
-	c.nodes[0] = nil
 }
 
 // TestFollowersForward: proposals made on followers are forwarded to the
