@@ -49,7 +49,7 @@ func decodeBatch(data []byte) ([]log.Record, error) {
 	}
 	p := data[1:]
 	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)) {
+	if !minimal(p, k) || n > uint64(len(p)) {
 		return nil, fmt.Errorf("%w: count", errBatch)
 	}
 	p = p[k:]
@@ -75,7 +75,7 @@ func decodeRecord(p []byte) (log.Record, []byte, error) {
 	}
 	r.Kind, p = p[0], p[1:]
 	t, k := binary.Varint(p)
-	if k <= 0 {
+	if !minimal(p, k) {
 		return r, nil, errors.New("time")
 	}
 	r.Time, p = t, p[k:]
@@ -89,9 +89,14 @@ func decodeRecord(p []byte) (log.Record, []byte, error) {
 	return r, p, nil
 }
 
+// minimal reports whether the k-byte varint at the start of p decoded and is
+// in its shortest form (a longer form ends in a zero byte), so that every
+// accepted batch is canonical.
+func minimal(p []byte, k int) bool { return k > 0 && (k == 1 || p[k-1] != 0) }
+
 func field(p []byte) ([]byte, []byte, bool) {
 	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)-k) {
+	if !minimal(p, k) || n > uint64(len(p)-k) {
 		return nil, nil, false
 	}
 	p = p[k:]
