@@ -1,7 +1,6 @@
 package log
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/stratamq/strata/segment"
@@ -16,7 +15,7 @@ func (l *Log) Append(batch []Record, tag uint64) (Offset, error) {
 		return 0, err
 	}
 	if len(batch) == 0 {
-		return 0, errors.New("log: empty batch")
+		return 0, fmt.Errorf("%w: empty batch", ErrInvalid)
 	}
 	if l.shouldRoll(batch[0].Time) {
 		if err := l.roll(); err != nil {

@@ -37,6 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 				for i := range batch {
 					batch[i].Value = batch[i].Value[:min(64, len(batch[i].Value))]
 				}
+				b.SetBytes(rawBytes(batch))
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
@@ -78,6 +79,29 @@ func benchLog(b *testing.B, n int) *Log {
 	return l
 }
 
+// rawBytes is the key and value bytes of recs, what SetBytes reports.
+func rawBytes(recs []Record) int64 {
+	var n int64
+	for _, r := range recs {
+		n += int64(len(r.Key) + len(r.Value))
+	}
+	return n
+}
+
+// logRawBytes is the key and value bytes of every record in l.
+func logRawBytes(b *testing.B, l *Log) int64 {
+	it := l.Iter(0)
+	defer it.Close()
+	var n int64
+	for it.Next() {
+		n += int64(len(it.Record().Key) + len(it.Record().Value))
+	}
+	if it.Err() != nil {
+		b.Fatal(it.Err())
+	}
+	return n
+}
+
 func allClustered(l *Log) bool {
 	for _, s := range l.Segments() {
 		if s.Sealed && !s.Clustered {
@@ -90,6 +114,7 @@ func allClustered(l *Log) bool {
 func BenchmarkScan(b *testing.B) {
 	l := benchLog(b, 1_000_000)
 	defer l.Close()
+	b.SetBytes(logRawBytes(b, l))
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
@@ -110,6 +135,7 @@ func BenchmarkScan(b *testing.B) {
 func BenchmarkScanFiltered(b *testing.B) {
 	l := benchLog(b, 1_000_000)
 	defer l.Close()
+	b.SetBytes(logRawBytes(b, l)) // the range's bytes, like range_records/s
 	b.ReportAllocs()
 	b.ResetTimer()
 	matched := 0

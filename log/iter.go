@@ -75,9 +75,15 @@ func (l *Log) newIterator(from, to Offset, match func([]byte) bool) *Iterator {
 		if s.base >= to && len(it.handles) > 0 {
 			break
 		}
-		if h := s.acquire(); h != nil {
-			it.handles = append(it.handles, h)
+		h := s.acquire()
+		if h == nil {
+			// Retention deletes a prefix of the log: whatever was acquired
+			// before a deleted segment is older still and must not be
+			// followed by a gap. Start after it instead.
+			it.releaseAll()
+			continue
 		}
+		it.handles = append(it.handles, h)
 	}
 	return it
 }

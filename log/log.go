@@ -13,8 +13,12 @@ import (
 	"github.com/stratamq/strata/segment"
 )
 
-// ErrFailed wraps the write error that stopped a Log from accepting appends.
-var ErrFailed = errors.New("log: failed")
+var (
+	// ErrFailed wraps the write error that stopped a Log from accepting appends.
+	ErrFailed = errors.New("log: failed")
+	// ErrInvalid reports invalid Options or an invalid argument (an empty batch).
+	ErrInvalid = errors.New("log: invalid")
+)
 
 // Log is the ordered set of segments in one directory. See the package doc
 // for what is safe for concurrent use.

@@ -29,9 +29,12 @@ func (l *Log) maintain() {
 	}
 }
 
-// clusterPending rewrites every sealed, still ordered segment.
+// clusterPending rewrites every sealed, still ordered segment. Retention
+// runs before each rewrite: it is not held up by a backlog, and no segment
+// is rewritten only to be deleted.
 func (l *Log) clusterPending() {
 	for {
+		l.enforceRetention()
 		s := l.nextToCluster()
 		if s == nil {
 			return
@@ -78,7 +81,9 @@ func (l *Log) install(s *seg, r *segment.Reader) bool {
 
 // enforceRetention deletes the oldest sealed segments while the log is over
 // RetentionBytes or a segment's newest record is older than RetentionAge
-// before the log's newest record. The active segment is never deleted.
+// before the log's newest record. The active segment is never deleted, nor
+// the newest sealed one while the active segment is empty: the last record's
+// segment is what LastTag reports, and replication relies on it.
 func (l *Log) enforceRetention() {
 	for {
 		s := l.retentionVictim()
@@ -105,9 +110,13 @@ func (l *Log) retentionVictim() *seg {
 	if len(l.mu.sealed) == 0 || (l.o.RetentionBytes == 0 && l.o.RetentionAge == 0) {
 		return nil
 	}
+	active := l.mu.active.h.Load().r
+	if len(l.mu.sealed) == 1 && active.NextOffset() == active.Base() {
+		return nil // the last record's segment carries LastTag: keep it
+	}
 	oldest := l.mu.sealed[0].h.Load().r
-	total := l.mu.active.h.Load().r.Size()
-	newest := l.mu.active.h.Load().r.MaxTime()
+	total := active.Size()
+	newest := active.MaxTime()
 	for _, s := range l.mu.sealed {
 		r := s.h.Load().r
 		total += r.Size()
@@ -124,8 +133,9 @@ func (l *Log) retentionVictim() *seg {
 	return s
 }
 
-// Close stops maintenance, syncs and closes the active segment and releases
-// every segment. Iterators still open keep their segments until they finish.
+// Close stops maintenance, syncs the active segment and releases every
+// segment. Iterators still open keep their segments, the active one
+// included, until they are closed; the files are closed then.
 func (l *Log) Close() error {
 	if l.closed {
 		return nil
@@ -133,9 +143,12 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.done)
 	l.wg.Wait()
-	err := l.w.Close()
+	err := l.w.Sync()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	w, active := l.w, l.mu.active.h.Load()
+	active.setOnClose(func() { w.Close() })
+	active.release()
 	for _, s := range l.mu.sealed {
 		s.h.Load().release()
 	}

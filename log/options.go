@@ -1,7 +1,7 @@
 package log
 
 import (
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,11 +45,14 @@ func DefaultOptions() Options {
 func (o Options) Validate() error {
 	switch {
 	case o.FS == nil:
-		return errors.New("log: FS is nil")
+		return fmt.Errorf("%w: FS is nil", ErrInvalid)
 	case o.SegmentBytes <= 0:
-		return errors.New("log: SegmentBytes must be positive")
+		return fmt.Errorf("%w: SegmentBytes must be positive", ErrInvalid)
 	case o.SegmentAge < 0 || o.RetentionAge < 0 || o.RetentionBytes < 0:
-		return errors.New("log: ages and retention must not be negative")
+		return fmt.Errorf("%w: SegmentAge, RetentionAge and RetentionBytes must not be negative", ErrInvalid)
 	}
-	return o.Segment.Validate()
+	if err := o.Segment.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }

@@ -77,6 +77,16 @@ func (r *Reader) Close() error {
 	return r.f.Close()
 }
 
+// readErr classifies a failed read: bytes missing from the file (EOF) are
+// corruption; anything else (EIO, a closed file) is an I/O error, returned as
+// such so it is not mistaken for damaged data.
+func (r *Reader) readErr(pos int64, what string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return r.corrupt(pos, fmt.Errorf("%s: %w", what, err))
+	}
+	return fmt.Errorf("segment: %s %s at byte %d: %w", what, r.path, pos, err)
+}
+
 func (r *Reader) corrupt(pos int64, err error) error {
 	return &CorruptionError{Path: r.path, Pos: pos, Err: err}
 }
@@ -95,7 +105,7 @@ func (r *Reader) readFrame(pos int64, fb *frameBuf) (frameHeader, []byte, error)
 		return frameHeader{}, nil, ErrClosed
 	}
 	if _, err := r.f.ReadAt(fb.hdr[:], pos); err != nil {
-		return frameHeader{}, nil, r.corrupt(pos, fmt.Errorf("read frame header: %w", err))
+		return frameHeader{}, nil, r.readErr(pos, "read frame header", err)
 	}
 	h, err := parseFrameHeader(fb.hdr[:])
 	if err != nil {
@@ -103,7 +113,7 @@ func (r *Reader) readFrame(pos int64, fb *frameBuf) (frameHeader, []byte, error)
 	}
 	fb.body = grow(fb.body, int(h.bodyLen))
 	if _, err := r.f.ReadAt(fb.body, pos+frameHeaderSz); err != nil && !(errors.Is(err, io.EOF) && h.bodyLen == 0) {
-		return h, nil, r.corrupt(pos, fmt.Errorf("read frame body: %w", err))
+		return h, nil, r.readErr(pos, "read frame body", err)
 	}
 	if !checksumOK(fb.hdr[:], fb.body) {
 		return h, nil, r.corrupt(pos, errors.New("frame checksum mismatch"))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"syscall"
@@ -263,5 +264,29 @@ func TestFaults(t *testing.T) {
 			}
 			checkReader(t, w2.Reader(), m, 5)
 		})
+	}
+}
+
+// TestIOErrorIsNotCorruption: a read that fails for a reason other than
+// missing bytes (here: the file was closed under the reader) is reported as
+// that I/O error, never as ErrCorrupt.
+func TestIOErrorIsNotCorruption(t *testing.T) {
+	fsys := NewMemFS()
+	fsys.MkdirAll("/d")
+	w, err := Create(fsys, "/d", 0, smallOptions(CodecS2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, w, rand.New(rand.NewPCG(11, 11)), 3)
+	r := w.Reader()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	it := r.Iter(0)
+	defer it.Close()
+	for it.Next() {
+	}
+	if err := it.Err(); err == nil || errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("reading a closed file: %v; want fs.ErrClosed, not ErrCorrupt", err)
 	}
 }
