@@ -26,6 +26,7 @@ type Node interface {
 	Join(id, raftAddr, httpAddr string) error
 	Remove(id string) error
 	Leader() (id, addr string)
+	LeaderHTTP() string
 }
 
 // Options configure the API.
@@ -143,7 +144,7 @@ func (s *server) leaderOnly(w http.ResponseWriter, err error, ok any) {
 		writeJSON(w, http.StatusOK, ok)
 	case errors.Is(err, replication.ErrNotLeader):
 		id, _ := s.n.Leader()
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "leader": id})
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "leader": id, "leader_http": s.n.LeaderHTTP()})
 	default:
 		writeError(w, http.StatusInternalServerError, err)
 	}

@@ -148,7 +148,11 @@ func TestKillLeaderUnderLoad(t *testing.T) {
 	startNode(t, bin, nodes[0], "")
 	waitFor(t, "n1 ready", 15*time.Second, func() bool { var v any; return getJSON("http://"+nodes[0].http+"/readyz", &v) == nil })
 	startNode(t, bin, nodes[1], nodes[0].http)
-	startNode(t, bin, nodes[2], nodes[0].http)
+	waitFor(t, "n2 to join", 30*time.Second, func() bool {
+		var st struct{ Servers []struct{ Voter bool } }
+		return getJSON("http://"+nodes[1].http+"/v1/cluster/status", &st) == nil && len(st.Servers) == 2
+	})
+	startNode(t, bin, nodes[2], nodes[1].http) // through a follower: it redirects to the leader
 	waitFor(t, "three voters", 30*time.Second, func() bool {
 		var st struct{ Servers []struct{ Voter bool } }
 		return getJSON("http://"+nodes[0].http+"/v1/cluster/status", &st) == nil && len(st.Servers) == 3

@@ -93,20 +93,27 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	return nil
 }
 
-// joinCluster asks the member at f.join (or, through the leader hint, its
-// leader) to add this node, retrying until it succeeds or ctx ends.
+// joinCluster asks the member at f.join to add this node; a member that is
+// not the leader answers 409 with the leader's HTTP address, which is tried
+// next. It retries until it succeeds or ctx ends.
 func joinCluster(ctx context.Context, f serveFlags) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
+	target := f.join
 	var last error
 	for {
-		resp, err := http.Post(httpURL(f.join)+"/v1/cluster/join", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(httpURL(target)+"/v1/cluster/join", "application/json", bytes.NewReader(body))
 		if err == nil {
-			msg, _ := io.ReadAll(resp.Body)
+			var answer map[string]string
+			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
-			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+			err = fmt.Errorf("%s: %s", resp.Status, answer["error"])
+			target = f.join
+			if leader := answer["leader_http"]; resp.StatusCode == http.StatusConflict && leader != "" {
+				target = leader
+			}
 		}
 		last = err
 		select {
