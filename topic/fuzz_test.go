@@ -32,17 +32,31 @@ func FuzzValidateFilter(f *testing.F) {
 		f.Add(c.filter, c.name)
 	}
 	f.Fuzz(func(t *testing.T, filter, name string) {
-		err := ValidateFilter(filter)
-		if err != nil {
+		Match(filter, name) // never panics, whatever the arguments
+		if ValidateFilter(filter) != nil {
 			return
 		}
-		if _, inner, shared, _ := ParseShare(filter); shared {
+		if _, inner, shared, err := ParseShare(filter); shared {
+			if err != nil || inner == "" || ValidateFilter(inner) != nil {
+				t.Fatalf("ParseShare(%q) = %q, %v after ValidateFilter accepted it", filter, inner, err)
+			}
 			filter = inner
 		} else if !HasWildcard(filter) && ValidateName(filter) != nil {
 			t.Fatalf("filter %q without wildcards is not a valid name", filter)
 		}
-		if ValidateName(name) == nil && Match(filter, name) != bruteMatch(filter, name) {
+		if ValidateName(name) != nil {
+			return
+		}
+		want := bruteMatch(filter, name)
+		if Match(filter, name) != want {
 			t.Fatalf("Match(%q, %q) disagrees with the oracle", filter, name)
+		}
+		var tr Trie[struct{}]
+		tr.Insert(filter, "c", struct{}{})
+		got := false
+		tr.Match(name, func(string, string, struct{}) { got = true })
+		if got != want {
+			t.Fatalf("Trie.Match(%q) with filter %q = %t, want %t", name, filter, got, want)
 		}
 	})
 }

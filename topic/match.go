@@ -9,6 +9,11 @@ import "strings"
 // '+' matches exactly one level, which may be empty [MQTT-4.7.1-3]; a name that
 // starts with '$' is not matched by a filter starting with a wildcard
 // [MQTT-4.7.2-1].
+//
+// A shared filter is not unwrapped: Match("$share/g/a/+", name) compares
+// the string literally, level by level, so it matches only names such as
+// "$share/g/a/x". Callers pass the inner filter from ParseShare. Match never
+// panics, whatever its arguments; for invalid ones the result is unspecified.
 func Match(filter, name string) bool {
 	if strings.HasPrefix(name, "$") && filter != "" && (filter[0] == '+' || filter[0] == '#') {
 		return false

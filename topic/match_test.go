@@ -179,10 +179,50 @@ func TestTrieWalkDeterministic(t *testing.T) {
 	}
 }
 
+func TestTrieWalkOrderAndStop(t *testing.T) {
+	var tr Trie[int] // the zero value is usable
+	for i, f := range []string{"b", "a-x", "a/b", "a/+", "a", "/a", "#"} {
+		tr.Insert(f, "c", i)
+	}
+	var got []string
+	tr.Walk(func(f, _ string, _ int) bool { got = append(got, f); return true })
+	// Depth first by level: "" < "#" < "a" < "a-x" < "b"; a node before its children.
+	want := "/a,#,a,a/+,a/b,a-x,b"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("Walk order %v, want %s", got, want)
+	}
+	n := 0
+	tr.Walk(func(string, string, int) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("Walk visited %d entries after fn returned false at the 3rd", n)
+	}
+}
+
+// The trie does not unwrap shared filters (documented on Trie and Match):
+// "$share/g/a/+" is indexed under its literal levels.
+func TestTrieSharedFilterIsLiteral(t *testing.T) {
+	tr := NewTrie[int]()
+	tr.Insert("$share/g/a/+", "c", 1)
+	for _, c := range []struct {
+		name string
+		want bool
+	}{{"a/b", false}, {"$share/g/a/b", true}, {"$share/h/a/b", false}} {
+		got := false
+		tr.Match(c.name, func(string, string, int) { got = true })
+		if got != c.want || Match("$share/g/a/+", c.name) != c.want {
+			t.Errorf("Trie.Match/Match(%q) = %t/%t, want %t", c.name, got, Match("$share/g/a/+", c.name), c.want)
+		}
+	}
+}
+
 func BenchmarkMatch(b *testing.B) {
+	const name = "site/12/dev/3456/temp"
+	b.SetBytes(int64(len(name)))
 	b.ReportAllocs()
 	for b.Loop() {
-		Match("site/+/dev/+/temp", "site/12/dev/3456/temp")
+		if !Match("site/+/dev/+/temp", name) {
+			b.Fatal("no match")
+		}
 	}
 }
 
@@ -192,12 +232,14 @@ func BenchmarkTrieMatch(b *testing.B) {
 		tr.Insert(fmt.Sprintf("site/%d/dev/%d/+", i%100, i), "c", i)
 	}
 	tr.Insert("site/#", "all", 0)
+	const name = "site/42/dev/4242/temp"
+	b.SetBytes(int64(len(name)))
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		tr.Match("site/42/dev/4242/temp", func(string, string, int) { n++ })
+		tr.Match(name, func(string, string, int) { n++ })
 	}
-	if n == 0 {
-		b.Fatal("no matches")
+	if n != 2*b.N { // "site/42/dev/4242/+" and "site/#"
+		b.Fatalf("%d matches in %d calls, want 2 per call", n, b.N)
 	}
 }

@@ -6,9 +6,16 @@ import (
 )
 
 // Trie maps filters to subscribers. Every (filter, id) pair holds one value.
-// Filters are stored literally, level by level: a caller that keeps shared
-// subscriptions inserts the inner filter (see ParseShare) under an id that
-// names the group. Not safe for concurrent use.
+//
+// Filters are stored literally, level by level, and are not validated:
+// Insert accepts any string and Match treats every level equal to "+" or
+// "#" as a wildcard. In particular a "$share/g/f" filter is not unwrapped;
+// it is indexed under its literal levels, so (like Match) it matches only
+// names that start with "$share/g/", never the names f matches. A caller
+// that keeps shared subscriptions inserts the inner filter (see ParseShare)
+// under an id that names the group, as fsm does.
+//
+// The zero value is an empty trie. Not safe for concurrent use.
 type Trie[V any] struct {
 	root node[V]
 	size int
@@ -136,8 +143,11 @@ func (n *node[V]) emit(fn func(string, string, V)) {
 	}
 }
 
-// Walk visits every (filter, id, value) depth first, levels and ids sorted, stopping
-// when fn returns false. The order is deterministic, for digests and snapshots.
+// Walk visits every (filter, id, value), stopping when fn returns false. The
+// order is deterministic, for digests and snapshots: depth first by level,
+// a node's own entries (ids ascending) before its children (levels
+// ascending, compared bytewise). Thus "a" < "a/+" < "a/b" < "a-x" < "b".
+// fn must not modify the trie.
 func (t *Trie[V]) Walk(fn func(filter, id string, v V) bool) {
 	t.root.walk(fn)
 }

@@ -14,9 +14,6 @@ var ErrInvalid = errors.New("topic: invalid")
 // MaxLen is the longest topic name or filter in bytes [MQTT-4.7.3-3].
 const MaxLen = 65535
 
-// sharePrefix starts a shared subscription filter [MQTT-4.8.2].
-const sharePrefix = "$share/"
-
 func invalid(s, rule string) error {
 	if len(s) > 64 {
 		s = s[:64] + "..."
@@ -34,7 +31,8 @@ func checkString(s string) error {
 	case strings.IndexByte(s, 0) >= 0:
 		return invalid(s, "must not contain U+0000 [MQTT-4.7.3-2]")
 	case !utf8.ValidString(s):
-		// utf8.ValidString also rejects encoded surrogates U+D800..U+DFFF [MQTT-1.5.4-1].
+		// utf8.ValidString also rejects encoded surrogates U+D800..U+DFFF
+		// ([MQTT-1.5.3-1] in 3.1.1, [MQTT-1.5.4-1] in 5.0).
 		return invalid(s, "must be well-formed UTF-8 [MQTT-1.5.4-1]")
 	}
 	return nil
@@ -53,11 +51,10 @@ func ValidateName(name string) error {
 
 // ValidateFilter checks a subscription filter, including "$share/group/filter".
 func ValidateFilter(filter string) error {
-	if err := checkString(filter); err != nil {
+	if _, _, shared, err := ParseShare(filter); shared {
 		return err
 	}
-	if strings.HasPrefix(filter, sharePrefix) {
-		_, _, _, err := ParseShare(filter)
+	if err := checkString(filter); err != nil {
 		return err
 	}
 	return checkLevels(filter)
@@ -79,27 +76,4 @@ func checkLevels(filter string) error {
 		}
 	}
 	return nil
-}
-
-// ParseShare splits "$share/group/filter" into its share name and inner
-// filter. ok is false (and err nil) for a filter that is not shared; a
-// malformed shared filter returns an error wrapping ErrInvalid.
-func ParseShare(filter string) (group, inner string, ok bool, err error) {
-	rest, found := strings.CutPrefix(filter, sharePrefix)
-	if !found {
-		return "", "", false, nil
-	}
-	group, inner, found = strings.Cut(rest, "/")
-	switch {
-	case group == "":
-		return "", "", true, invalid(filter, "a share name must be at least one character long [MQTT-4.8.2-1]")
-	case strings.ContainsAny(group, "+#"):
-		return "", "", true, invalid(filter, "a share name must not contain '+' or '#' [MQTT-4.8.2-2]")
-	case !found || inner == "":
-		return "", "", true, invalid(filter, "a shared subscription needs a topic filter after the share name [MQTT-4.8.2-2]")
-	}
-	if err := checkLevels(inner); err != nil {
-		return "", "", true, err
-	}
-	return group, inner, true, nil
 }

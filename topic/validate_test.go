@@ -90,11 +90,48 @@ func TestValidateFilter(t *testing.T) {
 }
 
 func TestParseShare(t *testing.T) {
-	g, inner, ok, err := ParseShare("$share/consumers/sensors/+/temp")
-	if err != nil || !ok || g != "consumers" || inner != "sensors/+/temp" {
-		t.Fatalf("ParseShare = %q %q %t %v", g, inner, ok, err)
+	cases := []struct {
+		name, filter, group, inner string
+		shared                     bool
+		rule                       string // substring of the error; "" for no error
+	}{
+		{"shared [MQTT-4.8.2-1]", "$share/consumers/sensors/+/temp", "consumers", "sensors/+/temp", true, ""},
+		{"inner may start with $", "$share/g/$SYS/#", "g", "$SYS/#", true, ""},
+		{"inner empty level", "$share/g//a", "g", "/a", true, ""},
+		{"not shared", "sensors/#", "", "", false, ""},
+		{"not shared: no slash", "$share", "", "", false, ""},
+		{"not shared: case matters", "$SHARE/g/a", "", "", false, ""},
+		{"empty share name [MQTT-4.8.2-1]", "$share//a", "", "", true, "MQTT-4.8.2-1"},
+		{"share name with + [MQTT-4.8.2-2]", "$share/+/a", "", "", true, "MQTT-4.8.2-2"},
+		{"no inner filter [MQTT-4.8.2-2]", "$share/g", "", "", true, "MQTT-4.8.2-2"},
+		{"inner + partial [MQTT-4.7.1-3]", "$share/g/a+", "", "", true, "MQTT-4.7.1-3"},
+		{"null in share name [MQTT-4.7.3-2]", "$share/g\x00/a", "", "", true, "MQTT-4.7.3-2"},
+		{"bad utf-8 inner [MQTT-1.5.4-1]", "$share/g/\xff", "", "", true, "MQTT-1.5.4-1"},
 	}
-	if _, _, ok, err := ParseShare("sensors/#"); ok || err != nil {
-		t.Fatalf("non-shared filter: ok=%t err=%v", ok, err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, inner, shared, err := ParseShare(c.filter)
+			if shared != c.shared || g != c.group || inner != c.inner {
+				t.Fatalf("ParseShare(%q) = %q %q %t, want %q %q %t", c.filter, g, inner, shared, c.group, c.inner, c.shared)
+			}
+			if (err == nil) != (c.rule == "") {
+				t.Fatalf("ParseShare(%q) err = %v, want rule %q", c.filter, err, c.rule)
+			}
+			if err != nil && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.rule)) {
+				t.Fatalf("error %q: want ErrInvalid naming %s", err, c.rule)
+			}
+		})
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	err := ValidateFilter("a/#/b")
+	want := `topic: invalid: "a/#/b": '#' must be the last character and occupy an entire level [MQTT-4.7.1-2]`
+	if err == nil || err.Error() != want {
+		t.Fatalf("ValidateFilter(a/#/b) = %v, want %s", err, want)
+	}
+	long := ValidateName(strings.Repeat("x", MaxLen+1)).Error()
+	if len(long) > 200 || !strings.Contains(long, "MQTT-4.7.3-3") {
+		t.Fatalf("error for a long name is not truncated or lacks the rule: %.300s", long)
 	}
 }
