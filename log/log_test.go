@@ -418,25 +418,33 @@ func TestCrash(t *testing.T) {
 	}
 }
 
-// TestCorruptSealedSegment: a flipped bit in a sealed segment is reported as
-// ErrCorrupt by reads, never returned as data.
-func TestCorruptSealedSegment(t *testing.T) {
+// filledMemLog opens a log on a fresh MemFS with clustering off and appends
+// batches random batches drawn from seed.
+func filledMemLog(t *testing.T, c segment.Codec, seed uint64, batches int) (*segment.MemFS, Options, *Log, []Record, uint64) {
+	t.Helper()
 	fs := segment.NewMemFS()
-	o := testOptions(fs, segment.CodecS2)
+	o := testOptions(fs, c)
 	o.Cluster = false
 	l, err := Open("/log", o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gen{r: rand.New(rand.NewPCG(8, 8)), t: t0}
+	g := &gen{r: rand.New(rand.NewPCG(seed, seed)), t: t0}
 	var tag uint64
-	all := appendAll(t, l, g, 100, &tag)
+	all := appendAll(t, l, g, batches, &tag)
+	return fs, o, l, all, tag
+}
+
+// TestCorruptSealedSegment: a flipped bit in a sealed segment is reported as
+// ErrCorrupt by reads, never returned as data.
+func TestCorruptSealedSegment(t *testing.T) {
+	fs, o, l, all, _ := filledMemLog(t, segment.CodecS2, 8, 100)
 	victim := l.Segments()[1].Path
 	l.Close()
 	b, _ := fs.FileBytes(victim)
 	b[len(b)/2] ^= 0x10
 	fs.SetFileBytes(victim, b)
-	l, err = Open("/log", o)
+	l, err := Open("/log", o)
 	if err != nil {
 		t.Fatal(err)
 	}
