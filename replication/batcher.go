@@ -20,7 +20,17 @@ var (
 
 type proposal struct {
 	rec  log.Record
-	done chan result
+	done chan result             // Propose waits here
+	cb   func(log.Offset, error) // or ProposeAsync's callback
+}
+
+// resolve reports the proposal's outcome exactly once.
+func (p *proposal) resolve(r result) {
+	if p.cb != nil {
+		p.cb(r.off, r.err)
+		return
+	}
+	p.done <- r
 }
 
 type result struct {
@@ -76,6 +86,26 @@ func (b *batcher) propose(ctx context.Context, rec log.Record) (log.Offset, erro
 	}
 }
 
+// proposeAsync queues rec in order behind earlier proposals and returns;
+// done runs once with the outcome, on the committing goroutine (or on the
+// caller's when rec cannot be queued). It blocks while the queue is full.
+func (b *batcher) proposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error)) {
+	select {
+	case <-b.stop:
+		done(0, ErrClosed)
+		return
+	default:
+	}
+	p := &proposal{rec: rec, cb: done}
+	select {
+	case b.in <- p:
+	case <-b.stop:
+		done(0, ErrClosed)
+	case <-ctx.Done():
+		done(0, ctx.Err())
+	}
+}
+
 func (b *batcher) run() {
 	defer close(b.stopped)
 	for {
@@ -89,7 +119,7 @@ func (b *batcher) run() {
 		select {
 		case b.inflight <- struct{}{}:
 		case <-b.stop:
-			first.done <- result{err: ErrClosed}
+			first.resolve(result{err: ErrClosed})
 			b.failQueued()
 			return
 		}
@@ -117,7 +147,10 @@ func (b *batcher) collect(first *proposal) []*proposal {
 // and hands it to Raft; a goroutine per entry waits for the commit.
 func (b *batcher) submit(batch []*proposal) {
 	if b.o.Forward != nil && b.raft.State() != raft.Leader {
-		go b.forward(batch)
+		// Inline, one batch at a time: concurrent forwards could commit in
+		// another order than proposed, and MQTT keeps each publisher's order.
+		// Proposals queue meanwhile, so the next batch is bigger.
+		b.forward(batch)
 		return
 	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
@@ -136,10 +169,10 @@ func (b *batcher) await(f raft.ApplyFuture, batch []*proposal) {
 	res := commitResult(f)
 	for i, p := range batch {
 		if res.err != nil {
-			p.done <- result{err: res.err}
+			p.resolve(result{err: res.err})
 			continue
 		}
-		p.done <- result{off: res.off + log.Offset(i)}
+		p.resolve(result{off: res.off + log.Offset(i)})
 	}
 }
 
@@ -166,13 +199,14 @@ func commitResult(f raft.ApplyFuture) result {
 func (b *batcher) close() {
 	close(b.stop)
 	<-b.stopped
+	b.failQueued() // anything queued while it stopped
 }
 
 func (b *batcher) failQueued() {
 	for {
 		select {
 		case p := <-b.in:
-			p.done <- result{err: ErrClosed}
+			p.resolve(result{err: ErrClosed})
 		default:
 			return
 		}

@@ -88,10 +88,10 @@ func (b *batcher) forward(batch []*proposal) {
 	offs, err := b.forwardRecords(batch)
 	for i, p := range batch {
 		if err != nil {
-			p.done <- result{err: err}
+			p.resolve(result{err: err})
 			continue
 		}
-		p.done <- result{off: offs[i]}
+		p.resolve(result{off: offs[i]})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -167,6 +168,16 @@ func (n *Node) Propose(ctx context.Context, rec log.Record) (log.Offset, error) 
 	return n.b.propose(ctx, rec)
 }
 
+// ProposeAsync queues rec behind this node's earlier proposals (so one
+// caller's proposals commit in the order made) and returns without waiting;
+// done is called exactly once with rec's offset or the error, on another
+// goroutine, or on the caller's when rec cannot be queued. done must not
+// block. Like Propose, an error after queueing means the outcome is unknown
+// only for context errors; ErrNotLeader and ErrClosed mean not committed.
+func (n *Node) ProposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error)) {
+	n.b.proposeAsync(ctx, rec, done)
+}
+
 // Log is the node's segment log (a Restore may replace it: do not cache).
 func (n *Node) Log() *log.Log { return n.a.Log() }
 
@@ -214,22 +225,21 @@ func (n *Node) LeaderHTTP() string {
 	return n.a.memberAddr(id)
 }
 
-// ProposeBatch proposes several records and returns their offsets (the
-// leader's side of forwarding). Records are proposed concurrently, so they
-// share Raft entries with other proposals.
+// ProposeBatch proposes several records, queued in order so they commit in
+// that order (the leader's side of forwarding), and returns their offsets.
+// They share Raft entries with other proposals.
 func (n *Node) ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error) {
 	offs := make([]log.Offset, len(recs))
 	errs := make([]error, len(recs))
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(len(recs))
 	for i := range recs {
-		go func(i int) {
-			offs[i], errs[i] = n.b.propose(ctx, recs[i])
-			done <- struct{}{}
-		}(i)
+		n.b.proposeAsync(ctx, recs[i], func(off log.Offset, err error) {
+			offs[i], errs[i] = off, err
+			wg.Done()
+		})
 	}
-	for range recs {
-		<-done
-	}
+	wg.Wait()
 	return offs, errors.Join(errs...)
 }
 
