@@ -305,9 +305,12 @@ func (b *Broker) background() {
 					}
 				}
 			}
-			if now.Sub(lastSweep) >= 2*time.Second {
+			if now.Sub(lastSweep) >= b.o.SweepInterval {
 				lastSweep = now
 				b.sweep(v)
+				if b.o.Cluster.IsLeader() {
+					b.sweepLostNodes(v)
+				}
 			}
 			if b.o.SysInterval > 0 && now.Sub(lastSys) >= b.o.SysInterval {
 				lastSys = now
@@ -331,6 +334,54 @@ func (b *Broker) sweep(v *fsm.View) {
 		return true
 	})
 	for _, s := range lost {
+		b.proposeQuiet(fsm.Entry{Kind: fsm.KindSessionDisconnect, Time: time.Now().UnixNano(), ClientID: s.ClientID,
+			Disconnect: fsm.Disconnect{Reason: fsm.ReasonNodeLost, Since: s.ConnectOffset}})
+	}
+}
+
+// Liveness is implemented by clusters that can tell which nodes are gone
+// (*replication.Node): the leader then ends the sessions those nodes held,
+// so their wills are published by the surviving cluster.
+type Liveness interface {
+	Unreachable(after time.Duration) []string // peers the leader cannot reach for longer than after
+	Members() []string                        // ids of the cluster's servers
+}
+
+// sweepLostNodes, on the leader, ends the sessions held by nodes that are
+// unreachable for NodeLostAfter or no longer members.
+func (b *Broker) sweepLostNodes(v *fsm.View) {
+	lv, ok := b.o.Cluster.(Liveness)
+	if !ok {
+		return
+	}
+	members := lv.Members()
+	if len(members) == 0 {
+		return
+	}
+	gone := map[string]bool{}
+	for _, id := range lv.Unreachable(b.o.NodeLostAfter) {
+		gone[id] = true
+	}
+	isMember := map[string]bool{}
+	for _, id := range members {
+		isMember[id] = true
+	}
+	var lost []fsm.Session
+	v.Sessions(func(s fsm.Session) bool {
+		if !s.Connected {
+			return true
+		}
+		i := strings.LastIndexByte(s.Node, '/')
+		if i < 0 {
+			return true
+		}
+		if id := s.Node[:i]; id != b.o.NodeID && (gone[id] || !isMember[id]) {
+			lost = append(lost, s)
+		}
+		return true
+	})
+	for _, s := range lost {
+		b.logger.Info().Str("client", s.ClientID).Str("node", s.Node).Msg("ending a session held by a lost node")
 		b.proposeQuiet(fsm.Entry{Kind: fsm.KindSessionDisconnect, Time: time.Now().UnixNano(), ClientID: s.ClientID,
 			Disconnect: fsm.Disconnect{Reason: fsm.ReasonNodeLost, Since: s.ConnectOffset}})
 	}

@@ -28,6 +28,8 @@ type testBroker struct {
 	broker  *mqtt.Broker
 	addr    string
 	ln      net.Listener
+	// raftAddr is set for cluster nodes
+	raftAddr string
 }
 
 func fastRaft(c *raft.Config) {

@@ -62,6 +62,12 @@ type Options struct {
 	QueueLength int
 	// SysInterval is the period of $SYS/ statistics; 0 disables them.
 	SysInterval time.Duration
+	// SweepInterval is how often sessions left connected to a dead
+	// connection or node are looked for.
+	SweepInterval time.Duration
+	// NodeLostAfter is how long the leader must fail to reach a node before
+	// the sessions it held end (and their wills are published).
+	NodeLostAfter time.Duration
 
 	Logger zerolog.Logger
 }
@@ -78,6 +84,8 @@ func DefaultOptions() Options {
 		ConnectTimeout:    10 * time.Second,
 		QueueLength:       4096,
 		SysInterval:       10 * time.Second,
+		SweepInterval:     2 * time.Second,
+		NodeLostAfter:     10 * time.Second,
 		Logger:            zerolog.Nop(),
 	}
 }
@@ -97,6 +105,8 @@ func (o *Options) Validate() error {
 		return errors.New("mqtt: MaxTopicLength must be 1..65535")
 	case o.QueueLength < 1:
 		return errors.New("mqtt: QueueLength must be at least 1")
+	case o.SweepInterval <= 0 || o.NodeLostAfter <= 0:
+		return errors.New("mqtt: SweepInterval and NodeLostAfter must be positive")
 	case o.MaxConnections < 0:
 		return errors.New("mqtt: MaxConnections must not be negative")
 	}

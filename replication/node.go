@@ -27,6 +27,7 @@ type Node struct {
 	b       *batcher
 	closers []func() error
 
+	live         *liveness
 	stopAnnounce chan struct{}
 	announced    chan struct{}
 }
@@ -43,6 +44,7 @@ func New(o Options) (*Node, error) {
 		return nil, err
 	}
 	n.b = newBatcher(&n.o, n.raft, n.a)
+	n.live = newLiveness(n.raft)
 	n.stopAnnounce, n.announced = make(chan struct{}), make(chan struct{})
 	go n.announce(n.stopAnnounce)
 	return n, nil
@@ -302,6 +304,7 @@ func (n *Node) Close() error {
 	close(n.stopAnnounce)
 	<-n.announced
 	n.b.close()
+	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()
 	return errors.Join(err, n.closeAll())
 }
