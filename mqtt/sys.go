@@ -20,7 +20,6 @@ func (b *Broker) publishSys(v *fsm.View) {
 			[2]string{"$SYS/broker/clients/connected", strconv.Itoa(v.Connected())},
 			[2]string{"$SYS/broker/sessions/total", strconv.Itoa(v.SessionCount())},
 			[2]string{"$SYS/broker/retained/count", strconv.Itoa(v.RetainedCount())},
-			[2]string{"$SYS/broker/log/next-offset", strconv.FormatUint(uint64(v.NextOffset()), 10)},
 		)
 	}
 	s := &b.stats

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,18 +12,28 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/httpapi"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
 
 type serveFlags struct {
 	dataDir, nodeID, raftAddr, httpAddr, join, logLevel string
 	bootstrapExpect                                     int
+
+	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
+	allowAnonymous                                               bool
+	mqtt                                                         mqtt.Options
+	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
+	maxPacketSize                                                uint
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -35,8 +46,52 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.join, "join", "", "HTTP address of a cluster member to join; with --bootstrap-expect, the comma-separated HTTP addresses of the other founding nodes (omit both to start or restart a cluster of this node)")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "start a new cluster once this many founding nodes (this one included, found through --join) are up")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.mqtt = mqtt.DefaultOptions()
+	fs.StringVar(&f.mqttAddr, "mqtt", "127.0.0.1:1883", "MQTT over TCP listen address (empty: none)")
+	fs.StringVar(&f.mqttTLSAddr, "mqtt-tls", "", "MQTT over TLS listen address (default 127.0.0.1:8883 when --tls-cert is set)")
+	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it")
+	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners)")
+	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
+	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
+	fs.UintVar(&f.receiveMaximum, "receive-maximum", uint(f.mqtt.ReceiveMaximum), "QoS 1/2 publishes a client may have unacknowledged; more get DISCONNECT 0x93")
+	fs.UintVar(&f.maxInflight, "max-inflight", uint(f.mqtt.MaxInflight), "QoS 1/2 messages in flight to a client (also bounded by its Receive Maximum)")
+	fs.UintVar(&f.topicAliasMax, "topic-alias-maximum", uint(f.mqtt.TopicAliasMaximum), "topic aliases an MQTT 5 client may set")
+	fs.UintVar(&f.maxKeepAlive, "max-keep-alive", uint(f.mqtt.MaxKeepAlive), "largest keep alive in seconds; MQTT 5 clients asking more (or 0) get Server Keep Alive")
+	fs.IntVar(&f.mqtt.MaxTopicLength, "max-topic-length", f.mqtt.MaxTopicLength, "longest topic name or filter in bytes")
+	fs.DurationVar(&f.mqtt.ConnectTimeout, "connect-timeout", f.mqtt.ConnectTimeout, "close sockets that send no CONNECT within this time")
+	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it QoS 0 is dropped and QoS 1/2 is read back from the log")
+	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	for _, lim := range []struct {
+		name string
+		v    uint
+		max  uint
+		dst  *uint16
+	}{{"max-keep-alive", f.maxKeepAlive, 65535, &f.mqtt.MaxKeepAlive}, {"receive-maximum", f.receiveMaximum, 65535, &f.mqtt.ReceiveMaximum},
+		{"max-inflight", f.maxInflight, 65535, &f.mqtt.MaxInflight}, {"topic-alias-maximum", f.topicAliasMax, 65535, &f.mqtt.TopicAliasMaximum}} {
+		if lim.v > lim.max {
+			return fmt.Errorf("%w: --%s %d is above %d", errUsage, lim.name, lim.v, lim.max)
+		}
+		*lim.dst = uint16(lim.v)
+	}
+	if f.maxPacketSize < 64 || f.maxPacketSize > 268435460 {
+		return fmt.Errorf("%w: --max-packet-size must be 64..268435460 bytes", errUsage)
+	}
+	f.mqtt.MaxPacketSize = uint32(f.maxPacketSize)
+	f.mqtt.AllowAnonymous = f.allowAnonymous
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if f.tlsCert != "" && f.mqttTLSAddr == "" {
+		f.mqttTLSAddr = "127.0.0.1:8883"
+	}
+	if f.mqttTLSAddr != "" && f.tlsCert == "" {
+		return fmt.Errorf("%w: --mqtt-tls needs --tls-cert and --tls-key", errUsage)
 	}
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
@@ -52,12 +107,34 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 }
 
 func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
+	var tlsConf *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if f.passwordFile != "" {
+		pw, err := mqtt.LoadPasswordFile(f.passwordFile)
+		if err != nil {
+			return fmt.Errorf("--password-file: %w", err)
+		}
+		f.mqtt.Auth = pw
+	}
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
 	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
-	o.Machine = replication.NewFSMMachine()
+	machine := replication.NewFSMMachine()
+	var brk atomic.Pointer[mqtt.Broker]
+	machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+		if b := brk.Load(); b != nil {
+			b.Apply(off, e, fx)
+		}
+	}
+	o.Machine = machine
 	o.Logger = logger
 	o.Log.Logger = logger
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
@@ -77,6 +154,23 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	hs := &http.Server{Handler: httpapi.Handler(node, ao), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
+
+	mo := f.mqtt
+	mo.NodeID, mo.Cluster, mo.Views, mo.Logger = f.nodeID, node, machine, logger
+	broker, err := mqtt.New(mo)
+	if err != nil {
+		return err
+	}
+	brk.Store(broker)
+	broker.Start()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		broker.Close(cctx)
+	}()
+	if err := listenMQTT(broker, f, tlsConf, logger); err != nil {
+		return err
+	}
 	logger.Info().Str("http", ln.Addr().String()).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	switch {
 	case f.bootstrapExpect > 1:
@@ -90,6 +184,49 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	}
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
+	return nil
+}
+
+// listenMQTT opens the MQTT listeners: TCP, TLS and WebSocket (wss with TLS).
+func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolog.Logger) error {
+	open := func(addr, name string, conf *tls.Config) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("--%s listener: %w", name, err)
+		}
+		if conf != nil {
+			ln = tls.NewListener(ln, conf)
+		}
+		if !f.allowAnonymous && !b.ListenerFor(ln.Addr(), name).Anonymous && f.passwordFile == "" {
+			logger.Warn().Str("listener", name).Str("addr", ln.Addr().String()).Msg("no --password-file and no --allow-anonymous: no client can connect on this non-loopback listener")
+		}
+		logger.Info().Str("listener", name).Str("addr", ln.Addr().String()).Msg("MQTT listening")
+		return ln, nil
+	}
+	if f.mqttAddr != "" {
+		ln, err := open(f.mqttAddr, "mqtt", nil)
+		if err != nil {
+			return err
+		}
+		go b.Serve(ln, "tcp")
+	}
+	if f.mqttTLSAddr != "" {
+		ln, err := open(f.mqttTLSAddr, "mqtt-tls", tlsConf)
+		if err != nil {
+			return err
+		}
+		go b.Serve(ln, "tls")
+	}
+	if f.wsAddr != "" {
+		ln, err := open(f.wsAddr, "ws", tlsConf)
+		if err != nil {
+			return err
+		}
+		l := b.ListenerFor(ln.Addr(), "ws")
+		h := mqtt.WebSocketHandler(func(c net.Conn) { b.ServeConn(c, l) }, logger)
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+	}
 	return nil
 }
 

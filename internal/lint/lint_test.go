@@ -27,7 +27,7 @@ var allowed = map[string]struct {
 	"log":         {ours: []string{"segment", "topic"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
 	"fsm":         {ours: []string{"log", "segment", "topic"}, thirdParty: []string{"github.com/google/btree"}},
 	"replication": {ours: []string{"log", "segment", "topic", "fsm"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
-	"mqtt":        {ours: []string{"log", "segment", "topic", "fsm", "mqtt/packet"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"mqtt":        {ours: []string{"log", "segment", "topic", "fsm", "mqtt/packet"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket", "golang.org/x/crypto/bcrypt"}},
 	"mqtt/packet": {}, // the codec imports nothing but the standard library
 	"httpapi":     {ours: []string{"log", "segment", "topic", "fsm", "replication"}, thirdParty: []string{"github.com/rs/zerolog"}},
 }
