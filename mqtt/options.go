@@ -82,7 +82,7 @@ func DefaultOptions() Options {
 		MaxKeepAlive:      3600,
 		MaxTopicLength:    4096,
 		ConnectTimeout:    10 * time.Second,
-		QueueLength:       4096,
+		QueueLength:       65536,
 		SysInterval:       10 * time.Second,
 		SweepInterval:     2 * time.Second,
 		NodeLostAfter:     10 * time.Second,

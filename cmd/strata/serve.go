@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -151,7 +152,11 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	}
 	ao := httpapi.DefaultOptions()
 	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
-	hs := &http.Server{Handler: httpapi.Handler(node, ao), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", httpapi.Handler(node, ao))
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for docs/benchmarks.md
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
 
