@@ -13,7 +13,7 @@ import (
 // so it replaces the entry's own. Safe for concurrent use: Apply and Restore
 // come from raft's FSM goroutine; View and Digest from anywhere.
 type FSMMachine struct {
-	mu    sync.RWMutex
+	mu    sync.Mutex
 	state *fsm.State
 	// OnApply, if set, receives each entry and its effects on raft's FSM
 	// goroutine, in offset order. It must not block (hand off and return).
@@ -42,8 +42,8 @@ func (m *FSMMachine) Apply(off log.Offset, rec *log.Record) {
 }
 
 func (m *FSMMachine) Capture() func(io.Writer) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock() // View clones B-trees, which writes to the source tree
+	defer m.mu.Unlock()
 	return m.state.View().Snapshot
 }
 
@@ -58,10 +58,12 @@ func (m *FSMMachine) Restore(r io.Reader) error {
 	return nil
 }
 
-// View returns a consistent read-only copy of the state.
+// View returns a consistent read-only copy of the state. It takes the
+// write lock: cloning a copy-on-write B-tree marks the source tree too, so
+// two Views at once would race.
 func (m *FSMMachine) View() *fsm.View {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.state.View()
 }
 
