@@ -8,78 +8,161 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
-// PasswordFile holds user names and bcrypt hashes: one "user:hash" per
-// line; blank lines and lines starting with '#' are ignored.
+// PasswordFile holds user names and bcrypt hashes read from a file of
+// "user:hash" lines; blank lines and lines starting with '#' are ignored.
+// `strata passwd FILE USER` writes such lines. A PasswordFile is immutable
+// and safe for concurrent use.
 type PasswordFile struct {
 	users map[string][]byte
+	// dummy is the hash unknown users are compared against, made at load
+	// time at the highest cost in the file, so that the time Authenticate
+	// takes does not reveal whether a user exists.
+	dummy []byte
 }
 
-// dummyHash is compared against for unknown users, so the time taken does
-// not reveal whether a user exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("strata-no-such-user"), bcrypt.DefaultCost)
-
-// LoadPasswordFile reads a password file; errors name the file and line.
+// LoadPasswordFile reads a password file. Errors name the file and line
+// ("strata.passwd:3: missing ':' between user and hash"); a user listed twice
+// and a hash that is not bcrypt ($2a$, $2b$ or $2y$) are errors.
 func LoadPasswordFile(path string) (*PasswordFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	pf := &PasswordFile{users: map[string][]byte{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	err = scanPasswordLines(path, data, func(_, user, hash string) {
+		if user != "" {
+			pf.users[user] = []byte(hash)
 		}
-		user, hash, ok := strings.Cut(line, ":")
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("%s:%d: missing ':' between user and hash", path, n)
-		case checkUser(user) != nil:
-			return nil, fmt.Errorf("%s:%d: %v", path, n, checkUser(user))
-		case pf.users[user] != nil:
-			return nil, fmt.Errorf("%s:%d: user %q listed twice", path, n, user)
-		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return nil, fmt.Errorf("%s:%d: user %q: not a bcrypt hash: %v", path, n, user, err)
-		}
-		pf.users[user] = []byte(hash)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
+	pf.dummy = dummyHash(pf.maxCost())
 	return pf, nil
 }
 
-// Authenticate reports whether password is user's.
-func (pf *PasswordFile) Authenticate(user string, password []byte) bool {
-	hash, ok := pf.users[user]
+// Authenticate reports whether password is username's. An unknown user costs
+// one bcrypt comparison too, so the time taken does not reveal who exists.
+func (pf *PasswordFile) Authenticate(username string, password []byte) bool {
+	hash, ok := pf.users[username]
 	if !ok {
-		bcrypt.CompareHashAndPassword(dummyHash, password)
+		_ = bcrypt.CompareHashAndPassword(pf.dummy, password)
 		return false
 	}
 	return bcrypt.CompareHashAndPassword(hash, password) == nil
 }
 
-func checkUser(user string) error {
-	switch {
-	case user == "":
-		return errors.New("empty user name")
-	case strings.ContainsAny(user, ": \t\r\n"):
-		return fmt.Errorf("user name %q holds ':' or white space", user)
+// maxCost is the highest bcrypt cost of the file's hashes, or the cost of
+// new hashes if there are none.
+func (pf *PasswordFile) maxCost() int {
+	c := 0
+	for _, h := range pf.users {
+		if hc, err := bcrypt.Cost(h); err == nil && hc > c {
+			c = hc
+		}
+	}
+	if c == 0 {
+		return passwordCost
+	}
+	return c
+}
+
+func dummyHash(cost int) []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte("strata: no such user"), cost)
+	if err != nil {
+		panic(err) // the cost was checked when the file was loaded
+	}
+	return h
+}
+
+// scanPasswordLines checks every line of a password file's contents and calls
+// entry with each line (without its end of line), its user name and hash;
+// both are empty for a blank line or a comment.
+func scanPasswordLines(path string, data []byte, entry func(line, user, hash string)) error {
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		user, hash, err := parsePasswordLine(sc.Text())
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s:%d: %v", path, n, err)
+		case user != "" && seen[user]:
+			return fmt.Errorf("%s:%d: user %q listed twice", path, n, user)
+		}
+		seen[user] = true
+		entry(sc.Text(), user, hash)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
-// passwordCost is bcrypt's cost for new hashes (lowered by tests).
+// parsePasswordLine returns a line's user and hash; both are empty for a
+// blank line or a comment.
+func parsePasswordLine(line string) (user, hash string, err error) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "#") {
+		return "", "", nil
+	}
+	user, hash, ok := strings.Cut(line, ":")
+	if !ok {
+		return "", "", errors.New("missing ':' between user and hash")
+	}
+	if err := checkUser(user); err != nil {
+		return "", "", err
+	}
+	if err := checkHash(hash); err != nil {
+		return "", "", fmt.Errorf("user %q: %v", user, err)
+	}
+	return user, hash, nil
+}
+
+// checkUser rejects user names a password file cannot hold.
+func checkUser(user string) error {
+	switch {
+	case user == "":
+		return errors.New("empty user name")
+	case !utf8.ValidString(user):
+		return fmt.Errorf("user name %q is not UTF-8", user)
+	case strings.ContainsRune(user, ':'):
+		return fmt.Errorf("user name %q contains ':'", user)
+	case strings.IndexFunc(user, unicode.IsSpace) >= 0:
+		return fmt.Errorf("user name %q contains white space", user)
+	case strings.HasPrefix(user, "#"):
+		return fmt.Errorf("user name %q starts with '#' (a comment line)", user)
+	}
+	return nil
+}
+
+// checkHash accepts bcrypt hashes of the versions $2a$, $2b$ and $2y$.
+func checkHash(hash string) error {
+	if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
+		return errors.New("not a bcrypt hash (want $2a$, $2b$ or $2y$)")
+	}
+	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		return fmt.Errorf("bad bcrypt hash: %v", err)
+	}
+	if len(hash) != 60 {
+		return fmt.Errorf("bad bcrypt hash: %d characters, want 60", len(hash))
+	}
+	return nil
+}
+
+// passwordCost is bcrypt's cost for new hashes; tests lower it.
 var passwordCost = bcrypt.DefaultCost
 
-// SetPassword adds user to the file at path, or replaces its hash, keeping
-// the other lines; the file is replaced atomically with mode 0600.
+// SetPassword adds user with password to the password file at path, or
+// replaces the user's hash, keeping the other lines and comments in order.
+// The file is created if missing; an existing file must be valid. It is
+// replaced atomically (a temporary file in the same directory, synced and
+// renamed) with mode 0600.
 func SetPassword(path, user string, password []byte) error {
 	if err := checkUser(user); err != nil {
 		return err
@@ -87,57 +170,79 @@ func SetPassword(path, user string, password []byte) error {
 	if len(password) == 0 {
 		return errors.New("empty password")
 	}
-	hash, err := bcrypt.GenerateFromPassword(password, passwordCost)
-	if err != nil {
-		return err
-	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	var out bytes.Buffer
-	replaced := false
-	for _, line := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
-		if line == "" && len(old) == 0 {
-			continue
-		}
-		if u, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && u == user && !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			if replaced {
-				continue
-			}
-			line, replaced = user+":"+string(hash), true
-		}
-		out.WriteString(line + "\n")
+	hash, err := bcrypt.GenerateFromPassword(password, passwordCost)
+	if err != nil {
+		return fmt.Errorf("hashing the password: %w", err)
 	}
-	if !replaced {
-		out.WriteString(user + ":" + string(hash) + "\n")
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".passwd-*")
+	data, err := replacePasswordLine(path, old, user, string(hash))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+	return writeFileAtomic(path, data, 0o600)
+}
+
+// replacePasswordLine returns the password file contents old, checked, with
+// user's line set to user:hash, or appended if the user is new.
+func replacePasswordLine(path string, old []byte, user, hash string) ([]byte, error) {
+	var out bytes.Buffer
+	replaced := false
+	err := scanPasswordLines(path, old, func(line, u, _ string) {
+		if u == user {
+			line, replaced = user+":"+hash, true
+		}
+		out.WriteString(line + "\n")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !replaced {
+		out.WriteString(user + ":" + hash + "\n")
+	}
+	return out.Bytes(), nil
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same
+// directory is written, synced and renamed over path, then the directory is
+// synced so the rename survives a crash.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(out.Bytes()); err != nil {
-		tmp.Close()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(perm); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if _, err = tmp.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err = tmp.Sync(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
 	}
-	return nil
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"cluster": {"cluster status|join|remove through a node's HTTP API", runCluster},
 		"bench":   {"measure a broker (Strata or any other) with verified deliveries", runBench},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
+		"passwd":  {"set a user's password in a password file (for serve --password-file)", runPasswd},
 		"version": {"print the version", runVersion},
 	}
 }

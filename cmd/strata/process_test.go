@@ -44,13 +44,21 @@ func freeAddr(t *testing.T) string {
 
 type proc struct {
 	id, http, raft, dir string
+	mqtt, ws            string // MQTT listeners; free ports picked when empty
 	cmd                 *exec.Cmd
 	stderr              *bytes.Buffer
 }
 
 func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) {
 	t.Helper()
-	args := []string{"serve", "--node-id", p.id, "--data-dir", p.dir, "--http", p.http, "--raft-addr", p.raft, "--log-level", "warn"}
+	if p.mqtt == "" {
+		p.mqtt = freeAddr(t)
+	}
+	if p.ws == "" {
+		p.ws = freeAddr(t)
+	}
+	args := []string{"serve", "--node-id", p.id, "--data-dir", p.dir, "--http", p.http, "--raft-addr", p.raft,
+		"--mqtt", p.mqtt, "--ws", p.ws, "--log-level", "warn"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
