@@ -27,6 +27,7 @@ type Node interface {
 	Remove(id string) error
 	Leader() (id, addr string)
 	LeaderHTTP() string
+	Log() *log.Log
 }
 
 // Options configure the API.
@@ -65,6 +66,7 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("POST /v1/internal/propose", s.propose)
+	mux.HandleFunc("GET /v1/messages", s.messages)
 	return mux
 }
 
