@@ -33,6 +33,8 @@ type serveFlags struct {
 	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
 	allowAnonymous                                               bool
 	mqtt                                                         mqtt.Options
+	retentionBytes                                               int64
+	retentionAge                                                 time.Duration
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
 }
@@ -65,6 +67,8 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.DurationVar(&f.mqtt.ConnectTimeout, "connect-timeout", f.mqtt.ConnectTimeout, "close sockets that send no CONNECT within this time")
 	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it QoS 0 is dropped and QoS 1/2 is read back from the log")
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
+	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
+	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
 	if err := parseFlags(fs, args); err != nil {
@@ -86,6 +90,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 			return fmt.Errorf("%w: --%s %d is above %d", errUsage, lim.name, lim.v, lim.max)
 		}
 		*lim.dst = uint16(lim.v)
+	}
+	if f.retentionBytes < 0 || f.retentionAge < 0 {
+		return fmt.Errorf("%w: --retention-bytes and --retention-age must not be negative", errUsage)
 	}
 	if f.maxPacketSize < 64 || f.maxPacketSize > 268435460 {
 		return fmt.Errorf("%w: --max-packet-size must be 64..268435460 bytes", errUsage)
@@ -145,6 +152,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Machine = machine
 	o.Logger = logger
 	o.Log.Logger = logger
+	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
