@@ -24,6 +24,12 @@ func AtOffset(o Offset) Bound { return Bound{kind: 1, offset: o} }
 // AtTime bounds a range at the first record whose time is at or after t.
 func AtTime(t time.Time) Bound { return Bound{kind: 2, time: t.UnixNano()} }
 
+// Offset returns the bound's offset, if it is an offset bound.
+func (b Bound) Offset() (Offset, bool) { return b.offset, b.kind == 1 }
+
+// Time returns the bound's time, if it is a time bound.
+func (b Bound) Time() (time.Time, bool) { return time.Unix(0, b.time), b.kind == 2 }
+
 func (b Bound) String() string {
 	switch b.kind {
 	case 1:

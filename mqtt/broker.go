@@ -54,6 +54,18 @@ type Broker struct {
 
 	stats   Stats
 	sysLast map[string]string // last $SYS values published (background goroutine)
+
+	// applied is one past the last offset handed to Apply; afterApplied
+	// callbacks wait for it.
+	applied atomic.Uint64
+	afterMu sync.Mutex
+	after   []afterApply
+	nAfter  atomic.Int64
+}
+
+type afterApply struct {
+	off log.Offset
+	fn  func()
 }
 
 // Stats are the broker's counters ($SYS/ topics, metrics).
@@ -251,6 +263,14 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 			c.shutdown(packet.CodeAdministrativeAction, "session ended by the cluster")
 		}
 	}
+	if e.Kind == fsm.KindSubscribe && fx.Err == nil {
+		b.mu.Lock()
+		c := b.clients[e.ClientID]
+		b.mu.Unlock()
+		if c != nil {
+			c.subscribed(off, e)
+		}
+	}
 	msg := e
 	if e.Kind != fsm.KindPublish {
 		msg = nil // retained messages sent on subscribe: read back from the log
@@ -258,7 +278,7 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	for i := range fx.Deliveries {
 		d := &fx.Deliveries[i]
 		if c := b.connByName(d.Node); c != nil {
-			c.deliver(d.Offset, msg, d)
+			c.deliver(off, msg, d)
 		}
 	}
 	if len(fx.Wills) > 0 && b.o.Cluster.IsLeader() {
@@ -268,6 +288,69 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 				b.proposeQuiet(w.Entry(now))
 			}
 		}
+	}
+	b.applied.Store(uint64(off) + 1)
+	if b.nAfter.Load() > 0 {
+		b.runAfter()
+	}
+}
+
+// afterApplied runs fn once Apply has handled off on this node: at once if
+// it has, else from Apply. A follower learns a forwarded proposal's offset
+// from the leader, usually before its own state machine applies it;
+// answering only afterwards keeps what the client does next consistent with
+// this node's state (the session present flag and resumed messages of a
+// CONNACK, an UNSUBSCRIBE sent after its SUBACK). fn must not block.
+func (b *Broker) afterApplied(off log.Offset, fn func()) {
+	if b.applied.Load() > uint64(off) {
+		fn()
+		return
+	}
+	b.afterMu.Lock()
+	b.after = append(b.after, afterApply{off: off, fn: fn})
+	b.nAfter.Add(1)
+	b.afterMu.Unlock()
+	b.runAfter() // Apply may have passed off meanwhile without seeing us
+}
+
+// waitApplied waits until Apply has handled off on this node, at most d.
+func (b *Broker) waitApplied(off log.Offset, d time.Duration) bool {
+	if b.applied.Load() > uint64(off) {
+		return true
+	}
+	ch := make(chan struct{})
+	b.afterApplied(off, func() { close(ch) })
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	case <-b.stop:
+		return false
+	}
+}
+
+// runAfter runs the afterApplied callbacks whose offset has been applied.
+func (b *Broker) runAfter() {
+	applied := b.applied.Load()
+	var ready []func()
+	b.afterMu.Lock()
+	keep := b.after[:0]
+	for _, a := range b.after {
+		if uint64(a.off) < applied {
+			ready = append(ready, a.fn)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	clear(b.after[len(keep):])
+	b.after = keep
+	b.nAfter.Store(int64(len(keep)))
+	b.afterMu.Unlock()
+	for _, fn := range ready {
+		fn()
 	}
 }
 

@@ -62,8 +62,10 @@ type conn struct {
 	replaying   int                // replayed gap messages not yet acknowledged
 	replayDone  bool               // every gap message has been sent
 	acks        []fsm.Ack
-	ackWaiters  []func(error)
-	ackBusy     bool
+	// pendingReplays are SUBSCRIBEs with replays awaiting their apply.
+	pendingReplays []*pendingReplay
+	ackWaiters     []func(error)
+	ackBusy        bool
 
 	wake chan struct{}
 	done chan struct{} // closed when the connection is torn down
@@ -87,6 +89,11 @@ type delivery struct {
 	subIDs []uint32
 	dup    bool
 	replay bool // from a replay gap: counts toward AckThrough
+	// applyOff is the offset of the entry whose apply queued this delivery
+	// (for a retained message sent on subscribe, the subscribe's).
+	applyOff log.Offset
+	rp       *replayReq            // a subscription's replay, sent in place of a message
+	extra    []packet.UserProperty // MQTT 5 user properties added to this delivery
 }
 
 type outMsg struct {

@@ -134,6 +134,11 @@ func (c *conn) connect(cp *packet.Connect) bool {
 		return refuse(packet.CodeServerUnavailable, "the cluster did not accept the connection: "+err.Error())
 	}
 	c.connOff.Store(uint64(off))
+	// On a follower the commit is known before this node applied it: the
+	// resume (session present) and the view must include it.
+	if !b.waitApplied(off, 10*time.Second) {
+		c.logger.Warn().Uint64("offset", uint64(off)).Msg("connect committed but not applied here in time")
+	}
 	v := b.o.Views.View()
 	ack := &packet.Connack{}
 	c.mu.Lock()
@@ -396,18 +401,57 @@ func (c *conn) subscribe(p *packet.Subscribe) bool {
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		subID = p.Properties.SubscriptionIDs[0]
 	}
+	// Replay for the whole packet (MQTT 5 user property replay-from).
+	var propReplay *replayFrom
+	var propErr error
+	for _, u := range p.Properties.UserProperties {
+		if u.Key == replayProperty && propReplay == nil && propErr == nil {
+			rf, err := parseReplayFrom(u.Value, false)
+			if err != nil {
+				propErr = fmt.Errorf("replay-from: %w", err)
+			} else {
+				propReplay = &rf
+			}
+		}
+	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	var subs []fsm.Subscription
+	var replays []*replayReq
+	var reason string
 	for i, s := range p.Subscriptions {
-		_, inner, shared, err := topic.ParseShare(s.Filter)
+		filter := s.Filter
+		rf := propReplay
+		if from, inner, ok := splitReplayFilter(filter); ok {
+			parsed, err := parseReplayFrom(from, true)
+			if err != nil || inner == "" {
+				codes[i] = packet.CodeTopicFilterInvalid
+				if err == nil {
+					err = errors.New("no topic filter after the starting point")
+				}
+				reason = "$replay/<from>/<filter>: " + err.Error()
+				continue
+			}
+			filter, rf = inner, &parsed
+		}
+		if propErr != nil {
+			codes[i] = packet.CodeImplementationSpecificError
+			reason = propErr.Error()
+			continue
+		}
+		_, inner, shared, err := topic.ParseShare(filter)
 		if err == nil {
 			if !shared {
-				inner = s.Filter
+				inner = filter
 			}
 			err = topic.ValidateFilter(inner)
 		}
-		if err != nil || len(s.Filter) > c.b.o.MaxTopicLength {
+		if err != nil || len(filter) > c.b.o.MaxTopicLength {
 			codes[i] = packet.CodeTopicFilterInvalid
+			continue
+		}
+		if shared && rf != nil {
+			codes[i] = packet.CodeTopicFilterInvalid
+			reason = "a shared subscription cannot replay"
 			continue
 		}
 		if shared && s.NoLocal && v5 {
@@ -415,17 +459,33 @@ func (c *conn) subscribe(p *packet.Subscribe) bool {
 			return false
 		}
 		codes[i] = packet.ReasonCode(s.QoS) // every QoS is granted
-		subs = append(subs, fsm.Subscription{Filter: s.Filter, Options: fsm.SubOptions{QoS: s.QoS,
-			NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: subID}})
+		opts := fsm.SubOptions{QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished,
+			RetainHandling: s.RetainHandling, ID: subID}
+		subs = append(subs, fsm.Subscription{Filter: filter, Options: opts})
+		if rf != nil {
+			replays = append(replays, &replayReq{from: *rf, filter: filter, opts: opts})
+		}
 	}
 	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
+	if v5 {
+		ack.Properties.ReasonString = reason
+	}
 	if len(subs) == 0 {
 		c.queueCtrl(ack)
 		return true
 	}
 	e := fsm.Entry{Kind: fsm.KindSubscribe, Time: time.Now().UnixNano(), ClientID: c.clientID, Subscriptions: subs}
-	c.proposeThen(&e, func(_ log.Offset, err error) {
+	var pending *pendingReplay
+	if len(replays) > 0 {
+		// Apply queues the replays at the subscribe's offset (subscribed).
+		pending = &pendingReplay{subs: subs, reqs: replays}
+		c.mu.Lock()
+		c.pendingReplays = append(c.pendingReplays, pending)
+		c.mu.Unlock()
+	}
+	c.proposeThen(&e, func(off log.Offset, err error) {
 		if err != nil {
+			c.dropPendingReplay(pending)
 			for i, code := range codes {
 				if !code.IsError() {
 					codes[i] = packet.CodeUnspecifiedError
@@ -434,8 +494,12 @@ func (c *conn) subscribe(p *packet.Subscribe) bool {
 			if v5 {
 				ack.Properties.ReasonString = "subscription not committed: " + err.Error()
 			}
+			c.queueCtrl(ack)
+			return
 		}
-		c.queueCtrl(ack)
+		// An UNSUBSCRIBE sent after the SUBACK must find the subscription
+		// in this node's view; a replay reads this node's log up to off.
+		c.b.afterApplied(off, func() { c.queueCtrl(ack) })
 	})
 	return true
 }
@@ -448,6 +512,9 @@ func (c *conn) unsubscribe(p *packet.Unsubscribe) {
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	var filters []string
 	for _, f := range p.Filters {
+		if _, inner, ok := splitReplayFilter(f); ok {
+			f = inner // a replay subscription is held under its filter
+		}
 		code := packet.CodeSuccess
 		switch {
 		case !have[f]:
@@ -465,13 +532,17 @@ func (c *conn) unsubscribe(p *packet.Unsubscribe) {
 		return
 	}
 	e := fsm.Entry{Kind: fsm.KindUnsubscribe, Time: time.Now().UnixNano(), ClientID: c.clientID, Filters: filters}
-	c.proposeThen(&e, func(_ log.Offset, err error) {
-		if err != nil && c.version == packet.Version5 {
-			for i := range ack.ReasonCodes {
-				ack.ReasonCodes[i] = packet.CodeUnspecifiedError
+	c.proposeThen(&e, func(off log.Offset, err error) {
+		if err != nil {
+			if c.version == packet.Version5 {
+				for i := range ack.ReasonCodes {
+					ack.ReasonCodes[i] = packet.CodeUnspecifiedError
+				}
 			}
+			c.queueCtrl(ack)
+			return
 		}
-		c.queueCtrl(ack)
+		c.b.afterApplied(off, func() { c.queueCtrl(ack) }) // as for SUBACK
 	})
 }
 

@@ -13,7 +13,8 @@ import (
 // messages are dropped and counted; QoS 1/2 ones are already in the
 // session's cursor (fsm Inflight), so the connection switches to reading
 // them back from the log (catchUp) and memory stays bounded.
-func (c *conn) deliver(off log.Offset, e *fsm.Entry, d *fsm.Delivery) {
+func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
+	off := d.Offset
 	c.mu.Lock()
 	if c.closing || (e != nil && off < c.liveFrom) {
 		c.mu.Unlock()
@@ -29,7 +30,7 @@ func (c *conn) deliver(off log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		c.signal()
 		return
 	}
-	c.queue = append(c.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs})
+	c.queue = append(c.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, applyOff: applyOff})
 	c.mu.Unlock()
 	c.signal()
 }
@@ -88,6 +89,8 @@ func (c *conn) drain() error {
 			return errClosed
 		case res != nil:
 			err = c.sendResume(res)
+		case haveD && d.rp != nil:
+			err = c.sendReplay(d.rp)
 		case haveD:
 			err = c.send(d)
 		case lag:
@@ -130,6 +133,15 @@ func (c *conn) finish(err error) {
 func (c *conn) write(p packet.Packet) error {
 	var err error
 	c.buf, err = packet.Encode(c.buf[:0], p, c.version)
+	if err == nil && c.cliMaxPacket > 0 && uint32(len(c.buf)) > c.cliMaxPacket {
+		// Reason String and User Properties are left out rather than exceed
+		// the client's Maximum Packet Size [MQTT-3.14.2-3] (and likewise for
+		// the other packets); PUBLISH sizes are checked in send.
+		if pp := problemProps(p); pp != nil && (pp.ReasonString != "" || len(pp.UserProperties) > 0) {
+			pp.ReasonString, pp.UserProperties = "", nil
+			c.buf, err = packet.Encode(c.buf[:0], p, c.version)
+		}
+	}
 	if err != nil {
 		c.logger.Error().Err(err).Str("packet", p.Type().String()).Msg("cannot encode")
 		return nil
@@ -137,6 +149,30 @@ func (c *conn) write(p packet.Packet) error {
 	c.b.stats.BytesSent.Add(uint64(len(c.buf)))
 	_, err = c.bw.Write(c.buf)
 	return err
+}
+
+// problemProps returns the properties of a packet that may carry a Reason
+// String and User Properties, other than PUBLISH; nil for the rest.
+func problemProps(p packet.Packet) *packet.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Properties
+	case *packet.Puback:
+		return &p.Properties
+	case *packet.Pubrec:
+		return &p.Properties
+	case *packet.Pubrel:
+		return &p.Properties
+	case *packet.Pubcomp:
+		return &p.Properties
+	case *packet.Suback:
+		return &p.Properties
+	case *packet.Unsuback:
+		return &p.Properties
+	case *packet.Disconnect:
+		return &p.Properties
+	}
+	return nil
 }
 
 // waitSlot waits for room in the outbound window, sending control packets
@@ -248,6 +284,7 @@ func (c *conn) send(d delivery) error {
 		for _, u := range m.Props.User {
 			pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: u.Name, Value: u.Value})
 		}
+		pp.UserProperties = append(pp.UserProperties, d.extra...)
 		pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: "offset", Value: strconv.FormatUint(uint64(d.off), 10)})
 	}
 	newAlias := false

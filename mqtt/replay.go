@@ -1,0 +1,216 @@
+package mqtt
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/mqtt/packet"
+)
+
+// Replay: a subscription that first receives the log's matching messages
+// from a point, then continues live. Asked for with the MQTT 5 user property
+// "replay-from" on SUBSCRIBE, or, for any client, with the filter
+// "$replay/<from>/<filter>". The subscription is proposed as usual (with the
+// inner filter): live deliveries start after its offset S, and the replay
+// reads [from, S) from the log, so the seam has no gap and no duplicate.
+const (
+	replayPrefix   = "$replay/"
+	replayProperty = "replay-from"
+)
+
+// replayFrom is a parsed starting point.
+type replayFrom struct {
+	bound log.Bound
+	last  int // the N most recent matching messages (0: use bound)
+}
+
+// parseReplayFrom reads an offset, an RFC 3339 time, or last:N (property
+// form) / last-N (topic form).
+func parseReplayFrom(s string, topicForm bool) (replayFrom, error) {
+	lastPrefix := "last:"
+	if topicForm {
+		lastPrefix = "last-"
+	}
+	if rest, ok := strings.CutPrefix(s, lastPrefix); ok {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n <= 0 {
+			return replayFrom{}, fmt.Errorf("%q: %sN needs a positive count", s, lastPrefix)
+		}
+		return replayFrom{last: n}, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return replayFrom{bound: log.AtOffset(log.Offset(n))}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return replayFrom{bound: log.AtTime(t)}, nil
+	}
+	return replayFrom{}, fmt.Errorf("%q is not an offset, an RFC 3339 time or %sN", s, lastPrefix)
+}
+
+// splitReplayFilter splits "$replay/<from>/<filter>"; ok is false for
+// other filters.
+func splitReplayFilter(f string) (from, inner string, ok bool) {
+	rest, found := strings.CutPrefix(f, replayPrefix)
+	if !found {
+		return "", "", false
+	}
+	from, inner, _ = strings.Cut(rest, "/")
+	return from, inner, true
+}
+
+// replayReq is one subscription's replay, queued in the connection's
+// delivery stream at the position of its subscribe's offset.
+type replayReq struct {
+	from   replayFrom
+	filter string
+	opts   fsm.SubOptions
+	upTo   log.Offset // the Subscribe entry's offset: live deliveries follow it
+}
+
+// pendingReplay is a SUBSCRIBE with replays, proposed and not yet applied.
+type pendingReplay struct {
+	subs []fsm.Subscription
+	reqs []*replayReq
+}
+
+// subscribed is called by Apply for each Subscribe entry of this
+// connection's client: if it is one of ours with replays, they go into the
+// delivery stream here, before any delivery applied after off, so the seam
+// is exact on every node.
+func (c *conn) subscribed(off log.Offset, e *fsm.Entry) {
+	c.mu.Lock()
+	for i, p := range c.pendingReplays {
+		if !slices.Equal(p.subs, e.Subscriptions) {
+			continue
+		}
+		c.pendingReplays = slices.Delete(c.pendingReplays, 0, i+1) // earlier ones never committed
+		items := make([]delivery, len(p.reqs))
+		for k, r := range p.reqs {
+			r.upTo = off
+			items[k] = delivery{applyOff: off, rp: r}
+		}
+		c.queue = append(c.queue, items...)
+		c.mu.Unlock()
+		c.signal()
+		return
+	}
+	c.mu.Unlock()
+}
+
+// dropPendingReplay forgets a SUBSCRIBE that did not commit.
+func (c *conn) dropPendingReplay(p *pendingReplay) {
+	if p == nil {
+		return
+	}
+	c.mu.Lock()
+	if i := slices.Index(c.pendingReplays, p); i >= 0 {
+		c.pendingReplays = slices.Delete(c.pendingReplays, i, i+1)
+	}
+	c.mu.Unlock()
+}
+
+// sendReplay sends the log's messages matching r.filter from r.from up to
+// the subscription's offset, in offset order. A starting point older than
+// retention starts at the earliest message; for MQTT 5 the first message
+// then carries the user property replay-truncated with that offset.
+func (c *conn) sendReplay(r *replayReq) error {
+	l := c.b.o.Cluster.Log()
+	first := l.FirstOffset()
+	from := r.from.bound
+	truncated := false
+	if r.from.last > 0 {
+		offs, err := lastMatching(l, r.filter, r.upTo, r.from.last)
+		if err != nil {
+			c.logger.Error().Err(err).Msg("replay last:N")
+			return nil
+		}
+		if len(offs) == 0 {
+			return nil
+		}
+		from = log.AtOffset(offs[0])
+	} else if first > 0 {
+		truncated = boundBefore(l, from, first)
+	}
+	it, err := l.Read(r.filter, from, log.AtOffset(r.upTo))
+	if err != nil {
+		c.logger.Error().Err(err).Msg("replay read")
+		return nil
+	}
+	defer it.Close()
+	for it.Next() {
+		rec := it.Record()
+		if rec.Kind != uint8(fsm.KindPublish) {
+			continue
+		}
+		e, err := entryOf(rec)
+		if err != nil {
+			continue
+		}
+		if r.opts.NoLocal && e.ClientID == c.clientID {
+			continue // [MQTT-3.8.3-3]
+		}
+		d := delivery{off: rec.Offset, e: e, qos: min(e.Publish.QoS, r.opts.QoS), retain: r.opts.RetainAsPublished && e.Publish.Retain}
+		if r.opts.ID != 0 {
+			d.subIDs = []uint32{r.opts.ID}
+		}
+		if truncated && c.version == packet.Version5 {
+			d.extra = []packet.UserProperty{{Key: "replay-truncated", Value: strconv.FormatUint(uint64(first), 10)}}
+		}
+		truncated = false
+		if err := c.send(d); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		c.logger.Error().Err(err).Msg("replay read")
+	}
+	return nil
+}
+
+// boundBefore reports whether b starts before offset first (the earliest
+// retained): an offset below it, or a time before that record's time.
+func boundBefore(l *log.Log, b log.Bound, first log.Offset) bool {
+	if o, ok := b.Offset(); ok {
+		return o < first
+	}
+	t, ok := b.Time()
+	if !ok {
+		return true // unbounded: from the beginning, which retention cut
+	}
+	it := l.Iter(first)
+	defer it.Close()
+	return it.Next() && t.UnixNano() < it.Record().Time
+}
+
+// lastMatching returns the offsets of the n most recent messages matching
+// filter below upTo, oldest first.
+func lastMatching(l *log.Log, filter string, upTo log.Offset, n int) ([]log.Offset, error) {
+	it, err := l.Read(filter, log.Unbounded(), log.AtOffset(upTo))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	ring := make([]log.Offset, 0, min(n, 1<<16))
+	start := 0
+	for it.Next() {
+		rec := it.Record()
+		if rec.Kind != uint8(fsm.KindPublish) {
+			continue
+		}
+		if len(ring) < n {
+			ring = append(ring, rec.Offset)
+			continue
+		}
+		ring[start] = rec.Offset
+		start = (start + 1) % n
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	return append(ring[start:], ring[:start]...), nil
+}

@@ -1,0 +1,136 @@
+package mqtt_test
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/stratamq/strata/mqtt/packet"
+)
+
+// TestReplaySeamUnderLoad: a 3.1.1 client subscribing to $replay/0/... while
+// a publisher is busy gets every message once, in publish order: the replay
+// hands over to live delivery with no gap and no duplicate.
+func TestReplaySeamUnderLoad(t *testing.T) {
+	tb := startBroker(t, nil)
+	pub := pahoClient(t, tb.url(), "pub", true, nil)
+	const total = 600
+	want := seq("s", total)
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, p := range want {
+			if i == total/3 {
+				close(started)
+			}
+			pub.Publish("seam/"+strconv.Itoa(i%3), 1, false, p).Wait()
+		}
+	}()
+	<-started
+	// paho routes by subscription filter: messages arrive under their
+	// original topics, so they reach the default handler.
+	in := newInbox()
+	sub := pahoClient(t, tb.url(), "replayer", true, defaultHandler(in))
+	wait(t, sub.Subscribe("$replay/0/seam/+", 1, nil))
+	wg.Wait()
+	got := in.waitN(t, total, 20*time.Second)
+	if gotP := in.payloads(); !slices.Equal(gotP, want) {
+		for i := range gotP {
+			if gotP[i] != want[i] {
+				t.Fatalf("replay+live: %d messages; at %d got %v, want %v", len(gotP), i, gotP[i:min(i+5, len(gotP))], want[i:i+5])
+			}
+		}
+	}
+	for _, m := range got[:3] {
+		if m.Topic() == "" || m.Topic()[:5] != "seam/" {
+			t.Fatalf("replayed with topic %q, want the original", m.Topic())
+		}
+	}
+}
+
+// TestReplayForms: offsets, times and last-N (with a wildcard) select what a
+// brute-force reading of the publish order says; bad forms are refused.
+func TestReplayForms(t *testing.T) {
+	tb := startBroker(t, nil)
+	pub := pahoClient(t, tb.url(), "pub", true, nil)
+	for i := 0; i < 30; i++ {
+		wait(t, pub.Publish(fmt.Sprintf("f/%d", i%3), 1, false, fmt.Sprint(i)))
+	}
+	// last-5 across f/+ is the five most recent, in order.
+	in := newInbox()
+	sub := pahoClient(t, tb.url(), "last", true, defaultHandler(in))
+	wait(t, sub.Subscribe("$replay/last-5/f/+", 1, nil))
+	in.waitN(t, 5, 10*time.Second)
+	if got := in.payloads(); !slices.Equal(got, []string{"25", "26", "27", "28", "29"}) {
+		t.Fatalf("last-5: %v", got)
+	}
+	// An offset starts there: subscribe from the 10th message's offset (MQTT
+	// 5 clients see offsets; here, read them with a raw client).
+	rc, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "raw", CleanStart: true})
+	s := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "f/1", QoS: 1}}}
+	s.Properties.UserProperties = []packet.UserProperty{{Key: "replay-from", Value: "0"}}
+	rc.mustSend(s)
+	if ack := await[*packet.Suback](t, rc, 10*time.Second); ack.ReasonCodes[0] != packet.CodeGrantedQoS1 {
+		t.Fatalf("suback %v", ack.ReasonCodes)
+	}
+	var offsets []string
+	for i := 0; i < 10; i++ {
+		p, topic := rc.recvPublish(10 * time.Second)
+		if topic != "f/1" {
+			t.Fatalf("topic %q", topic)
+		}
+		for _, u := range p.Properties.UserProperties {
+			if u.Key == "offset" {
+				offsets = append(offsets, u.Value)
+			}
+		}
+	}
+	if len(offsets) != 10 {
+		t.Fatalf("%d offsets", len(offsets))
+	}
+	// Resume from the 5th message's offset: exactly the last six f/1 messages.
+	in2 := newInbox()
+	sub2 := pahoClient(t, tb.url(), "resume", true, defaultHandler(in2))
+	wait(t, sub2.Subscribe("$replay/"+offsets[4]+"/f/1", 1, nil))
+	in2.waitN(t, 6, 10*time.Second)
+	if got := in2.payloads(); !slices.Equal(got, []string{"13", "16", "19", "22", "25", "28"}) {
+		t.Fatalf("from offset %s: %v", offsets[4], got)
+	}
+	// A time after everything replays nothing, then live messages arrive.
+	in3 := newInbox()
+	sub3 := pahoClient(t, tb.url(), "time", true, defaultHandler(in3))
+	wait(t, sub3.Subscribe("$replay/"+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+"/f/#", 1, nil))
+	wait(t, pub.Publish("f/0", 1, false, "live"))
+	in3.waitN(t, 1, 10*time.Second)
+	if got := in3.payloads(); !slices.Equal(got, []string{"live"}) {
+		t.Fatalf("future time: %v", got)
+	}
+	// Bad forms: 3.1.1 SUBACK 0x80; 5.0 0x8F for the topic form, 0x83 with a
+	// reason string for the property.
+	tok := sub.Subscribe("$replay/yesterday/f/#", 1, nil)
+	tok.Wait()
+	if st, ok := tok.(*paho.SubscribeToken); !ok || st.Result()["$replay/yesterday/f/#"] != 0x80 {
+		t.Fatalf("3.1.1 bad replay: %v", tok.(*paho.SubscribeToken).Result())
+	}
+	rc.mustSend(&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "$replay/last-0/f/#", QoS: 1}}})
+	if ack := await[*packet.Suback](t, rc, 10*time.Second); ack.ReasonCodes[0] != packet.CodeTopicFilterInvalid {
+		t.Fatalf("5.0 bad topic form: %v", ack.ReasonCodes)
+	}
+	bad := &packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "f/#", QoS: 1}}}
+	bad.Properties.UserProperties = []packet.UserProperty{{Key: "replay-from", Value: "soon"}}
+	rc.mustSend(bad)
+	if ack := await[*packet.Suback](t, rc, 10*time.Second); ack.ReasonCodes[0] != packet.CodeImplementationSpecificError || ack.Properties.ReasonString == "" {
+		t.Fatalf("5.0 bad property: %v %q", ack.ReasonCodes, ack.Properties.ReasonString)
+	}
+}
+
+func defaultHandler(in *inbox) func(*paho.ClientOptions) {
+	return func(o *paho.ClientOptions) { o.SetDefaultPublishHandler(in.handler) }
+}
