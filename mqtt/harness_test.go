@@ -21,7 +21,7 @@ import (
 // testBroker is one real node (raft-boltdb, TCP transport, segment files)
 // with an MQTT broker on a loopback port.
 type testBroker struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	node    *replication.Node
 	machine *replication.FSMMachine
@@ -39,12 +39,12 @@ func fastRaft(c *raft.Config) {
 	c.CommitTimeout = 5 * time.Millisecond
 }
 
-func startBroker(t *testing.T, tune func(*mqtt.Options)) *testBroker {
+func startBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
 	t.Helper()
 	return startBrokerIn(t, t.TempDir(), tune)
 }
 
-func startBrokerIn(t *testing.T, dir string, tune func(*mqtt.Options)) *testBroker {
+func startBrokerIn(t testing.TB, dir string, tune func(*mqtt.Options)) *testBroker {
 	t.Helper()
 	tb := &testBroker{t: t, dir: dir}
 	o := replication.DefaultOptions()
@@ -111,7 +111,7 @@ func (tb *testBroker) stop() {
 func (tb *testBroker) url() string { return "tcp://" + tb.addr }
 
 // pahoClient connects a paho.mqtt.golang (MQTT 3.1.1) client.
-func pahoClient(t *testing.T, url, id string, clean bool, tune func(*paho.ClientOptions)) paho.Client {
+func pahoClient(t testing.TB, url, id string, clean bool, tune func(*paho.ClientOptions)) paho.Client {
 	t.Helper()
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).
 		SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4).SetOrderMatters(true)
