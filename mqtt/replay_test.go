@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -133,4 +134,46 @@ func TestReplayForms(t *testing.T) {
 
 func defaultHandler(in *inbox) func(*paho.ClientOptions) {
 	return func(o *paho.ClientOptions) { o.SetDefaultPublishHandler(in.handler) }
+}
+
+// TestReplayEqualsLive: an MQTT 5 replay delivers the same topics, payloads
+// and properties (offset included) that a live subscriber received.
+func TestReplayEqualsLive(t *testing.T) {
+	tb := startBroker(t, nil)
+	live, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "live", CleanStart: true})
+	live.subscribe(0, packet.Subscription{Filter: "eq/#", QoS: 2})
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := 0; i < 20; i++ {
+		p := &packet.Publish{Topic: fmt.Sprintf("eq/%d", i%4), QoS: byte(i % 3), Payload: []byte{byte(i), 0, 0xff, '\n'}}
+		p.Properties.ContentType = "application/octet-stream"
+		p.Properties.ResponseTopic = "reply/" + strconv.Itoa(i)
+		p.Properties.CorrelationData = []byte{1, 2, byte(i)}
+		p.Properties.PayloadFormat = 0
+		p.Properties.UserProperties = []packet.UserProperty{{Key: "a", Value: "1"}, {Key: "a", Value: strconv.Itoa(i)}}
+		pub.publish(p)
+	}
+	type msg struct {
+		topic string
+		p     *packet.Publish
+	}
+	var got []msg
+	for i := 0; i < 20; i++ {
+		p, topic := live.recvPublish(10 * time.Second)
+		got = append(got, msg{topic, p})
+	}
+	rp, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "replay", CleanStart: true})
+	s := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "eq/#", QoS: 2}}}
+	s.Properties.UserProperties = []packet.UserProperty{{Key: "replay-from", Value: "0"}}
+	rp.mustSend(s)
+	await[*packet.Suback](t, rp, 10*time.Second)
+	for i := 0; i < 20; i++ {
+		p, topic := rp.recvPublish(10 * time.Second)
+		w := got[i]
+		if topic != w.topic || !bytes.Equal(p.Payload, w.p.Payload) || p.QoS != w.p.QoS ||
+			p.Properties.ContentType != w.p.Properties.ContentType || p.Properties.ResponseTopic != w.p.Properties.ResponseTopic ||
+			!bytes.Equal(p.Properties.CorrelationData, w.p.Properties.CorrelationData) ||
+			!slices.Equal(p.Properties.UserProperties, w.p.Properties.UserProperties) {
+			t.Fatalf("message %d: replay %s %+v, live %s %+v", i, topic, p, w.topic, w.p)
+		}
+	}
 }

@@ -245,6 +245,12 @@ func (n *Node) ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offse
 	return offs, errors.Join(errs...)
 }
 
+// TransferLeadership asks the leader to hand leadership to another voter
+// (for maintenance); it must be called on the leader.
+func (n *Node) TransferLeadership() error {
+	return wrapLeaderErr("transfer leadership", n.raft.LeadershipTransfer().Error())
+}
+
 // Remove removes a server; it must be called on the leader.
 func (n *Node) Remove(id string) error {
 	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error())
