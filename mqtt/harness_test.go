@@ -45,11 +45,19 @@ func startBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
 }
 
 func startBrokerIn(t testing.TB, dir string, tune func(*mqtt.Options)) *testBroker {
+	return startBrokerOpts(t, dir, nil, tune)
+}
+
+// startBrokerOpts also lets the test adjust the node's options (its log).
+func startBrokerOpts(t testing.TB, dir string, tuneNode func(*replication.Options), tune func(*mqtt.Options)) *testBroker {
 	t.Helper()
 	tb := &testBroker{t: t, dir: dir}
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = "n1", dir, "127.0.0.1:0", true
 	o.RaftConfig = fastRaft
+	if tuneNode != nil {
+		tuneNode(&o)
+	}
 	tb.machine = replication.NewFSMMachine()
 	var mu sync.Mutex
 	var brk *mqtt.Broker

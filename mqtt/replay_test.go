@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/replication"
 )
 
 // TestReplaySeamUnderLoad: a 3.1.1 client subscribing to $replay/0/... while
@@ -174,6 +175,51 @@ func TestReplayEqualsLive(t *testing.T) {
 			!bytes.Equal(p.Properties.CorrelationData, w.p.Properties.CorrelationData) ||
 			!slices.Equal(p.Properties.UserProperties, w.p.Properties.UserProperties) {
 			t.Fatalf("message %d: replay %s %+v, live %s %+v", i, topic, p, w.topic, w.p)
+		}
+	}
+}
+
+// TestReplayTruncatedByRetention: a replay from before what retention kept
+// starts at the earliest message, and its first message (MQTT 5) carries
+// replay-truncated with that offset.
+func TestReplayTruncatedByRetention(t *testing.T) {
+	tb := startBrokerOpts(t, t.TempDir(), func(o *replication.Options) {
+		o.Log.SegmentBytes = 16 << 10
+		o.Log.RetentionBytes = 48 << 10
+		o.Log.Cluster = false
+	}, nil)
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	payload := bytes.Repeat([]byte("p"), 1000)
+	for i := 0; tb.node.Log().FirstOffset() == 0; i++ {
+		if i > 2000 {
+			t.Fatal("retention never deleted a segment")
+		}
+		pub.publish(&packet.Publish{Topic: "old/x", QoS: 1, Payload: payload})
+	}
+	first := tb.node.Log().FirstOffset()
+	rc, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "late", CleanStart: true})
+	s := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "old/#", QoS: 1}}}
+	s.Properties.UserProperties = []packet.UserProperty{{Key: "replay-from", Value: "0"}}
+	rc.mustSend(s)
+	await[*packet.Suback](t, rc, 10*time.Second)
+	p, _ := rc.recvPublish(10 * time.Second)
+	var truncated, offset string
+	for _, u := range p.Properties.UserProperties {
+		switch u.Key {
+		case "replay-truncated":
+			truncated = u.Value
+		case "offset":
+			offset = u.Value
+		}
+	}
+	off, _ := strconv.ParseUint(offset, 10, 64)
+	if truncated != strconv.FormatUint(uint64(first), 10) && truncated != strconv.FormatUint(uint64(tb.node.Log().FirstOffset()), 10) || off < uint64(first) {
+		t.Fatalf("first replayed message: offset %s, replay-truncated %q; the log starts at %d", offset, truncated, first)
+	}
+	p2, _ := rc.recvPublish(10 * time.Second)
+	for _, u := range p2.Properties.UserProperties {
+		if u.Key == "replay-truncated" {
+			t.Fatal("replay-truncated on a second message")
 		}
 	}
 }
