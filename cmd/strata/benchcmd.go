@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,9 @@ import (
 )
 
 func runBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "compare" {
+		return runBenchCompare(args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("bench", stderr)
 	var c bench.Config
 	var qos uint
@@ -76,3 +80,63 @@ func printResult(w io.Writer, r bench.Result) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+const (
+	compareBegin = "<!-- strata bench compare: begin -->"
+	compareEnd   = "<!-- strata bench compare: end -->"
+)
+
+// runBenchCompare: strata bench compare — starts Strata and its peers on
+// 127.0.0.1, runs anchors.md's scenarios on each and writes the tables into
+// --out between the compare markers.
+func runBenchCompare(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench compare", stderr)
+	peers := fs.String("peers", "mosquitto,nats,mochi", "peers besides Strata: mosquitto, nats (nats-server), mochi (mochi-mqtt)")
+	runs := fs.Int("runs", 3, "runs per broker and scenario (medians are reported)")
+	scale := fs.Float64("scale", 1, "scale message counts and durations (e.g. 0.1 for a quick look)")
+	only := fs.String("scenarios", "a,b,c,d", "which of anchors.md's scenarios a-d to run")
+	out := fs.String("out", "docs/benchmarks.md", "markdown file whose compare section is replaced ('-': stdout)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *runs < 1 || *scale <= 0 {
+		return fmt.Errorf("%w: --runs must be at least 1 and --scale positive", errUsage)
+	}
+	var scs []bench.Scenario
+	for _, sc := range bench.StandardScenarios(*scale) {
+		if strings.Contains(","+*only+",", ","+sc.Tag+",") {
+			scs = append(scs, sc)
+		}
+	}
+	if len(scs) == 0 {
+		return fmt.Errorf("%w: --scenarios %q names none of a, b, c, d", errUsage, *only)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Compare(ctx, bench.CompareOptions{Peers: splitList(*peers), Runs: *runs, Scenarios: scs,
+		Size: 64, Drain: 5 * time.Second, Log: stderr})
+	if err != nil {
+		return err
+	}
+	md := rep.Markdown("strata bench compare " + strings.Join(args, " "))
+	if *out == "-" {
+		fmt.Fprint(stdout, md)
+		return nil
+	}
+	old, err := os.ReadFile(*out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	section := compareBegin + "\n" + md + compareEnd
+	text := string(old)
+	if i, j := strings.Index(text, compareBegin), strings.Index(text, compareEnd); i >= 0 && j > i {
+		text = text[:i] + section + text[j+len(compareEnd):]
+	} else {
+		text += "\n## Strata and its peers side by side (`strata bench compare`)\n\n" + section + "\n"
+	}
+	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return nil
+}

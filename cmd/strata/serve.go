@@ -188,9 +188,6 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		defer cancel()
 		broker.Close(cctx)
 	}()
-	if err := listenMQTT(broker, f, tlsConf, logger); err != nil {
-		return err
-	}
 	logger.Info().Str("http", ln.Addr().String()).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	switch {
 	case f.bootstrapExpect > 1:
@@ -201,6 +198,14 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		if err := joinCluster(ctx, f); err != nil {
 			return err
 		}
+	}
+	// MQTT clients are admitted once the cluster has a leader: before that
+	// every CONNECT would be refused with "server unavailable".
+	if err := node.WaitLeader(ctx); err != nil {
+		return fmt.Errorf("waiting for a leader: %w", err)
+	}
+	if err := listenMQTT(broker, f, tlsConf, logger); err != nil {
+		return err
 	}
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
