@@ -1,5 +1,6 @@
 // Package bench is the load harness behind `strata bench`: scenarios that
-// drive any MQTT broker with real clients (paho.mqtt.golang) and verify every
+// drive any MQTT broker with real clients (paho.mqtt.golang, or a lean
+// client on our codec) and verify every
 // delivery (lost, duplicated, out of order per publisher) while measuring
 // throughput and end-to-end latency.
 package bench
@@ -14,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // Config describes one run.
@@ -35,6 +34,8 @@ type Config struct {
 	// Drop, if set, makes subscribers ignore the message (publisher, seq)
 	// as if it were lost: the harness's own accounting is tested with it.
 	Drop func(pub, seq int) bool
+	// Client is the client engine: "paho" (default) or "lean".
+	Client string
 }
 
 // Result is what a run measured and verified.
@@ -160,28 +161,6 @@ func (t *tracker) count() int {
 	return t.received
 }
 
-func connect(ctx context.Context, broker, id string, handler paho.MessageHandler) (paho.Client, error) {
-	o := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
-		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(false).
-		SetMaxResumePubInFlight(0).SetWriteTimeout(30 * time.Second).SetKeepAlive(60 * time.Second)
-	if handler != nil {
-		// In order: a subscriber's handler runs once per message, in arrival
-		// order, so the order check sees what the broker sent.
-		o.SetDefaultPublishHandler(handler).SetOrderMatters(true)
-	}
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("connect %s to %s: %w", id, broker, err)
-	}
-	return c, nil
-}
-
 // Run runs one scenario. progress, if not nil, gets a status line a second.
 // The error wraps ErrLoss when deliveries were lost, duplicated or reordered.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
@@ -193,36 +172,33 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 	res := Result{Scenario: cfg.Scenario, Broker: cfg.Broker}
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	trackers := make([]*tracker, cfg.Subscribers)
-	var clients []paho.Client
+	var clients []client
 	defer func() {
 		for _, c := range clients {
-			c.Disconnect(50)
+			c.Close()
 		}
 	}()
 	for i := range trackers {
 		tr := newTracker(cfg.Publishers, perPub)
 		trackers[i] = tr
-		h := func(_ paho.Client, m paho.Message) {
-			p := m.Payload()
+		h := func(p []byte) {
 			if cfg.Drop != nil && len(p) >= 16 && cfg.Drop(int(binary.BigEndian.Uint64(p)), int(binary.BigEndian.Uint64(p[8:]))) {
 				return
 			}
 			tr.record(p, time.Now())
 		}
-		c, err := connect(ctx, cfg.Broker, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
+		c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
 		if err != nil {
 			return res, err
 		}
 		clients = append(clients, c)
-		tok := c.Subscribe(cfg.Topic+"/"+run+"/#", cfg.QoS, nil)
-		tok.Wait()
-		if err := tok.Error(); err != nil {
+		if err := c.Subscribe(ctx, cfg.Topic+"/"+run+"/#", cfg.QoS); err != nil {
 			return res, fmt.Errorf("subscribe: %w", err)
 		}
 	}
-	pubs := make([]paho.Client, cfg.Publishers)
+	pubs := make([]client, cfg.Publishers)
 	for i := range pubs {
-		c, err := connect(ctx, cfg.Broker, fmt.Sprintf("bench-%s-pub-%d", run, i), nil)
+		c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-pub-%d", run, i), nil)
 		if err != nil {
 			return res, err
 		}
@@ -326,8 +302,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 
 // publish sends n messages from publisher i: as fast as the in-flight window
 // allows, or at cfg.Rate for the latency scenario.
-func publish(ctx context.Context, c paho.Client, cfg *Config, i, n int, run string, sent *atomic.Int64) error {
-	window := make(chan paho.Token, cfg.Inflight)
+func publish(ctx context.Context, c client, cfg *Config, i, n int, run string, sent *atomic.Int64) error {
+	window := make(chan func(context.Context) error, cfg.Inflight)
 	topic := fmt.Sprintf("%s/%s/%d", cfg.Topic, run, i)
 	var interval time.Duration
 	if cfg.Scenario == "latency" {
@@ -350,26 +326,17 @@ func publish(ctx context.Context, c paho.Client, cfg *Config, i, n int, run stri
 		binary.BigEndian.PutUint64(p[8:], uint64(seq))
 		binary.BigEndian.PutUint64(p[16:], uint64(time.Now().UnixNano()))
 		if len(window) == cap(window) {
-			if err := waitToken(ctx, <-window); err != nil {
+			if err := (<-window)(ctx); err != nil {
 				return err
 			}
 		}
-		window <- c.Publish(topic, cfg.QoS, false, p)
+		window <- c.Publish(topic, cfg.QoS, p)
 		sent.Add(1)
 	}
 	for len(window) > 0 {
-		if err := waitToken(ctx, <-window); err != nil {
+		if err := (<-window)(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func waitToken(ctx context.Context, t paho.Token) error {
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -73,26 +73,28 @@ func startStrata(t *testing.T) string {
 func TestRunVerifies(t *testing.T) {
 	url := startStrata(t)
 	ctx := context.Background()
-	for _, sc := range []Config{
-		{Scenario: "fanin", Publishers: 3, Subscribers: 2, Messages: 3000, QoS: 1, Inflight: 50},
-		{Scenario: "fanout", Subscribers: 3, Messages: 1000, QoS: 2, Inflight: 20},
-		{Scenario: "latency", QoS: 1, Rate: 500, Duration: time.Second},
-	} {
-		sc.Broker, sc.Drain = url, 5*time.Second
-		res, err := Run(ctx, sc, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", sc.Scenario, err)
-		}
-		if want := res.Sent * max(sc.Subscribers, 1); res.Received != want || res.Expected != want || !res.OK() {
-			t.Fatalf("%s: %+v, want %d deliveries", sc.Scenario, res, want)
-		}
-		if res.P50 <= 0 || res.Max < res.P99 || res.Throughput <= 0 {
-			t.Fatalf("%s: implausible measurements %+v", sc.Scenario, res)
+	for _, engine := range Engines {
+		for _, sc := range []Config{
+			{Scenario: "fanin", Publishers: 3, Subscribers: 2, Messages: 3000, QoS: 1, Inflight: 50},
+			{Scenario: "fanout", Subscribers: 3, Messages: 1000, QoS: 2, Inflight: 20},
+			{Scenario: "latency", QoS: 1, Rate: 500, Duration: time.Second},
+		} {
+			sc.Broker, sc.Drain, sc.Client = url, 5*time.Second, engine
+			res, err := Run(ctx, sc, nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", engine, sc.Scenario, err)
+			}
+			if want := res.Sent * max(sc.Subscribers, 1); res.Received != want || res.Expected != want || !res.OK() {
+				t.Fatalf("%s %s: %+v, want %d deliveries", engine, sc.Scenario, res, want)
+			}
+			if res.P50 <= 0 || res.Max < res.P99 || res.Throughput <= 0 {
+				t.Fatalf("%s %s: implausible measurements %+v", engine, sc.Scenario, res)
+			}
 		}
 	}
 	// Injected loss: every 10th message of publisher 1 is ignored by each
 	// subscriber, so lost = subscribers * (messages of publisher 1) / 10.
-	cfg := Config{Broker: url, Scenario: "fanin", Publishers: 2, Subscribers: 2, Messages: 2000, QoS: 1, Inflight: 50,
+	cfg := Config{Broker: url, Client: "lean", Scenario: "fanin", Publishers: 2, Subscribers: 2, Messages: 2000, QoS: 1, Inflight: 50,
 		Drain: 2 * time.Second, Drop: func(pub, seq int) bool { return pub == 1 && seq%10 == 0 }}
 	res, err := Run(ctx, cfg, nil)
 	if !errors.Is(err, ErrLoss) {

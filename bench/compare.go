@@ -42,6 +42,7 @@ type Measurement struct {
 	Peer, Scenario string
 	Run            int
 	Result         Result
+	BrokerCPU      time.Duration // the broker process's CPU time during the run
 	Err            string
 }
 
@@ -49,6 +50,7 @@ type Measurement struct {
 type Report struct {
 	Started   time.Time
 	Runs      int
+	Client    string
 	Peers     []*Peer
 	Scenarios []Scenario
 	Results   []Measurement
@@ -61,6 +63,7 @@ type CompareOptions struct {
 	Scenarios []Scenario
 	Size      int
 	Drain     time.Duration
+	Client    string    // client engine: paho or lean
 	Log       io.Writer // progress
 }
 
@@ -80,7 +83,10 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 			names = append(names, p)
 		}
 	}
-	rep := &Report{Started: time.Now(), Runs: o.Runs, Scenarios: o.Scenarios}
+	rep := &Report{Started: time.Now(), Runs: o.Runs, Scenarios: o.Scenarios, Client: o.Client}
+	if rep.Client == "" {
+		rep.Client = "paho"
+	}
 	defer func() {
 		for _, p := range rep.Peers {
 			p.Stop()
@@ -101,10 +107,11 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 		for _, sc := range o.Scenarios {
 			for _, p := range rep.Peers {
 				cfg := sc.Config
-				cfg.Broker, cfg.Size, cfg.Drain = p.URL, o.Size, o.Drain
+				cfg.Broker, cfg.Size, cfg.Drain, cfg.Client = p.URL, o.Size, o.Drain, o.Client
 				fmt.Fprintf(o.Log, "run %d/%d  %s  %-11s ", run, o.Runs, sc.Tag, p.Name)
+				cpu0 := pidCPU(p.cmd.Process.Pid)
 				res, err := Run(ctx, cfg, nil)
-				m := Measurement{Peer: p.Name, Scenario: sc.Tag, Run: run, Result: res}
+				m := Measurement{Peer: p.Name, Scenario: sc.Tag, Run: run, Result: res, BrokerCPU: pidCPU(p.cmd.Process.Pid) - cpu0}
 				if err != nil {
 					m.Err = err.Error()
 					if !errors.Is(err, ErrLoss) {
@@ -113,8 +120,8 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 						continue
 					}
 				}
-				fmt.Fprintf(o.Log, "%9.0f/s  p50 %6.2fms  p99 %7.2fms  lost %d dup %d ooo %d\n", res.Throughput,
-					ms(res.P50), ms(res.P99), res.Lost, res.Duplicated, res.OutOfOrder)
+				fmt.Fprintf(o.Log, "%9.0f/s  p50 %6.2fms  p99 %7.2fms  lost %d dup %d ooo %d  cpu broker %.1fs harness %.1fs\n", res.Throughput,
+					ms(res.P50), ms(res.P99), res.Lost, res.Duplicated, res.OutOfOrder, m.BrokerCPU.Seconds(), res.ClientCPU.Seconds())
 				rep.Results = append(rep.Results, m)
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
@@ -144,6 +151,7 @@ type Summary struct {
 	Throughput, P50, P99 float64 // msg/s, ms, ms
 	Lost, Dup, OOO       int     // summed over runs
 	Failed               int     // runs that did not complete
+	BrokerCPU, ClientCPU float64 // median seconds per run
 }
 
 // Summarize returns the medians per scenario and broker.
@@ -152,7 +160,7 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 	for _, sc := range r.Scenarios {
 		out[sc.Tag] = map[string]Summary{}
 		for _, p := range r.Peers {
-			var tp, p50, p99 []float64
+			var tp, p50, p99, bc, cc []float64
 			var s Summary
 			for _, m := range r.Results {
 				if m.Peer != p.Name || m.Scenario != sc.Tag {
@@ -165,11 +173,14 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 				tp = append(tp, m.Result.Throughput)
 				p50 = append(p50, ms(m.Result.P50))
 				p99 = append(p99, ms(m.Result.P99))
+				bc = append(bc, m.BrokerCPU.Seconds())
+				cc = append(cc, m.Result.ClientCPU.Seconds())
 				s.Lost += m.Result.Lost
 				s.Dup += m.Result.Duplicated
 				s.OOO += m.Result.OutOfOrder
 			}
 			s.Throughput, s.P50, s.P99 = median(tp), median(p50), median(p99)
+			s.BrokerCPU, s.ClientCPU = median(bc), median(cc)
 			out[sc.Tag][p.Name] = s
 		}
 	}
@@ -183,7 +194,7 @@ func (r *Report) Markdown(command string) string {
 	sum := r.Summarize()
 	fmt.Fprintf(&b, "Measured %s with `%s`: %d runs per broker and scenario, interleaved; medians. ",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), command, r.Runs)
-	b.WriteString("Load from `strata bench` (paho.mqtt.golang clients, 64-byte payloads unless stated), every delivery verified.\n\n")
+	fmt.Fprintf(&b, "Load from `strata bench` with the %s client engine (64-byte payloads), every delivery verified; CPU columns are seconds per run of the broker process and of the load generator.\n\n", r.Client)
 	b.WriteString("| broker | configuration |\n|---|---|\n")
 	for _, p := range r.Peers {
 		fmt.Fprintf(&b, "| %s | %s |\n", p.Name, p.Config)
@@ -191,9 +202,9 @@ func (r *Report) Markdown(command string) string {
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(&b, "\n**%s. %s**\n\n", sc.Tag, sc.Title)
 		if sc.Latency {
-			b.WriteString("| broker | p50 | p99 | lost / dup / out of order |\n|---|---|---|---|\n")
+			b.WriteString("| broker | p50 | p99 | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|\n")
 		} else {
-			b.WriteString("| broker | median | lost / dup / out of order |\n|---|---|---|\n")
+			b.WriteString("| broker | median | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|\n")
 		}
 		best, bestName := 0.0, ""
 		for _, p := range r.Peers {
@@ -203,9 +214,9 @@ func (r *Report) Markdown(command string) string {
 				fail = fmt.Sprintf(" (%d runs failed)", s.Failed)
 			}
 			if sc.Latency {
-				fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %d / %d / %d%s |\n", p.Name, s.P50, s.P99, s.Lost, s.Dup, s.OOO, fail)
+				fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.P50, s.P99, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 			} else {
-				fmt.Fprintf(&b, "| %s | %.0f/s | %d / %d / %d%s |\n", p.Name, s.Throughput, s.Lost, s.Dup, s.OOO, fail)
+				fmt.Fprintf(&b, "| %s | %.0f/s | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.Throughput, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 			}
 			if p.Name == "strata" {
 				continue

@@ -35,6 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Rate, "rate", 1000, "messages per second (latency)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to publish (latency)")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "how long to wait for late deliveries after publishing")
+	fs.StringVar(&c.Client, "client", "paho", "client engine: paho (paho.mqtt.golang) or lean (built in, pipelined, few allocations)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
 	if err := parseFlags(fs, args); err != nil {
@@ -95,6 +96,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 	runs := fs.Int("runs", 3, "runs per broker and scenario (medians are reported)")
 	scale := fs.Float64("scale", 1, "scale message counts and durations (e.g. 0.1 for a quick look)")
 	only := fs.String("scenarios", "a,b,c,d", "which of anchors.md's scenarios a-d to run")
+	engine := fs.String("client", "paho", "client engine: paho or lean")
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose compare section is replaced ('-': stdout)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -114,7 +116,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.Compare(ctx, bench.CompareOptions{Peers: splitList(*peers), Runs: *runs, Scenarios: scs,
-		Size: 64, Drain: 5 * time.Second, Log: stderr})
+		Size: 64, Drain: 5 * time.Second, Client: *engine, Log: stderr})
 	if err != nil {
 		return err
 	}
