@@ -58,6 +58,8 @@ type Result struct {
 	P999       time.Duration `json:"p999_ns"`
 	Max        time.Duration `json:"max_ns"`
 	ClientCPU  time.Duration `json:"client_cpu_ns"` // the harness's own CPU time
+	// ConnectRate is subscribers connected and subscribed per second.
+	ConnectRate float64 `json:"connects_per_second"`
 }
 
 // OK reports whether every expected delivery arrived exactly once, in order.
@@ -90,14 +92,14 @@ func (c *Config) defaults() error {
 		}
 	case "fanout":
 		c.Publishers = 1
-	case "latency":
+	case "latency", "connections":
 		c.Publishers = 1
 		if c.Rate <= 0 || c.Duration <= 0 {
-			return errors.New("bench: latency needs --rate and --duration")
+			return fmt.Errorf("bench: %s needs --rate and --duration", c.Scenario)
 		}
 		c.Messages = int(int64(c.Rate) * int64(c.Duration) / int64(time.Second))
 	default:
-		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency)", c.Scenario)
+		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency, connections)", c.Scenario)
 	}
 	if c.Messages <= 0 {
 		return errors.New("bench: --messages must be positive")
@@ -178,6 +180,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 			c.Close()
 		}
 	}()
+	// Subscribers connect and subscribe concurrently (64 at a time), as a
+	// fleet of devices would.
+	connStart := time.Now()
+	subs := make([]client, len(trackers))
+	errs := make([]error, len(trackers))
+	sem := make(chan struct{}, 64)
+	var cwg sync.WaitGroup
 	for i := range trackers {
 		tr := newTracker(cfg.Publishers, perPub)
 		trackers[i] = tr
@@ -187,15 +196,31 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 			}
 			tr.record(p, time.Now())
 		}
-		c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
-		if err != nil {
-			return res, err
-		}
-		clients = append(clients, c)
-		if err := c.Subscribe(ctx, cfg.Topic+"/"+run+"/#", cfg.QoS); err != nil {
-			return res, fmt.Errorf("subscribe: %w", err)
+		cwg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; cwg.Done() }()
+			c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			subs[i] = c
+			if err := c.Subscribe(ctx, cfg.Topic+"/"+run+"/#", cfg.QoS); err != nil {
+				errs[i] = fmt.Errorf("subscribe: %w", err)
+			}
+		}()
+	}
+	cwg.Wait()
+	for _, c := range subs {
+		if c != nil {
+			clients = append(clients, c)
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return res, err
+	}
+	res.ConnectRate = float64(cfg.Subscribers) / time.Since(connStart).Seconds()
 	pubs := make([]client, cfg.Publishers)
 	for i := range pubs {
 		c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-pub-%d", run, i), nil)
@@ -306,7 +331,7 @@ func publish(ctx context.Context, c client, cfg *Config, i, n int, run string, s
 	window := make(chan func(context.Context) error, cfg.Inflight)
 	topic := fmt.Sprintf("%s/%s/%d", cfg.Topic, run, i)
 	var interval time.Duration
-	if cfg.Scenario == "latency" {
+	if cfg.Scenario == "latency" || cfg.Scenario == "connections" {
 		interval = time.Second / time.Duration(cfg.Rate)
 	}
 	next := time.Now()

@@ -15,9 +15,10 @@ import (
 type Scenario struct {
 	Tag, Title string
 	Config     Config
-	// Latency scenarios are judged by p99 (lower is better), the others by
-	// deliveries per second.
-	Latency bool
+	// Latency scenarios are judged by p99 (lower is better), connection
+	// scenarios by connects per second and memory, the others by deliveries
+	// per second.
+	Latency, Connections bool
 }
 
 // StandardScenarios are anchors.md's a-d: the figures peers were measured
@@ -34,6 +35,8 @@ func StandardScenarios(scale float64) []Scenario {
 			Config: Config{Scenario: "fanout", Subscribers: 50, Messages: n(10000), QoS: 0, Inflight: 100}},
 		{Tag: "d", Title: "QoS 1 at 1,000 msg/s for 10 s: end-to-end latency",
 			Config: Config{Scenario: "latency", QoS: 1, Rate: 1000, Duration: max(d, time.Second)}, Latency: true},
+		{Tag: "e", Title: "connections: 1,000 subscribers held with keep-alive, 1 message/s to all for 10 s (connects/s)",
+			Config: Config{Scenario: "connections", Subscribers: 1000, QoS: 0, Rate: 1, Duration: max(d, time.Second)}, Connections: true},
 	}
 }
 
@@ -43,6 +46,7 @@ type Measurement struct {
 	Run            int
 	Result         Result
 	BrokerCPU      time.Duration // the broker process's CPU time during the run
+	BrokerRSS      int64         // the broker's resident memory after the run, bytes
 	Err            string
 }
 
@@ -111,7 +115,8 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 				fmt.Fprintf(o.Log, "run %d/%d  %s  %-11s ", run, o.Runs, sc.Tag, p.Name)
 				cpu0 := pidCPU(p.cmd.Process.Pid)
 				res, err := Run(ctx, cfg, nil)
-				m := Measurement{Peer: p.Name, Scenario: sc.Tag, Run: run, Result: res, BrokerCPU: pidCPU(p.cmd.Process.Pid) - cpu0}
+				m := Measurement{Peer: p.Name, Scenario: sc.Tag, Run: run, Result: res, BrokerCPU: pidCPU(p.cmd.Process.Pid) - cpu0,
+					BrokerRSS: pidRSS(p.cmd.Process.Pid)}
 				if err != nil {
 					m.Err = err.Error()
 					if !errors.Is(err, ErrLoss) {
@@ -152,6 +157,7 @@ type Summary struct {
 	Lost, Dup, OOO       int     // summed over runs
 	Failed               int     // runs that did not complete
 	BrokerCPU, ClientCPU float64 // median seconds per run
+	ConnectRate, RSSMiB  float64
 }
 
 // Summarize returns the medians per scenario and broker.
@@ -160,7 +166,7 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 	for _, sc := range r.Scenarios {
 		out[sc.Tag] = map[string]Summary{}
 		for _, p := range r.Peers {
-			var tp, p50, p99, bc, cc []float64
+			var tp, p50, p99, bc, cc, cr, rss []float64
 			var s Summary
 			for _, m := range r.Results {
 				if m.Peer != p.Name || m.Scenario != sc.Tag {
@@ -175,12 +181,15 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 				p99 = append(p99, ms(m.Result.P99))
 				bc = append(bc, m.BrokerCPU.Seconds())
 				cc = append(cc, m.Result.ClientCPU.Seconds())
+				cr = append(cr, m.Result.ConnectRate)
+				rss = append(rss, float64(m.BrokerRSS)/(1<<20))
 				s.Lost += m.Result.Lost
 				s.Dup += m.Result.Duplicated
 				s.OOO += m.Result.OutOfOrder
 			}
 			s.Throughput, s.P50, s.P99 = median(tp), median(p50), median(p99)
 			s.BrokerCPU, s.ClientCPU = median(bc), median(cc)
+			s.ConnectRate, s.RSSMiB = median(cr), median(rss)
 			out[sc.Tag][p.Name] = s
 		}
 	}
@@ -201,7 +210,9 @@ func (r *Report) Markdown(command string) string {
 	}
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(&b, "\n**%s. %s**\n\n", sc.Tag, sc.Title)
-		if sc.Latency {
+		if sc.Connections {
+			b.WriteString("| broker | connects/s | RSS after | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|\n")
+		} else if sc.Latency {
 			b.WriteString("| broker | p50 | p99 | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|\n")
 		} else {
 			b.WriteString("| broker | median | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|\n")
@@ -213,7 +224,10 @@ func (r *Report) Markdown(command string) string {
 			if s.Failed > 0 {
 				fail = fmt.Sprintf(" (%d runs failed)", s.Failed)
 			}
-			if sc.Latency {
+			if sc.Connections {
+				fmt.Fprintf(&b, "| %s | %.0f | %.0f MiB | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.ConnectRate, s.RSSMiB, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
+				continue
+			} else if sc.Latency {
 				fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.P50, s.P99, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 			} else {
 				fmt.Fprintf(&b, "| %s | %.0f/s | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.Throughput, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)

@@ -25,7 +25,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var qos uint
 	var asJSON, quiet bool
 	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port)")
-	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S) or latency (fixed rate)")
+	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) or connections (S subscribers held, a trickle at --rate)")
 	fs.IntVar(&c.Publishers, "publishers", 4, "publishers (fanin)")
 	fs.IntVar(&c.Subscribers, "subscribers", 1, "subscribers, each receiving every message")
 	fs.IntVar(&c.Messages, "messages", 100000, "messages in all (fanin, fanout)")
@@ -95,7 +95,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 	peers := fs.String("peers", "mosquitto,nats,mochi", "peers besides Strata: mosquitto, nats (nats-server), mochi (mochi-mqtt)")
 	runs := fs.Int("runs", 3, "runs per broker and scenario (medians are reported)")
 	scale := fs.Float64("scale", 1, "scale message counts and durations (e.g. 0.1 for a quick look)")
-	only := fs.String("scenarios", "a,b,c,d", "which of anchors.md's scenarios a-d to run")
+	only := fs.String("scenarios", "a,b,c,d,e", "which scenarios to run: anchors.md a-d, e (connections)")
 	engine := fs.String("client", "paho", "client engine: paho or lean")
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose compare section is replaced ('-': stdout)")
 	if err := parseFlags(fs, args); err != nil {
@@ -111,7 +111,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(scs) == 0 {
-		return fmt.Errorf("%w: --scenarios %q names none of a, b, c, d", errUsage, *only)
+		return fmt.Errorf("%w: --scenarios %q names none of a-e", errUsage, *only)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
