@@ -78,6 +78,7 @@ func TestRunVerifies(t *testing.T) {
 			{Scenario: "fanin", Publishers: 3, Subscribers: 2, Messages: 3000, QoS: 1, Inflight: 50},
 			{Scenario: "fanout", Subscribers: 3, Messages: 1000, QoS: 2, Inflight: 20},
 			{Scenario: "latency", QoS: 1, Rate: 500, Duration: time.Second},
+		{Scenario: "connections", Subscribers: 40, QoS: 1, Rate: 20, Duration: time.Second},
 		} {
 			sc.Broker, sc.Drain, sc.Client = url, 5*time.Second, engine
 			res, err := Run(ctx, sc, nil)
@@ -87,7 +88,7 @@ func TestRunVerifies(t *testing.T) {
 			if want := res.Sent * max(sc.Subscribers, 1); res.Received != want || res.Expected != want || !res.OK() {
 				t.Fatalf("%s %s: %+v, want %d deliveries", engine, sc.Scenario, res, want)
 			}
-			if res.P50 <= 0 || res.Max < res.P99 || res.Throughput <= 0 {
+			if res.P50 <= 0 || res.Max < res.P99 || res.Throughput <= 0 || res.ConnectRate <= 0 {
 				t.Fatalf("%s %s: implausible measurements %+v", engine, sc.Scenario, res)
 			}
 		}
