@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/stratamq/strata/fsm"
-	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
@@ -23,16 +20,8 @@ func startStrata(t *testing.T) string {
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = "n1", t.TempDir(), "127.0.0.1:0", true
 	m := replication.NewFSMMachine()
-	var mu sync.Mutex
-	var brk *mqtt.Broker
-	m.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
-		mu.Lock()
-		b := brk
-		mu.Unlock()
-		if b != nil {
-			b.Apply(off, e, fx)
-		}
-	}
+	var hook mqtt.ApplyHook
+	m.OnApply = hook.Apply
 	o.Machine = m
 	n, err := replication.New(o)
 	if err != nil {
@@ -50,9 +39,7 @@ func startStrata(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	brk = b
-	mu.Unlock()
+	hook.Set(b)
 	b.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +65,7 @@ func TestRunVerifies(t *testing.T) {
 			{Scenario: "fanin", Publishers: 3, Subscribers: 2, Messages: 3000, QoS: 1, Inflight: 50},
 			{Scenario: "fanout", Subscribers: 3, Messages: 1000, QoS: 2, Inflight: 20},
 			{Scenario: "latency", QoS: 1, Rate: 500, Duration: time.Second},
-		{Scenario: "connections", Subscribers: 40, QoS: 1, Rate: 20, Duration: time.Second},
+			{Scenario: "connections", Subscribers: 40, QoS: 1, Rate: 20, Duration: time.Second},
 		} {
 			sc.Broker, sc.Drain, sc.Client = url, 5*time.Second, engine
 			res, err := Run(ctx, sc, nil)

@@ -16,22 +16,6 @@ import (
 	"github.com/stratamq/strata/topic"
 )
 
-// ParseBound reads one end of a history range: a decimal offset or an RFC
-// 3339 time; "" is unbounded.
-func ParseBound(s string) (log.Bound, error) {
-	if s == "" {
-		return log.Unbounded(), nil
-	}
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return log.AtOffset(log.Offset(n)), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return log.Bound{}, fmt.Errorf("%q is neither a decimal offset nor an RFC 3339 time", s)
-	}
-	return log.AtTime(t), nil
-}
-
 // messages streams GET /v1/messages?filter=F&from=X&to=Y&limit=N as NDJSON
 // (or CSV with Accept: text/csv), one record at a time: memory stays
 // constant whatever the range, and a client that goes away ends the read.
@@ -50,12 +34,12 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("filter: %w", err))
 		return
 	}
-	from, err := ParseBound(q.Get("from"))
+	from, err := log.ParseBound(q.Get("from"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("from: %w", err))
 		return
 	}
-	to, err := ParseBound(q.Get("to"))
+	to, err := log.ParseBound(q.Get("to"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("to: %w", err))
 		return

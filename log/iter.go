@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/stratamq/strata/segment"
@@ -23,6 +24,22 @@ func AtOffset(o Offset) Bound { return Bound{kind: 1, offset: o} }
 
 // AtTime bounds a range at the first record whose time is at or after t.
 func AtTime(t time.Time) Bound { return Bound{kind: 2, time: t.UnixNano()} }
+
+// ParseBound reads a bound as users write it: a decimal offset or an RFC
+// 3339 time; "" is unbounded.
+func ParseBound(s string) (Bound, error) {
+	if s == "" {
+		return Unbounded(), nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return AtOffset(Offset(n)), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return Bound{}, fmt.Errorf("%q is neither a decimal offset nor an RFC 3339 time", s)
+	}
+	return AtTime(t), nil
+}
 
 // Offset returns the bound's offset, if it is an offset bound.
 func (b Bound) Offset() (Offset, bool) { return b.offset, b.kind == 1 }

@@ -469,3 +469,19 @@ func (b *Broker) sweepLostNodes(v *fsm.View) {
 			Disconnect: fsm.Disconnect{Reason: fsm.ReasonNodeLost, Since: s.ConnectOffset}})
 	}
 }
+
+// ApplyHook forwards a node's applied entries to a Broker that may be
+// created after the node (the node folds its log while starting, before the
+// broker exists; nothing is connected then). Set it as the machine's
+// OnApply; its zero value is ready.
+type ApplyHook struct{ b atomic.Pointer[Broker] }
+
+// Apply calls Broker.Apply once a broker is set.
+func (h *ApplyHook) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+	if b := h.b.Load(); b != nil {
+		b.Apply(off, e, fx)
+	}
+}
+
+// Set makes b receive applied entries.
+func (h *ApplyHook) Set(b *Broker) { h.b.Store(b) }

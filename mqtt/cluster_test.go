@@ -10,7 +10,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/rs/zerolog"
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
@@ -70,52 +69,12 @@ func startCluster(t *testing.T, n int, tune func(*mqtt.Options)) *testCluster {
 }
 
 func (tc *testCluster) startNode(i int, tune func(*mqtt.Options)) *testBroker {
-	t := tc.t
-	id := fmt.Sprintf("n%d", i+1)
-	tb := &testBroker{t: t, dir: t.TempDir(), raftAddr: freeAddr(t)}
-	o := replication.DefaultOptions()
-	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap, o.HTTPAddr = id, tb.dir, tb.raftAddr, i == 0, id
-	o.RaftConfig = fastRaft
-	o.Forward = tc.forward
-	tb.machine = replication.NewFSMMachine()
-	var mu sync.Mutex
-	var brk *mqtt.Broker
-	tb.machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
-		mu.Lock()
-		b := brk
-		mu.Unlock()
-		if b != nil {
-			b.Apply(off, e, fx)
-		}
-	}
-	o.Machine = tb.machine
-	node, err := replication.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.node = node
-	mo := mqtt.DefaultOptions()
-	mo.NodeID, mo.Cluster, mo.Views = id, node, tb.machine
-	mo.SysInterval = 0
-	mo.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("node", id).Logger()
-	if tune != nil {
-		tune(&mo)
-	}
-	b, err := mqtt.New(mo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	brk = b
-	mu.Unlock()
-	b.Start()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.ln, tb.broker, tb.addr = ln, b, ln.Addr().String()
-	go b.Serve(ln, "tcp")
-	t.Cleanup(tb.stop)
+	id, raftAddr := fmt.Sprintf("n%d", i+1), freeAddr(tc.t)
+	tb := startBrokerOpts(tc.t, tc.t.TempDir(), func(o *replication.Options) {
+		o.NodeID, o.RaftAddr, o.Bootstrap, o.HTTPAddr = id, raftAddr, i == 0, id
+		o.Forward = tc.forward
+	}, tune)
+	tb.raftAddr = raftAddr
 	return tb
 }
 

@@ -12,8 +12,6 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
-	"github.com/stratamq/strata/fsm"
-	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
@@ -59,31 +57,25 @@ func startBrokerOpts(t testing.TB, dir string, tuneNode func(*replication.Option
 		tuneNode(&o)
 	}
 	tb.machine = replication.NewFSMMachine()
-	var mu sync.Mutex
-	var brk *mqtt.Broker
-	tb.machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
-		mu.Lock()
-		b := brk
-		mu.Unlock()
-		if b != nil {
-			b.Apply(off, e, fx)
-		}
-	}
+	var hook mqtt.ApplyHook
+	tb.machine.OnApply = hook.Apply
 	o.Machine = tb.machine
 	n, err := replication.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tb.node = n
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
+	if o.Bootstrap { // a joining node has no leader until it is added
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.WaitLeader(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mo := mqtt.DefaultOptions()
-	mo.NodeID, mo.Cluster, mo.Views = "n1", n, tb.machine
+	mo.NodeID, mo.Cluster, mo.Views = o.NodeID, n, tb.machine
 	mo.SysInterval = 0
-	mo.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	mo.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("node", o.NodeID).Logger()
 	if tune != nil {
 		tune(&mo)
 	}
@@ -91,9 +83,7 @@ func startBrokerOpts(t testing.TB, dir string, tuneNode func(*replication.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	brk = b
-	mu.Unlock()
+	hook.Set(b)
 	b.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
@@ -43,11 +42,8 @@ func parseReplayFrom(s string, topicForm bool) (replayFrom, error) {
 		}
 		return replayFrom{last: n}, nil
 	}
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return replayFrom{bound: log.AtOffset(log.Offset(n))}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return replayFrom{bound: log.AtTime(t)}, nil
+	if b, err := log.ParseBound(s); err == nil && s != "" {
+		return replayFrom{bound: b}, nil
 	}
 	return replayFrom{}, fmt.Errorf("%q is not an offset, an RFC 3339 time or %sN", s, lastPrefix)
 }

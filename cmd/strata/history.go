@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stratamq/strata/httpapi"
+	strlog "github.com/stratamq/strata/log"
 )
 
 // runHistory: strata history --server URL --filter F [--from X] [--to Y]
@@ -35,7 +35,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --filter is required", errUsage)
 	}
 	for name, v := range map[string]string{"from": *from, "to": *to} {
-		if _, err := httpapi.ParseBound(v); err != nil {
+		if _, err := strlog.ParseBound(v); err != nil {
 			return fmt.Errorf("%w: --%s: %v", errUsage, name, err)
 		}
 	}

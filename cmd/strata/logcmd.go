@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	strlog "github.com/stratamq/strata/log"
@@ -78,17 +77,11 @@ func verifyAll(l *strlog.Log) (int, error) {
 
 // parseBound reads an offset (decimal) or an RFC 3339 time; "" is unbounded.
 func parseBound(s string) (strlog.Bound, error) {
-	if s == "" {
-		return strlog.Unbounded(), nil
-	}
-	if off, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return strlog.AtOffset(strlog.Offset(off)), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	b, err := strlog.ParseBound(s)
 	if err != nil {
-		return strlog.Bound{}, fmt.Errorf("%w: %q is neither an offset nor an RFC 3339 time", errUsage, s)
+		return b, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return strlog.AtTime(t), nil
+	return b, nil
 }
 
 type dumpRecord struct {

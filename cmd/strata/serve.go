@@ -13,15 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/httpapi"
-	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
@@ -143,12 +140,8 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.HTTPAddr = f.httpAddr
 	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
 	machine := replication.NewFSMMachine()
-	var brk atomic.Pointer[mqtt.Broker]
-	machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
-		if b := brk.Load(); b != nil {
-			b.Apply(off, e, fx)
-		}
-	}
+	var hook mqtt.ApplyHook
+	machine.OnApply = hook.Apply
 	o.Machine = machine
 	o.Logger = logger
 	o.Log.Logger = logger
@@ -181,7 +174,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	brk.Store(broker)
+	hook.Set(broker)
 	broker.Start()
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
