@@ -65,7 +65,7 @@ func TestLogCommandErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"log", "dump", "--data-dir", dir, "--filter", "a/#/b"}, 2, "MQTT-4.7.1-2"},
-		{[]string{"log", "dump", "--data-dir", dir, "--from", "yesterday"}, 2, "neither an offset nor an RFC 3339 time"},
+		{[]string{"log", "dump", "--data-dir", dir, "--from", "yesterday"}, 2, "neither a decimal offset nor an RFC 3339 time"},
 		{[]string{"log", "frobnicate"}, 2, "unknown subcommand"},
 		{[]string{"nosuch"}, 2, "unknown command"},
 		{[]string{"log", "inspect", "--data-dir", dir}, 0, ""},
