@@ -34,9 +34,9 @@ func StandardScenarios(scale float64) []Scenario {
 		{Tag: "c", Title: "fan-out QoS 0, 1 publisher → 50 subscribers (deliveries/s)",
 			Config: Config{Scenario: "fanout", Subscribers: 50, Messages: n(10000), QoS: 0, Inflight: 100}},
 		{Tag: "d", Title: "QoS 1 at 1,000 msg/s for 10 s: end-to-end latency",
-			Config: Config{Scenario: "latency", QoS: 1, Rate: 1000, Duration: max(d, time.Second)}, Latency: true},
+			Config: Config{Scenario: "latency", QoS: 1, Rate: 1000, Inflight: 100, Duration: max(d, time.Second)}, Latency: true},
 		{Tag: "e", Title: "connections: 1,000 subscribers held with keep-alive, 1 message/s to all for 10 s (connects/s)",
-			Config: Config{Scenario: "connections", Subscribers: 1000, QoS: 0, Rate: 1, Duration: max(d, time.Second)}, Connections: true},
+			Config: Config{Scenario: "connections", Subscribers: 1000, QoS: 0, Rate: 1, Inflight: 100, Duration: max(d, time.Second)}, Connections: true},
 	}
 }
 

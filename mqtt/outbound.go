@@ -386,7 +386,11 @@ func (c *conn) pubrec(p *packet.Pubrec) {
 
 // addAck batches acknowledgements: while one Ack entry commits, the next
 // ones gather, so a busy subscriber costs one entry per commit, not per
-// message. after, if set, runs once the ack commits.
+// message. A completion waits up to ackDelay for company before it is
+// proposed (at low rates each would otherwise be a Raft commit, two
+// fsyncs, competing with publishes); its only effect is on what a crash
+// resends, which QoS 1/2 allow. after, if set, is urgent (a PUBREC, whose
+// PUBREL waits for it): it flushes at once and runs once the ack commits.
 func (c *conn) addAck(a fsm.Ack, after func(error)) {
 	c.mu.Lock()
 	c.acks = append(c.acks, a)
@@ -396,10 +400,17 @@ func (c *conn) addAck(a fsm.Ack, after func(error)) {
 	busy := c.ackBusy
 	c.ackBusy = true
 	c.mu.Unlock()
-	if !busy {
+	switch {
+	case busy:
+	case after != nil:
 		c.flushAcks()
+	default:
+		time.AfterFunc(ackDelay, c.flushAcks)
 	}
 }
+
+// ackDelay is how long a completion waits to share an Ack entry.
+const ackDelay = 5 * time.Millisecond
 
 func (c *conn) flushAcks() {
 	c.mu.Lock()
