@@ -36,6 +36,8 @@ type Config struct {
 	Drop func(pub, seq int) bool
 	// Client is the client engine: "paho" (default) or "lean".
 	Client string
+	// HTTP is the node's HTTP API address (history scenario, Strata only).
+	HTTP string
 }
 
 // Result is what a run measured and verified.
@@ -92,6 +94,8 @@ func (c *Config) defaults() error {
 		}
 	case "fanout":
 		c.Publishers = 1
+	case "replay", "history":
+		c.Publishers, c.Subscribers = 1, 1
 	case "latency", "connections":
 		c.Publishers = 1
 		if c.Rate <= 0 || c.Duration <= 0 {
@@ -99,7 +103,7 @@ func (c *Config) defaults() error {
 		}
 		c.Messages = int(int64(c.Rate) * int64(c.Duration) / int64(time.Second))
 	default:
-		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency, connections)", c.Scenario)
+		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency, connections, replay, history)", c.Scenario)
 	}
 	if c.Messages <= 0 {
 		return errors.New("bench: --messages must be positive")
@@ -168,6 +172,9 @@ func (t *tracker) count() int {
 func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
+	}
+	if cfg.Scenario == "replay" || cfg.Scenario == "history" {
+		return runStored(ctx, cfg)
 	}
 	cpu0 := processCPU()
 	perPub := (cfg.Messages + cfg.Publishers - 1) / cfg.Publishers

@@ -4,18 +4,20 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/httpapi"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
 
 // startStrata runs a real single-node Strata (Raft, log files, MQTT on a
 // loopback port) and returns its broker URL.
-func startStrata(t *testing.T) string {
+func startStrata(t *testing.T) (mqttURL, httpAddr string) {
 	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = "n1", t.TempDir(), "127.0.0.1:0", true
@@ -52,13 +54,20 @@ func startStrata(t *testing.T) string {
 		b.Close(ctx)
 		n.Close()
 	})
-	return "tcp://" + ln.Addr().String()
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: httpapi.Handler(n, httpapi.DefaultOptions())}
+	go hs.Serve(hl)
+	t.Cleanup(func() { hs.Close() })
+	return "tcp://" + ln.Addr().String(), hl.Addr().String()
 }
 
 // TestRunVerifies: a clean run reports every delivery; a run whose
 // subscribers drop known messages reports exactly those as lost and fails.
 func TestRunVerifies(t *testing.T) {
-	url := startStrata(t)
+	url, httpAddr := startStrata(t)
 	ctx := context.Background()
 	for _, engine := range Engines {
 		for _, sc := range []Config{
@@ -78,6 +87,13 @@ func TestRunVerifies(t *testing.T) {
 			if res.P50 <= 0 || res.Max < res.P99 || res.Throughput <= 0 || res.ConnectRate <= 0 {
 				t.Fatalf("%s %s: implausible measurements %+v", engine, sc.Scenario, res)
 			}
+		}
+	}
+	// Reads of stored messages (Strata only): MQTT replay and HTTP history.
+	for _, sc := range []string{"replay", "history"} {
+		res, err := Run(ctx, Config{Broker: url, HTTP: httpAddr, Client: "lean", Scenario: sc, Messages: 500, QoS: 1, Inflight: 50, Drain: 5 * time.Second}, nil)
+		if err != nil || res.Received != 500 || !res.OK() || res.Throughput <= 0 {
+			t.Fatalf("%s: %+v %v", sc, res, err)
 		}
 	}
 	// Injected loss: every 10th message of publisher 1 is ignored by each

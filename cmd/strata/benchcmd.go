@@ -25,7 +25,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var qos uint
 	var asJSON, quiet bool
 	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port)")
-	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) or connections (S subscribers held, a trickle at --rate)")
+	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) connections (S subscribers held, a trickle at --rate), replay or history (Strata only: N stored messages read back over MQTT $replay or HTTP)")
 	fs.IntVar(&c.Publishers, "publishers", 4, "publishers (fanin)")
 	fs.IntVar(&c.Subscribers, "subscribers", 1, "subscribers, each receiving every message")
 	fs.IntVar(&c.Messages, "messages", 100000, "messages in all (fanin, fanout)")
@@ -35,6 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Rate, "rate", 1000, "messages per second (latency)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to publish (latency)")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "how long to wait for late deliveries after publishing")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "the node's HTTP API (history scenario)")
 	fs.StringVar(&c.Client, "client", "paho", "client engine: paho (paho.mqtt.golang) or lean (built in, pipelined, few allocations)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
