@@ -39,6 +39,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Client, "client", "paho", "client engine: paho (paho.mqtt.golang) or lean (built in, pipelined, few allocations)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: strata bench [flags]          one scenario against --broker")
+		fmt.Fprintln(stderr, "       strata bench compare [flags]  Strata, mosquitto, nats-server and mochi-mqtt side by side (see 'strata bench compare --help')")
+		fs.PrintDefaults()
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

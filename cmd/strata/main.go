@@ -26,7 +26,7 @@ func commands() map[string]command {
 		"serve":   {"run a broker node (one node by default; --join to join a cluster)", runServe},
 		"cluster": {"cluster status|join|remove through a node's HTTP API", runCluster},
 		"history": {"stream a topic filter's messages over an offset or time range (NDJSON or CSV)", runHistory},
-		"bench":   {"measure a broker (Strata or any other) with verified deliveries", runBench},
+		"bench":   {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
 		"passwd":  {"set a user's password in a password file (for serve --password-file)", runPasswd},
 		"version": {"print the version", runVersion},
