@@ -1,0 +1,13 @@
+// Package mqtt serves MQTT 3.1, 3.1.1 and 5.0 clients on top of the
+// replicated log: listeners (TCP, TLS, WebSocket), connections, QoS flows,
+// sessions, replay subscriptions and $SYS statistics.
+//
+// Nothing here changes state directly. A connection proposes an fsm entry
+// for each packet that changes state (Cluster.ProposeAsync) and answers
+// after the entry committed and applied on this node; what reaches clients
+// comes from Broker.Apply, which the node calls for every applied entry
+// with its fsm.Effects (deliveries, resumes, takeovers). Offline messages,
+// catch-up after a queue overflow and replays are read back from the log.
+// docs/mqtt.md maps every MQTT feature onto entries and views; docs/threads.md
+// lists the goroutines and the lock order.
+package mqtt
