@@ -93,7 +93,8 @@ func New(o Options) (*Broker, error) {
 	return &Broker{
 		o: o, logger: o.Logger, boot: hex.EncodeToString(b[:]),
 		conns: map[string]*conn{}, clients: map[string]*conn{}, listeners: map[net.Listener]struct{}{},
-		stop: make(chan struct{}), stopped: make(chan struct{}),
+		sysLast: map[string]string{},
+		stop:    make(chan struct{}), stopped: make(chan struct{}),
 	}, nil
 }
 
@@ -203,11 +204,6 @@ func (b *Broker) connByName(name string) *conn {
 	return b.conns[name]
 }
 
-// ownConn reports whether name is a connection of this node's current run.
-func (b *Broker) ownConn(name string) bool {
-	return strings.HasPrefix(name, b.o.NodeID+"/"+b.boot+"-")
-}
-
 // Close stops accepting, closes every connection (MQTT 5 clients get
 // DISCONNECT 0x8B server shutting down; their wills follow the usual rules)
 // and waits for them, at most until ctx ends.
@@ -245,7 +241,7 @@ func (b *Broker) Close(ctx context.Context) error {
 func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if fx.Resume != nil && e.Kind == fsm.KindSessionConnect {
 		if c := b.connByName(e.Connect.Node); c != nil {
-			c.resumed(off, fx.Resume)
+			c.resumed(fx.Resume)
 		}
 	}
 	for _, cl := range fx.Close {
@@ -253,7 +249,7 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 			c.shutdown(packet.CodeSessionTakenOver, "another connection took over the session")
 		}
 	}
-	if e.Kind == fsm.KindSessionDisconnect && fx.Err == nil || e.Kind == fsm.KindSessionExpire {
+	if e.Kind == fsm.KindSessionDisconnect && fx.Err == nil {
 		// The session left this connection for a reason other than its own
 		// close (a node-lost disconnect proposed by the leader, say).
 		b.mu.Lock()
@@ -411,7 +407,7 @@ func (b *Broker) sweep(v *fsm.View) {
 	prefix := b.o.NodeID + "/"
 	var lost []fsm.Session
 	v.Sessions(func(s fsm.Session) bool {
-		if s.Connected && strings.HasPrefix(s.Node, prefix) && (!b.ownConn(s.Node) || b.connByName(s.Node) == nil) {
+		if s.Connected && strings.HasPrefix(s.Node, prefix) && b.connByName(s.Node) == nil {
 			lost = append(lost, s)
 		}
 		return true

@@ -199,12 +199,14 @@ func (c *conn) proposeThen(e *fsm.Entry, then func(log.Offset, error)) {
 	c.b.o.Cluster.ProposeAsync(context.Background(), rec, then)
 }
 
-// checkTopic applies the topic name rules and the length limit.
+// checkTopic applies the broker's topic length limit. The codec already
+// enforced the topic name rules (UTF-8, no wildcards) on PUBLISH and will
+// topics, and an alias resolves to a name that passed them.
 func (c *conn) checkTopic(name string) error {
 	if len(name) > c.b.o.MaxTopicLength {
 		return fmt.Errorf("topic is %d bytes, longer than this broker's limit of %d", len(name), c.b.o.MaxTopicLength)
 	}
-	return topic.ValidateName(name)
+	return nil
 }
 
 func messageProps(p *packet.Properties) fsm.Properties {

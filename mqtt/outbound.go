@@ -37,7 +37,7 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 
 // resumed records what a resumed session owes (from Apply, before the
 // connect's commit reaches the reader).
-func (c *conn) resumed(_ log.Offset, r *fsm.Resume) {
+func (c *conn) resumed(r *fsm.Resume) {
 	c.mu.Lock()
 	c.resume = r
 	c.mu.Unlock()
@@ -252,7 +252,7 @@ func (c *conn) send(d delivery) error {
 		if err != nil || e == nil {
 			c.logger.Warn().Err(err).Uint64("offset", uint64(d.off)).Msg("retained message not in the log")
 			if d.qos > 0 {
-				c.ackOffset(d.off, false)
+				c.ackOffset(d.off)
 			}
 			return nil
 		}
@@ -264,7 +264,7 @@ func (c *conn) send(d delivery) error {
 		if age >= int64(m.Props.MessageExpirySeconds)*int64(time.Second) {
 			c.b.stats.Expired.Add(1)
 			if d.qos > 0 {
-				c.ackOffset(d.off, d.replay)
+				c.ackOffset(d.off)
 			}
 			return nil
 		}
@@ -307,7 +307,7 @@ func (c *conn) send(d delivery) error {
 			c.b.stats.DroppedTooLarge.Add(1)
 			if d.qos > 0 {
 				c.release(p.PacketID)
-				c.ackOffset(d.off, false)
+				c.ackOffset(d.off)
 			}
 			return nil
 		}
@@ -326,7 +326,7 @@ func (c *conn) send(d delivery) error {
 }
 
 // ackOffset completes a delivery the broker decided not to send.
-func (c *conn) ackOffset(off log.Offset, _ bool) {
+func (c *conn) ackOffset(off log.Offset) {
 	c.addAck(fsm.Ack{Offset: off, Kind: fsm.AckComplete}, nil)
 }
 
@@ -508,7 +508,7 @@ func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
 	if err != nil || e == nil {
 		// Gone from the log (retention) or unreadable: nothing to send.
 		c.logger.Warn().Err(err).Uint64("offset", uint64(in.Offset)).Msg("in-flight message not in the log")
-		c.ackOffset(in.Offset, false)
+		c.ackOffset(in.Offset)
 		return nil
 	}
 	if in.State == fsm.InflightReceived {
@@ -545,7 +545,7 @@ func (c *conn) catchUp() error {
 		for _, in := range pending {
 			e, err := rd.at(in.Offset)
 			if err != nil || e == nil {
-				c.ackOffset(in.Offset, false)
+				c.ackOffset(in.Offset)
 				continue
 			}
 			d := v.Redeliver(in, e)

@@ -32,13 +32,7 @@ func (b *Broker) publishSys(v *fsm.View) {
 		[2]string{node + "messages/expired", strconv.FormatUint(s.Expired.Load(), 10)},
 		[2]string{node + "bytes/sent", strconv.FormatUint(s.BytesSent.Load(), 10)},
 	)
-	b.mu.Lock()
-	last := b.sysLast
-	if last == nil {
-		last = map[string]string{}
-		b.sysLast = last
-	}
-	b.mu.Unlock()
+	last := b.sysLast // only this goroutine (background) touches it
 	for _, m := range msgs {
 		if last[m[0]] == m[1] {
 			continue // unchanged: no need to grow the log
