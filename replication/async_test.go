@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -71,4 +72,34 @@ func TestProposeAsyncAfterClose(t *testing.T) {
 		t.Fatal("callback not called")
 	}
 	c.nodes[0] = nil
+}
+
+// TestProposeBatchOnFollowerIsNotForwarded: ProposeBatch is the leader's
+// side of forwarding; on a follower it fails at once with ErrNotLeader, so
+// two nodes that each think the other leads cannot wait on each other.
+func TestProposeBatchOnFollowerIsNotForwarded(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.leader(all(3)...)
+	f := (l + 1) % 3
+	deadline := time.Now().Add(10 * time.Second)
+	for c.nodes[f].LeaderHTTP() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("follower never learned the leader's HTTP address")
+		}
+		time.Sleep(10 * time.Millisecond) // poll under a deadline
+	}
+	start := time.Now()
+	_, err := c.nodes[f].ProposeBatch(context.Background(), []log.Record{publish("fwd", "x")})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("ProposeBatch on a follower: %v, want ErrNotLeader", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	// The same record through ProposeAsync is forwarded and commits.
+	done := make(chan error, 1)
+	c.nodes[f].ProposeAsync(context.Background(), publish("fwd", "y"), func(_ log.Offset, err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

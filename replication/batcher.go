@@ -22,6 +22,11 @@ type proposal struct {
 	rec  log.Record
 	done chan result             // Propose waits here
 	cb   func(log.Offset, error) // or ProposeAsync's callback
+	// leaderOnly proposals came forwarded from a follower: they fail on a
+	// node that is not the leader instead of being forwarded again (two
+	// nodes forwarding to each other during an election would wait on
+	// each other until the timeout).
+	leaderOnly bool
 }
 
 // resolve reports the proposal's outcome exactly once.
@@ -89,14 +94,14 @@ func (b *batcher) propose(ctx context.Context, rec log.Record) (log.Offset, erro
 // proposeAsync queues rec in order behind earlier proposals and returns;
 // done runs once with the outcome, on the committing goroutine (or on the
 // caller's when rec cannot be queued). It blocks while the queue is full.
-func (b *batcher) proposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error)) {
+func (b *batcher) proposeAsync(ctx context.Context, rec log.Record, leaderOnly bool, done func(log.Offset, error)) {
 	select {
 	case <-b.stop:
 		done(0, ErrClosed)
 		return
 	default:
 	}
-	p := &proposal{rec: rec, cb: done}
+	p := &proposal{rec: rec, cb: done, leaderOnly: leaderOnly}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -150,7 +155,19 @@ func (b *batcher) submit(batch []*proposal) {
 		// Inline, one batch at a time: concurrent forwards could commit in
 		// another order than proposed, and MQTT keeps each publisher's order.
 		// Proposals queue meanwhile, so the next batch is bigger.
-		b.forward(batch)
+		var fwd []*proposal
+		for _, p := range batch {
+			if p.leaderOnly {
+				p.resolve(result{err: fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader)})
+			} else {
+				fwd = append(fwd, p)
+			}
+		}
+		if len(fwd) > 0 {
+			b.forward(fwd)
+		} else {
+			<-b.inflight
+		}
 		return
 	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())

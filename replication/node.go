@@ -177,7 +177,7 @@ func (n *Node) Propose(ctx context.Context, rec log.Record) (log.Offset, error) 
 // block. Like Propose, an error after queueing means the outcome is unknown
 // only for context errors; ErrNotLeader and ErrClosed mean not committed.
 func (n *Node) ProposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error)) {
-	n.b.proposeAsync(ctx, rec, done)
+	n.b.proposeAsync(ctx, rec, false, done)
 }
 
 // Log is the node's segment log (a Restore may replace it: do not cache).
@@ -228,15 +228,16 @@ func (n *Node) LeaderHTTP() string {
 }
 
 // ProposeBatch proposes several records, queued in order so they commit in
-// that order (the leader's side of forwarding), and returns their offsets.
-// They share Raft entries with other proposals.
+// that order, and returns their offsets: the leader's side of forwarding.
+// On a node that is not the leader they fail with ErrNotLeader rather than
+// being forwarded again. They share Raft entries with other proposals.
 func (n *Node) ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error) {
 	offs := make([]log.Offset, len(recs))
 	errs := make([]error, len(recs))
 	var wg sync.WaitGroup
 	wg.Add(len(recs))
 	for i := range recs {
-		n.b.proposeAsync(ctx, recs[i], func(off log.Offset, err error) {
+		n.b.proposeAsync(ctx, recs[i], true, func(off log.Offset, err error) {
 			offs[i], errs[i] = off, err
 			wg.Done()
 		})
