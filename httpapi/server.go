@@ -79,13 +79,16 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz: ready once the cluster has a leader and this node has applied
-// everything it knows to be committed.
+// readyz: ready once the cluster has a leader, this node applies committed
+// entries (no log write failure it is retrying) and has applied everything
+// it knows to be committed.
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	st, err := s.n.Status()
 	switch {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, err)
+	case st.Degraded != "":
+		writeError(w, http.StatusServiceUnavailable, errors.New(st.Degraded))
 	case st.LeaderID == "":
 		writeError(w, http.StatusServiceUnavailable, errors.New("no leader"))
 	case st.AppliedIndex < st.CommitIndex:

@@ -38,7 +38,14 @@ type applier struct {
 	folded   log.Offset        // the machine has folded every record below this
 	caughtUp bool              // the machine has folded the whole local log
 	maxTime  atomic.Int64
-	failed   error
+
+	// store is Raft's log: after a failed append the entries raft handed
+	// over meanwhile are read back from it (see recover.go).
+	store    raft.LogStore
+	lastSeen uint64 // the highest Raft index given to ApplyBatch
+	failed   error  // set when an append failed; cleared by recovery
+	fatal    error  // set when recovery is impossible without a restart
+	health   atomic.Pointer[string]
 }
 
 func (a *applier) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.Log{l})[0] }
@@ -54,6 +61,7 @@ func (a *applier) ApplyBatch(logs []*raft.Log) []interface{} {
 		a.failLocked(err)
 	}
 	for i, l := range logs {
+		a.lastSeen = max(a.lastSeen, l.Index)
 		if l.Type == raft.LogCommand {
 			out[i] = a.applyLocked(l)
 		}
@@ -62,9 +70,15 @@ func (a *applier) ApplyBatch(logs []*raft.Log) []interface{} {
 }
 
 func (a *applier) applyLocked(l *raft.Log) applyResult {
-	if a.failed != nil {
-		return applyResult{Err: a.failed}
+	if a.failed != nil || a.fatal != nil {
+		return applyResult{Err: errors.Join(a.failed, a.fatal)}
 	}
+	return a.appendAndFoldLocked(l)
+}
+
+// appendAndFoldLocked appends a command entry's records as one frame and
+// folds them; an append error fails the applier.
+func (a *applier) appendAndFoldLocked(l *raft.Log) applyResult {
 	if l.Index <= a.log.LastTag() {
 		return applyResult{Err: errReplayed}
 	}
@@ -76,6 +90,9 @@ func (a *applier) applyLocked(l *raft.Log) applyResult {
 	}
 	first, err := a.log.Append(recs, l.Index)
 	if err != nil {
+		if a.failed != nil { // during recovery: the attempt fails, the state stays failed
+			return applyResult{Err: err}
+		}
 		return applyResult{Err: a.failLocked(err)}
 	}
 	for i := range recs {
@@ -87,11 +104,16 @@ func (a *applier) applyLocked(l *raft.Log) applyResult {
 }
 
 // failLocked stops this node from applying: its log can no longer be
-// written, and acknowledging anything more would be a lie.
+// written, and acknowledging anything more would be a lie. The recovery
+// loop (recover.go) retries until the log can be written again.
 func (a *applier) failLocked(err error) error {
-	if a.failed == nil {
-		a.failed = fmt.Errorf("replication: node stopped applying: %w", err)
-		a.logger.Error().Err(err).Msg("log write failed; this node stops applying entries")
+	if a.failed != nil {
+		return a.failed
+	}
+	a.failed = fmt.Errorf("replication: node stopped applying: %w", err)
+	if a.health.Load() == nil { // once per failure, not per retry
+		a.setHealth(a.failed)
+		a.logger.Error().Err(err).Msg("log write failed; this node stops applying entries and retries until the log can be written")
 	}
 	return a.failed
 }
@@ -130,6 +152,9 @@ func (a *applier) Log() *log.Log {
 func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := errors.Join(a.failed, a.fatal); err != nil {
+		return nil, fmt.Errorf("replication: no snapshot of a failed fold: %w", err)
+	}
 	if err := a.catchUpLocked(); err != nil {
 		return nil, err
 	}

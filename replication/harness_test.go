@@ -28,6 +28,8 @@ type cluster struct {
 	logs  []*raft.InmemStore
 
 	firstErr error // the first proposal error seen by proposeMany
+	// adjust, if set, changes node i's options before it starts.
+	adjust func(i int, o *Options)
 
 	mu sync.Mutex // guards nodes against forward, which runs on nodes' goroutines
 }
@@ -47,8 +49,13 @@ func testLogOptions() log.Options {
 }
 
 func newCluster(t *testing.T, n int) *cluster {
+	return newClusterWith(t, n, nil)
+}
+
+// newClusterWith is newCluster with adjust applied to each node's options.
+func newClusterWith(t *testing.T, n int, adjust func(i int, o *Options)) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
+	c := &cluster{t: t, adjust: adjust}
 	for i := 0; i < n; i++ {
 		c.addSlot()
 	}
@@ -100,6 +107,9 @@ func (c *cluster) options(i int) Options {
 	o.Forward = c.forward
 	c.mach[i] = NewFSMMachine()
 	o.Machine = c.mach[i]
+	if c.adjust != nil {
+		c.adjust(i, &o)
+	}
 	return o
 }
 

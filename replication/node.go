@@ -30,6 +30,8 @@ type Node struct {
 	live         *liveness
 	stopAnnounce chan struct{}
 	announced    chan struct{}
+	stopRecover  chan struct{}
+	recovered    chan struct{}
 }
 
 // New opens the node's log and Raft state in o.DataDir and starts Raft. With
@@ -47,6 +49,8 @@ func New(o Options) (*Node, error) {
 	n.live = newLiveness(n.raft)
 	n.stopAnnounce, n.announced = make(chan struct{}), make(chan struct{})
 	go n.announce(n.stopAnnounce)
+	n.stopRecover, n.recovered = make(chan struct{}), make(chan struct{})
+	go n.recoverLoop(n.o.RecoverInterval, n.stopRecover, n.recovered)
 	return n, nil
 }
 
@@ -62,6 +66,7 @@ func (n *Node) start() error {
 	if err := n.openStores(); err != nil {
 		return err
 	}
+	n.a.store = o.LogStore
 	cfg := n.raftConfig()
 	r, err := raft.NewRaft(cfg, n.a, o.LogStore, o.StableStore, o.Snapshots, o.Transport)
 	if err != nil {
@@ -284,6 +289,9 @@ type Status struct {
 	CommitIndex   uint64     `json:"commit_index"`
 	AppliedIndex  uint64     `json:"applied_index"`
 	NextOffset    log.Offset `json:"next_offset"`
+	// Degraded is why this node does not apply committed entries (empty
+	// when it does): a log write failure it is retrying, for example.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // Status reports the node's view of the cluster.
@@ -295,6 +303,9 @@ func (n *Node) Status() (Status, error) {
 	st := Status{ID: n.o.NodeID, State: n.raft.State().String(), CommitIndex: n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(), NextOffset: n.Log().NextOffset()}
 	st.LeaderID, st.LeaderAddress = n.Leader()
+	if err := n.Health(); err != nil {
+		st.Degraded = err.Error()
+	}
 	for _, s := range f.Configuration().Servers {
 		st.Servers = append(st.Servers, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
 	}
@@ -310,6 +321,8 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 func (n *Node) Close() error {
 	close(n.stopAnnounce)
 	<-n.announced
+	close(n.stopRecover)
+	<-n.recovered
 	n.b.close()
 	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()

@@ -47,6 +47,9 @@ type Options struct {
 
 	// ApplyTimeout bounds how long a proposal waits to be committed.
 	ApplyTimeout time.Duration
+	// RecoverInterval is how often a node whose log write failed (a full
+	// disk) retries; it resumes by itself once the write succeeds.
+	RecoverInterval time.Duration
 
 	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
 	SnapshotThreshold uint64
@@ -72,6 +75,7 @@ func DefaultOptions() Options {
 		MaxBatchCount:     4096,
 		MaxInflight:       4,
 		ApplyTimeout:      10 * time.Second,
+		RecoverInterval:   time.Second,
 		SnapshotThreshold: 65536,
 		SnapshotInterval:  10 * time.Minute,
 		Logger:            zerolog.Nop(),
@@ -91,6 +95,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: RaftAddr is required")
 	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
 		return errors.New("replication: batch bounds must be positive")
+	case o.RecoverInterval <= 0:
+		return errors.New("replication: RecoverInterval must be positive")
 	}
 	return o.Log.Validate()
 }
