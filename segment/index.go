@@ -30,7 +30,6 @@ const (
 	indexHeader = 16
 )
 
-
 func encodeIndex(r *Reader) []byte {
 	p := []byte{}
 	u := func(v uint64) { p = binary.AppendUvarint(p, v) }
