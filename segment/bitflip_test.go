@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -8,7 +9,9 @@ import (
 
 // TestBitFlipSealed flips one bit anywhere in a sealed segment's .seg: every
 // read either returns the right record or ErrCorrupt, and a full scan always
-// reports the damage (every byte is under a checksum).
+// reports the damage (every byte is under a checksum), except in an ordered
+// frame's sync point: that field is node-local and outside the checksum, so
+// a flip there may go unnoticed, but must not change a record.
 func TestBitFlipSealed(t *testing.T) {
 	for _, clustered := range []bool{false, true} {
 		for seed := uint64(1); seed <= 60; seed++ {
@@ -16,6 +19,7 @@ func TestBitFlipSealed(t *testing.T) {
 			b, _ := fsys.FileBytes(path)
 			r := rand.New(rand.NewPCG(seed, 4))
 			pos := r.IntN(len(b))
+			inSync := inSyncPoint(b, pos)
 			b[pos] ^= 1 << r.IntN(8)
 			fsys.SetFileBytes(path, b)
 			rd, err := Open(fsys, path, smallOptions(CodecZstd))
@@ -25,11 +29,79 @@ func TestBitFlipSealed(t *testing.T) {
 				}
 				continue
 			}
-			if err := scanAgainst(rd, m); !errors.Is(err, ErrCorrupt) {
+			err = scanAgainst(rd, m)
+			if inSync && err == nil {
+				checkReader(t, rd, m, seed)
+				continue
+			}
+			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("seed %d clustered=%t: flip at byte %d of %d: scan err %v, want ErrCorrupt", seed, clustered, pos, len(b), err)
 			}
 		}
 	}
+}
+
+// TestBitFlipSyncPoint flips a bit in every ordered frame's sync point in
+// turn: the records read back unchanged (or the damage is reported) and the
+// segment checksum does not change, since sync points are node-local.
+func TestBitFlipSyncPoint(t *testing.T) {
+	fsys, path, m := sealedSegment(t, 3, false)
+	orig, _ := fsys.FileBytes(path)
+	want := readerChecksum(t, fsys, path)
+	for i, start := range frameStarts(orig) {
+		b := append([]byte(nil), orig...)
+		b[start+syncPointAt+i%8] ^= 1 << (i % 7)
+		fsys.SetFileBytes(path, b)
+		if got := readerChecksum(t, fsys, path); got != want {
+			t.Fatalf("frame at %d: checksum %08x after a sync-point flip, want %08x", start, got, want)
+		}
+		rd, err := Open(fsys, path, smallOptions(CodecZstd))
+		if err != nil {
+			t.Fatalf("frame at %d: open with an index: %v", start, err)
+		}
+		if err := scanAgainst(rd, m); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("frame at %d: scan: %v", start, err)
+		}
+		rd.Close()
+	}
+}
+
+func readerChecksum(t *testing.T, fsys *MemFS, path string) uint32 {
+	t.Helper()
+	rd, err := Open(fsys, path, smallOptions(CodecZstd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	sum, err := rd.Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// frameStarts walks an undamaged segment's frame headers.
+func frameStarts(b []byte) []int {
+	var out []int
+	for pos := fileHeaderSize; pos+frameHeaderSz <= len(b); {
+		out = append(out, pos)
+		pos += frameHeaderSz + int(binary.LittleEndian.Uint32(b[pos+4:]))
+	}
+	return out
+}
+
+// inSyncPoint reports whether byte pos of an ordered segment lies in a frame
+// header's sync point.
+func inSyncPoint(b []byte, pos int) bool {
+	if b[10] != layoutOrdered {
+		return false
+	}
+	for _, start := range frameStarts(b) {
+		if pos >= start+syncPointAt && pos < start+frameHeaderSz {
+			return true
+		}
+	}
+	return false
 }
 
 // TestBitFlipIndex damages the .idx: the segment must still read correctly

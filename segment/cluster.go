@@ -61,16 +61,13 @@ func Cluster(fsys FS, path string, o Options) (*Reader, error) {
 		return src, nil
 	}
 	defer src.Close()
-	tmp := path + ".tmp"
+	tmp := path + TempSuffix
 	ci, err := writeClustered(fsys, tmp, src, src.o)
 	if err != nil {
 		fsys.Remove(tmp)
 		return nil, err
 	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return nil, fmt.Errorf("segment: cluster %s: %w", path, err)
-	}
-	if err := fsys.SyncDir(dirOf(path)); err != nil {
+	if err := renameDurable(fsys, tmp, path); err != nil {
 		return nil, fmt.Errorf("segment: cluster %s: %w", path, err)
 	}
 	f, err := fsys.Open(path)

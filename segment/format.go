@@ -14,7 +14,7 @@ import (
 // File layout constants. Part of the on-disk format; never renumber.
 const (
 	fileMagic      = "STRATSEG"
-	formatVersion  = 1
+	formatVersion  = 2 // 2: the frame CRC leaves out the node-local sync point
 	fileHeaderSize = 32
 	frameHeaderSz  = 64
 
@@ -90,7 +90,7 @@ func decodeFileHeader(b []byte) (fileHeader, error) {
 		return fileHeader{}, errors.New("file header checksum mismatch")
 	}
 	if v := binary.LittleEndian.Uint16(b[8:]); v != formatVersion {
-		return fileHeader{}, fmt.Errorf("unsupported format version %d", v)
+		return fileHeader{}, versionError(v)
 	}
 	h := fileHeader{layout: b[10], base: Offset(binary.LittleEndian.Uint64(b[16:]))}
 	if h.layout != layoutOrdered && h.layout != layoutClustered {
@@ -99,9 +99,19 @@ func decodeFileHeader(b []byte) (fileHeader, error) {
 	return h, nil
 }
 
+// versionError explains a file header version this build cannot read.
+func versionError(v uint16) error {
+	if v < formatVersion {
+		return fmt.Errorf("%w: format version %d is older than this build's version %d "+
+			"(written by an earlier Strata; there is no in-place upgrade)", ErrFormatVersion, v, formatVersion)
+	}
+	return fmt.Errorf("%w: format version %d is newer than this build's version %d", ErrFormatVersion, v, formatVersion)
+}
+
 // frameHeader is the 64-byte header before every frame body (little endian):
 //
-//	0  crc32c          uint32 over bytes 4..64+bodyLen
+//	0  crc32c          uint32 over header bytes 4..56 then the body (the
+//	                   sync point is node-local and left out)
 //	4  bodyLen         uint32 stored (compressed) body length
 //	8  version         uint8
 //	9  flags           uint8: bits 0-1 codec, bit 2 clustered, bit 3 group start
@@ -181,12 +191,19 @@ func parseFrameHeader(b []byte) (frameHeader, error) {
 		return h, errors.New("frame too large")
 	case h.minTime > h.maxTime:
 		return h, errors.New("min time after max time")
+	case h.clustered() && h.synced != 0:
+		return h, errors.New("sync point in a clustered frame")
 	}
 	return h, nil
 }
 
+// syncPointAt is where a frame header's sync point starts. The sync point is
+// node-local (each node fsyncs at its own moments), so the frame checksum
+// leaves it out: sealed segments then checksum alike on every node.
+const syncPointAt = 56
+
 func frameChecksum(hdr, body []byte) uint32 {
-	c := crc32.Update(0, castagnoli, hdr[4:frameHeaderSz])
+	c := crc32.Update(0, castagnoli, hdr[4:syncPointAt])
 	return crc32.Update(c, castagnoli, body)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"path/filepath"
 )
 
 // An index file (.idx) beside a sealed segment:
@@ -30,8 +29,6 @@ const (
 	indexMagic  = "STRATIDX"
 	indexHeader = 16
 )
-
-func dirOf(path string) string { return filepath.Dir(path) }
 
 func encodeIndex(r *Reader) []byte {
 	p := []byte{}
@@ -82,21 +79,10 @@ func encodeIndex(r *Reader) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// writeIndex writes r's index file and syncs it.
+// writeIndex writes r's index file durably (see writeDurable).
 func writeIndex(fsys FS, r *Reader) error {
 	path := IndexName(r.path)
-	f, err := fsys.Create(path)
-	if err != nil {
-		return fmt.Errorf("segment: write index %s: %w", path, err)
-	}
-	_, err = f.Write(encodeIndex(r))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := writeDurable(fsys, path, encodeIndex(r)); err != nil {
 		return fmt.Errorf("segment: write index %s: %w", path, err)
 	}
 	return nil

@@ -22,6 +22,50 @@ type MemFS struct {
 	durable map[string]*memData // the namespace as of the last SyncDir of each dir
 	dirs    map[string]bool
 	faults  map[string]*Fault
+	hook    func(Op) error
+}
+
+// OpKind names a mutating file operation, for SetHook.
+type OpKind string
+
+const (
+	OpCreate   OpKind = "create"
+	OpWrite    OpKind = "write"
+	OpSync     OpKind = "sync"
+	OpTruncate OpKind = "truncate"
+	OpRename   OpKind = "rename"
+	OpRemove   OpKind = "remove"
+	OpSyncDir  OpKind = "syncdir"
+)
+
+// Op is one mutating operation about to run: Name is the file (for a rename,
+// the old name) or, for OpSyncDir, the directory.
+type Op struct {
+	Kind OpKind
+	Name string
+}
+
+func (o Op) String() string { return string(o.Kind) + " " + o.Name }
+
+// SetHook installs fn (nil removes it), called before every create, write,
+// sync, truncate, rename, remove and directory sync. If fn returns an error
+// the operation fails with it and has no effect. fn runs without MemFS locks
+// held, so it may call CrashClone: that is how a test crashes at step k.
+func (m *MemFS) SetHook(fn func(Op) error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hook = fn
+}
+
+// before runs the hook, if any, for op.
+func (m *MemFS) before(kind OpKind, name string) error {
+	m.mu.Lock()
+	fn := m.hook
+	m.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(Op{Kind: kind, Name: name})
 }
 
 // Fault describes an injected failure for one file name (or "" for every file).
@@ -155,6 +199,9 @@ func (m *MemFS) SetFileBytes(name string, b []byte) {
 
 func (m *MemFS) Create(name string) (File, error) {
 	name = path.Clean(name)
+	if err := m.before(OpCreate, name); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.dirs[path.Dir(name)] {
@@ -181,6 +228,9 @@ func (m *MemFS) Open(name string) (File, error)     { return m.open(name, false)
 
 func (m *MemFS) Remove(name string) error {
 	name = path.Clean(name)
+	if err := m.before(OpRemove, name); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.files[name] == nil {
@@ -192,6 +242,9 @@ func (m *MemFS) Remove(name string) error {
 
 func (m *MemFS) Rename(oldname, newname string) error {
 	oldname, newname = path.Clean(oldname), path.Clean(newname)
+	if err := m.before(OpRename, oldname); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d := m.files[oldname]
@@ -215,6 +268,9 @@ func (m *MemFS) MkdirAll(dir string) error {
 // SyncDir makes the current entries of dir durable.
 func (m *MemFS) SyncDir(dir string) error {
 	dir = path.Clean(dir)
+	if err := m.before(OpSyncDir, dir); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name := range m.durable {
@@ -291,6 +347,9 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.readOnly {
 		return 0, errReadOnly
 	}
+	if err := f.fs.before(OpWrite, f.name); err != nil {
+		return 0, err
+	}
 	n, err := f.fs.admitWrite(f.name, len(p))
 	f.d.mu.Lock()
 	f.d.data = append(f.d.data, p[:n]...)
@@ -301,6 +360,9 @@ func (f *memFile) Write(p []byte) (int, error) {
 func (f *memFile) Sync() error {
 	if f.closed {
 		return fs.ErrClosed
+	}
+	if err := f.fs.before(OpSync, f.name); err != nil {
+		return err
 	}
 	if ft := f.fs.faultFor(f.name); ft != nil && ft.SyncErr != nil {
 		return ft.SyncErr
@@ -314,6 +376,9 @@ func (f *memFile) Sync() error {
 func (f *memFile) Truncate(size int64) error {
 	if f.readOnly {
 		return errReadOnly
+	}
+	if err := f.fs.before(OpTruncate, f.name); err != nil {
+		return err
 	}
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()

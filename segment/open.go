@@ -56,6 +56,9 @@ func readFileHeader(path string, f File) (int64, fileHeader, error) {
 		return size, fileHeader{}, &CorruptionError{Path: path, Pos: 0, Err: fmt.Errorf("read file header: %w", err)}
 	}
 	hdr, err := decodeFileHeader(b[:])
+	if errors.Is(err, ErrFormatVersion) {
+		return size, hdr, fmt.Errorf("segment: open %s: %w", path, err)
+	}
 	if err != nil {
 		return size, hdr, &CorruptionError{Path: path, Pos: 0, Err: err}
 	}
@@ -111,18 +114,34 @@ func (r *Reader) scanOrdered(size int64) (*state, int64, error) {
 	st := &state{size: fileHeaderSize, next: r.base, empty: true}
 	w := &Writer{st: st, o: r.o, lastIndexed: -1 << 62, maxTime: minTime}
 	var fb frameBuf
+	synced := uint64(fileHeaderSize)
 	for pos := int64(fileHeaderSize); pos < size; {
 		h, err := r.verifyFrame(pos, size, &fb)
-		if err == nil && h.base != st.next {
-			err = fmt.Errorf("frame base %d, expected %d", h.base, st.next)
+		if err == nil {
+			err = checkOrderedFrame(&h, pos, st.next, synced)
 		}
 		if err != nil {
 			return st, pos, err
 		}
 		w.publish(pos, h.frameSize(), &h)
-		pos += h.frameSize()
+		pos, synced = pos+h.frameSize(), h.synced
 	}
 	return st, 0, nil
+}
+
+// checkOrderedFrame checks what the frame checksum cannot: the frame follows
+// its predecessor, and its sync point (node-local, outside the checksum) is
+// not before the previous frame's nor past the frame's own position.
+func checkOrderedFrame(h *frameHeader, pos int64, next Offset, prevSynced uint64) error {
+	switch {
+	case h.clustered():
+		return errors.New("clustered frame in an ordered segment")
+	case h.base != next:
+		return fmt.Errorf("frame base %d, expected %d", h.base, next)
+	case h.synced < prevSynced || h.synced > uint64(pos):
+		return fmt.Errorf("sync point %d out of order (previous %d, frame at %d)", h.synced, prevSynced, pos)
+	}
+	return nil
 }
 
 // verifyFrame checks one frame's header, extent and checksum without

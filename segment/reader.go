@@ -19,6 +19,7 @@ type Reader struct {
 	cl     *clusterIndex // clustered layout: groups and key directories
 	shared bool          // the file belongs to a Writer; Close leaves it open
 	closed atomic.Bool
+	sum    checksumCache
 }
 
 func (r *Reader) Path() string    { return r.path }
@@ -187,28 +188,60 @@ func (r *Reader) Filter(from, to Offset, match func(key []byte) bool) *Iterator 
 }
 
 // orderedSource yields one frame's records at a time, starting with the frame
-// holding from.
+// holding from. Frames wholly below from are skipped by their header alone:
+// their bodies are neither read nor checked, so damage there does not fail a
+// read that starts after it. A header that does not parse, does not follow
+// its predecessor or runs past the end is still an error.
 func (r *Reader) orderedSource(from Offset) func([]Record) ([]Record, error) {
 	size, _, index := r.st.snapshot()
-	pos := int64(fileHeaderSize)
+	pos, expect := int64(fileHeaderSize), r.base
 	if i := sort.Search(len(index), func(i int) bool { return index[i].base > from }); i > 0 {
-		pos = index[i-1].pos
+		pos, expect = index[i-1].pos, index[i-1].base
 	}
 	fb := &frameBuf{}
 	return func(dst []Record) ([]Record, error) {
 		for pos < size {
-			recs, h, err := r.decodeFrame(pos, fb, dst[:0])
+			h, err := r.frameHeaderAt(pos, size, expect, fb)
+			if err == nil && h.next() > from {
+				recs, _, err := r.decodeFrame(pos, fb, dst[:0])
+				if err != nil {
+					pos = size
+					return nil, err
+				}
+				pos, expect = pos+h.frameSize(), h.next()
+				return recs, nil
+			}
 			if err != nil {
 				pos = size
 				return nil, err
 			}
-			pos += h.frameSize()
-			if h.next() > from {
-				return recs, nil
-			}
+			pos, expect = pos+h.frameSize(), h.next()
 		}
 		return nil, nil
 	}
+}
+
+// frameHeaderAt reads and checks the header of the ordered frame at pos: it
+// must parse, start at offset expect and end within size.
+func (r *Reader) frameHeaderAt(pos, size int64, expect Offset, fb *frameBuf) (frameHeader, error) {
+	if r.closed.Load() {
+		return frameHeader{}, ErrClosed
+	}
+	if _, err := r.f.ReadAt(fb.hdr[:], pos); err != nil {
+		return frameHeader{}, r.readErr(pos, "read frame header", err)
+	}
+	h, err := parseFrameHeader(fb.hdr[:])
+	switch {
+	case err != nil:
+		return h, r.corrupt(pos, err)
+	case h.base != expect:
+		return h, r.corrupt(pos, fmt.Errorf("frame base %d, expected %d", h.base, expect))
+	case h.frameSize() > size-pos:
+		return h, r.corrupt(pos, errors.New("frame extends past the end of the segment"))
+	case h.synced < fileHeaderSize || h.synced > uint64(pos):
+		return h, r.corrupt(pos, fmt.Errorf("sync point %d out of place for a frame at %d", h.synced, pos))
+	}
+	return h, nil
 }
 
 // SeekTime returns the first offset whose record time is >= t, or

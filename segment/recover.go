@@ -1,6 +1,11 @@
 package segment
 
-import "fmt"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
 
 // OpenWriter reopens the active segment for appending after a restart or a
 // crash. Every frame is verified. A damaged frame lying past the last point
@@ -29,6 +34,10 @@ func OpenWriter(fsys FS, path string, o Options) (*Writer, error) {
 }
 
 func recoverWriter(fsys FS, path string, f File, o Options) (*Writer, error) {
+	torn, err := repairShortHeader(path, f)
+	if err != nil {
+		return nil, err
+	}
 	size, hdr, err := readFileHeader(path, f)
 	if err != nil {
 		return nil, err
@@ -44,8 +53,59 @@ func recoverWriter(fsys FS, path string, f File, o Options) (*Writer, error) {
 		}
 	}
 	w := newWriter(fsys, path, f, o, st, hdr.base)
-	w.cut = size - st.size
+	w.cut = size - st.size + torn
 	return w, nil
+}
+
+// repairShortHeader handles an active segment shorter than its file header:
+// left by a crash of a version that wrote the header under the final name,
+// or by a filesystem that lost it. If what is there is zeros or a prefix of
+// the header the file name implies, nothing was ever appended: the header is
+// rewritten and synced, and the torn bytes are counted. Anything else is a
+// *CorruptionError.
+func repairShortHeader(path string, f File) (int64, error) {
+	size, err := f.Size()
+	if err != nil {
+		return 0, fmt.Errorf("segment: open %s: %w", path, err)
+	}
+	if size >= fileHeaderSize {
+		return 0, nil
+	}
+	base, ok := ParseFileName(baseName(path))
+	if !ok {
+		return 0, &CorruptionError{Path: path, Err: errors.New("file header truncated; the file name gives no base offset")}
+	}
+	want := fileHeader{layout: layoutOrdered, base: base}.encode()
+	got := make([]byte, size)
+	if _, err := f.ReadAt(got, 0); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("segment: open %s: %w", path, err)
+	}
+	if !bytes.Equal(got, want[:size]) && !allZero(got) {
+		return 0, &CorruptionError{Path: path, Err: fmt.Errorf("file header truncated to %d bytes that are not a header", size)}
+	}
+	if err := rewriteHeader(f, want); err != nil {
+		return 0, fmt.Errorf("segment: rewrite torn header of %s: %w", path, err)
+	}
+	return size, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func rewriteHeader(f File, hdr []byte) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if n, err := f.Write(hdr); err != nil || n != len(hdr) {
+		return orShort(err)
+	}
+	return f.Sync()
 }
 
 // cutTornTail decides whether damage at pos is a torn write and, if so,
@@ -91,7 +151,7 @@ func (r *Reader) laterSync(pos, size int64, next Offset) bool {
 			return false
 		}
 		h, err := parseFrameHeader(fb.hdr[:])
-		if err != nil || h.base < next || int64(h.synced) <= pos {
+		if err != nil || h.base < next || int64(h.synced) <= pos || int64(h.synced) > p {
 			continue
 		}
 		if _, err := r.verifyFrame(p, size, &fb); err == nil {

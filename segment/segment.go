@@ -39,6 +39,10 @@ var (
 	ErrSealed = errors.New("segment: sealed")
 	// ErrClosed is returned by operations on a closed Writer or Reader.
 	ErrClosed = errors.New("segment: closed")
+	// ErrFormatVersion is matched by the error for a segment written in
+	// another format version (an older Strata's files). It is not ErrCorrupt:
+	// the bytes are intact, this build cannot read them.
+	ErrFormatVersion = errors.New("segment: unsupported format version")
 )
 
 // CorruptionError reports a checksum or structure failure inside data that was

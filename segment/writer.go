@@ -54,27 +54,17 @@ type Writer struct {
 	buf, zbuf   []byte
 }
 
-// Create makes a new, empty active segment dir/FileName(base) and makes its
-// existence durable.
+// Create makes a new, empty active segment dir/FileName(base). The file
+// appears under that name only once its header is durable: it is written to a
+// temporary name, fsynced, renamed and the directory fsynced.
 func Create(fsys FS, dir string, base Offset, o Options) (*Writer, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName(base))
-	f, err := fsys.Create(path)
+	f, err := createDurable(fsys, path, base)
 	if err != nil {
-		return nil, fmt.Errorf("segment: create %s: %w", path, err)
-	}
-	hdr := fileHeader{layout: layoutOrdered, base: base}.encode()
-	if _, err := f.Write(hdr); err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("segment: create %s: %w", path, err)
+		return nil, err
 	}
 	st := &state{size: fileHeaderSize, next: base, empty: true}
 	return newWriter(fsys, path, f, o, st, base), nil
