@@ -28,6 +28,8 @@ type Node interface {
 	Leader() (id, addr string)
 	LeaderHTTP() string
 	Log() *log.Log
+	TakeSnapshot() (replication.SnapshotInfo, error)
+	WriteSegment(name string, w io.Writer) error
 }
 
 // Options configure the API.
@@ -64,6 +66,8 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("GET /v1/cluster/identity", s.identity)
 	mux.HandleFunc("POST /v1/cluster/join", s.join)
 	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
+	mux.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
+	mux.HandleFunc("GET /v1/internal/segments/{name}", s.segment)
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("POST /v1/internal/propose", s.propose)
 	mux.HandleFunc("GET /v1/messages", s.messages)

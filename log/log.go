@@ -50,6 +50,7 @@ type SegmentInfo struct {
 	Sealed     bool
 	Clustered  bool
 	LastTag    uint64
+	Checksum   uint32 // filled in by Manifest only
 }
 
 // Open opens (or creates) the log in dir: sealed segments are opened, the

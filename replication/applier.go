@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
@@ -46,6 +47,13 @@ type applier struct {
 	failed   error  // set when an append failed; cleared by recovery
 	fatal    error  // set when recovery is impossible without a restart
 	health   atomic.Pointer[string]
+
+	// Installing a snapshot's segments (install.go).
+	self         string
+	leaderID     func() string // "" when unknown
+	fetch        SegmentFetcher
+	fetchTimeout time.Duration
+	linkDir      func(id string) string
 }
 
 func (a *applier) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.Log{l})[0] }
@@ -159,7 +167,7 @@ func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 		return nil, err
 	}
 	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture(),
-		members: encodeMembers(a.members)}, nil
+		members: encodeMembers(a.members), linkDir: a.linkDir}, nil
 }
 
 // Restore replaces the machine with a snapshot's, and the log with the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -105,6 +106,7 @@ func (c *cluster) options(i int) Options {
 	o.ApplyTimeout = 5 * time.Second
 	o.HTTPAddr = fmt.Sprintf("h%d", i)
 	o.Forward = c.forward
+	o.FetchSegment = c.fetch
 	c.mach[i] = NewFSMMachine()
 	o.Machine = c.mach[i]
 	if c.adjust != nil {
@@ -131,6 +133,25 @@ func (c *cluster) forward(ctx context.Context, leaderHTTP string, recs []log.Rec
 		return nil, fmt.Errorf("no node at %q", leaderHTTP)
 	}
 	return n.ProposeBatch(ctx, recs)
+}
+
+// fetch is an in-process SegmentFetcher: node peerHTTP writes the segment,
+// as the HTTP API would, unless it is cut off by the test's partitions.
+func (c *cluster) fetch(ctx context.Context, peerHTTP, name string, w io.Writer) error {
+	var i int
+	if _, err := fmt.Sscanf(peerHTTP, "h%d", &i); err != nil {
+		return fmt.Errorf("no node at %q", peerHTTP)
+	}
+	c.mu.Lock()
+	var n *Node
+	if i < len(c.nodes) {
+		n = c.nodes[i]
+	}
+	c.mu.Unlock()
+	if n == nil {
+		return fmt.Errorf("no node at %q", peerHTTP)
+	}
+	return n.WriteSegment(name, w)
 }
 
 func (c *cluster) start(i int) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,6 +33,18 @@ type Node struct {
 	announced    chan struct{}
 	stopRecover  chan struct{}
 	recovered    chan struct{}
+	raftp        atomic.Pointer[raft.Raft] // for raft's own goroutines during NewRaft
+	snapBase     string                    // raft's file snapshot directories, if used
+}
+
+// leaderID is the leader's ID, "" while unknown or before raft started.
+func (n *Node) leaderID() string {
+	r := n.raftp.Load()
+	if r == nil {
+		return ""
+	}
+	_, id := r.LeaderWithID()
+	return string(id)
 }
 
 // New opens the node's log and Raft state in o.DataDir and starts Raft. With
@@ -62,7 +75,8 @@ func (n *Node) start() error {
 		return err
 	}
 	n.closers = append(n.closers, func() error { return n.a.Log().Close() })
-	n.a = &applier{log: l, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger}
+	n.a = &applier{log: l, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger,
+		self: o.NodeID, leaderID: n.leaderID, fetch: o.FetchSegment, fetchTimeout: o.FetchTimeout}
 	if err := n.openStores(); err != nil {
 		return err
 	}
@@ -73,6 +87,7 @@ func (n *Node) start() error {
 		return fmt.Errorf("replication: start raft: %w", err)
 	}
 	n.raft = r
+	n.raftp.Store(r)
 	// raft restored the latest snapshot inside NewRaft; fold the rest of the
 	// local log now, so the state (and the member book) is current at once.
 	n.a.mu.Lock()
@@ -120,6 +135,8 @@ func (n *Node) openStores() error {
 			return fmt.Errorf("replication: open snapshot store: %w", err)
 		}
 		o.Snapshots = snaps
+		n.snapBase = filepath.Join(o.DataDir, "snapshots", "snapshots")
+		n.a.linkDir = func(id string) string { return snapshotDir(n.snapBase, id) }
 	}
 	if o.Transport == nil {
 		addr, err := net.ResolveTCPAddr("tcp", o.RaftAddr)

@@ -34,6 +34,10 @@ type Options struct {
 	// Forward sends a follower's batches to the leader; nil makes proposals
 	// on a follower fail with ErrNotLeader.
 	Forward Forwarder
+	// FetchSegment copies a segment from a peer: installing a snapshot
+	// fetches the segments this node lacks. FetchTimeout bounds one copy.
+	FetchSegment SegmentFetcher
+	FetchTimeout time.Duration
 
 	Log     log.Options
 	Machine StateMachine
@@ -76,6 +80,7 @@ func DefaultOptions() Options {
 		MaxInflight:       4,
 		ApplyTimeout:      10 * time.Second,
 		RecoverInterval:   time.Second,
+		FetchTimeout:      5 * time.Minute,
 		SnapshotThreshold: 65536,
 		SnapshotInterval:  10 * time.Minute,
 		Logger:            zerolog.Nop(),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,15 +18,28 @@ import (
 
 // Snapshot stream (part of the format of raft's snapshot files):
 //
-//	magic "STRATASN" | u8 version 1
+//	magic "STRATASN" | u8 version 2
 //	uvarint log position (records folded) | uvarint last tag
 //	uvarint machine length | machine bytes
 //	uvarint member-book length | member book (uvarint count, then per
 //	member a uvarint length and a KindMember record value)
-//	uvarint segment count, then per segment: uvarint name length, name,
-//	uvarint byte length, the .seg file's bytes
-//	u32 CRC-32C is not added: raft's file snapshot store checksums the stream.
-const snapMagic = "STRATASN"
+//	manifest: uvarint segment count, then per segment (oldest first):
+//	  uvarint name length, the .seg file name | uvarint base | uvarint next
+//	  offset | uvarint size in bytes | u32 checksum (segment.Reader.Checksum)
+//	  | uvarint last tag | u8 flags (bit 0: sealed)
+//
+// A snapshot never holds segment bytes: it names them. Persist hard-links
+// the named files into the snapshot's directory (when raft's file snapshot
+// store is used), so a snapshot directory is a complete, consistent backup
+// and the files it names outlive retention and the clustered rewrite.
+// raft's file snapshot store checksums the stream.
+const (
+	snapMagic   = "STRATASN"
+	snapVersion = 2
+	// snapSegments is the directory, inside a snapshot's directory, that
+	// holds hard links to the segments its manifest names.
+	snapSegments = "segments"
+)
 
 type snapshot struct {
 	a        *applier
@@ -33,11 +47,24 @@ type snapshot struct {
 	tag      uint64
 	machine  func(io.Writer) error
 	members  []byte
+	linkDir  func(id string) string // a snapshot's directory, "" if none
+}
+
+// manifestEntry describes one segment a snapshot needs.
+type manifestEntry struct {
+	Name     string
+	Base     log.Offset
+	Next     log.Offset
+	Size     int64
+	Checksum uint32
+	LastTag  uint64
+	Sealed   bool
 }
 
 // Persist syncs the segment log first (raft compacts its own log after a
-// snapshot, so the records it covers must be durable in the segments), then
-// writes the machine and the segment files.
+// snapshot, so the records it covers must be durable in the segments),
+// links the segments into the snapshot's directory, then writes the
+// machine and the manifest.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	err := s.persist(sink)
 	if err != nil {
@@ -52,12 +79,15 @@ func (s *snapshot) persist(sink raft.SnapshotSink) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(sink, 1<<20)
+	if err := s.link(sink.ID(), l, segs); err != nil {
+		return err
+	}
 	var machine strings.Builder
 	if err := s.machine(&machine); err != nil {
 		return fmt.Errorf("replication: snapshot machine: %w", err)
 	}
-	hdr := append([]byte(snapMagic), 1)
+	w := bufio.NewWriter(sink)
+	hdr := append([]byte(snapMagic), snapVersion)
 	hdr = binary.AppendUvarint(hdr, uint64(s.position))
 	hdr = binary.AppendUvarint(hdr, s.tag)
 	hdr = binary.AppendUvarint(hdr, uint64(machine.Len()))
@@ -65,44 +95,74 @@ func (s *snapshot) persist(sink raft.SnapshotSink) error {
 	w.WriteString(machine.String())
 	w.Write(binary.AppendUvarint(nil, uint64(len(s.members))))
 	w.Write(s.members)
-	w.Write(binary.AppendUvarint(nil, uint64(len(segs))))
-	for _, info := range segs {
-		if err := copySegment(w, l, info); err != nil {
-			return err
-		}
-	}
+	w.Write(appendManifest(nil, segs))
 	return w.Flush()
 }
 
-// syncForSnapshot makes the log durable and lists its segments.
+// syncForSnapshot makes the log durable and describes its segments.
 func (a *applier) syncForSnapshot() (*log.Log, []log.SegmentInfo, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.log.Sync(); err != nil {
 		return nil, nil, fmt.Errorf("replication: sync log for snapshot: %w", err)
 	}
-	return a.log, a.log.Segments(), nil
+	segs, err := a.log.Manifest()
+	if err != nil {
+		return nil, nil, fmt.Errorf("replication: snapshot manifest: %w", err)
+	}
+	return a.log, segs, nil
 }
 
-func copySegment(w *bufio.Writer, l *log.Log, info log.SegmentInfo) error {
-	fsys := l.FS()
-	f, err := fsys.Open(info.Path)
-	if err != nil {
-		return fmt.Errorf("replication: snapshot %s: %w", info.Path, err)
+// link hard-links every segment into the snapshot's directory, so the
+// snapshot keeps the exact files it names. Without a directory (an
+// in-memory snapshot store) or an OS filesystem there is nothing to link.
+func (s *snapshot) link(id string, l *log.Log, segs []log.SegmentInfo) error {
+	dir := ""
+	if s.linkDir != nil {
+		dir = s.linkDir(id)
 	}
-	defer f.Close()
-	size := info.Size
-	if info.Sealed { // a sealed file may have been clustered since: take it whole
-		if size, err = f.Size(); err != nil {
-			return err
+	if dir == "" || l.FS() != segment.OSFS() {
+		return nil
+	}
+	dst := filepath.Join(dir, snapSegments)
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return fmt.Errorf("replication: snapshot %s: %w", id, err)
+	}
+	for _, info := range segs {
+		if err := os.Link(info.Path, filepath.Join(dst, filepath.Base(info.Path))); err != nil {
+			return fmt.Errorf("replication: snapshot %s: link %s: %w", id, filepath.Base(info.Path), err)
 		}
 	}
-	name := filepath.Base(info.Path)
-	w.Write(binary.AppendUvarint(nil, uint64(len(name))))
-	w.WriteString(name)
-	w.Write(binary.AppendUvarint(nil, uint64(size)))
-	_, err = io.Copy(w, io.NewSectionReader(f, 0, size))
-	return err
+	return syncDir(dst)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func appendManifest(b []byte, segs []log.SegmentInfo) []byte {
+	b = binary.AppendUvarint(b, uint64(len(segs)))
+	for _, s := range segs {
+		name := filepath.Base(s.Path)
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = binary.AppendUvarint(b, uint64(s.Base))
+		b = binary.AppendUvarint(b, uint64(s.NextOffset))
+		b = binary.AppendUvarint(b, uint64(s.Size))
+		b = binary.LittleEndian.AppendUint32(b, s.Checksum)
+		b = binary.AppendUvarint(b, s.LastTag)
+		flags := byte(0)
+		if s.Sealed {
+			flags = 1
+		}
+		b = append(b, flags)
+	}
+	return b
 }
 
 func (s *snapshot) Release() {}
@@ -110,16 +170,19 @@ func (s *snapshot) Release() {}
 var errSnapshot = errors.New("replication: malformed snapshot")
 
 func (a *applier) restoreLocked(rc io.Reader) error {
-	r := bufio.NewReaderSize(rc, 1<<20)
+	r := bufio.NewReader(rc)
 	hdr := make([]byte, len(snapMagic)+1)
-	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapMagic)]) != snapMagic || hdr[len(snapMagic)] != 1 {
+	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapMagic)]) != snapMagic {
 		return fmt.Errorf("%w: header", errSnapshot)
+	}
+	if v := hdr[len(snapMagic)]; v != snapVersion {
+		return fmt.Errorf("%w: version %d (this version reads %d)", errSnapshot, v, snapVersion)
 	}
 	position, err1 := binary.ReadUvarint(r)
 	_, err2 := binary.ReadUvarint(r) // last tag: informative
 	mlen, err3 := binary.ReadUvarint(r)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return fmt.Errorf("%w: %v", errSnapshot, err)
+		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
 	if err := a.m.Restore(io.LimitReader(r, int64(mlen))); err != nil {
 		return fmt.Errorf("replication: restore machine: %w", err)
@@ -129,87 +192,78 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 		return err
 	}
 	a.members = members
-	keepLocal := a.log.NextOffset() >= log.Offset(position)
-	if err := a.restoreSegments(r, keepLocal); err != nil {
+	manifest, err := readManifest(r)
+	if err != nil {
 		return err
 	}
+	if a.log.NextOffset() < log.Offset(position) {
+		if err := a.installLocked(manifest); err != nil {
+			return err
+		}
+	}
 	a.folded, a.caughtUp, a.failed = log.Offset(position), false, nil
+	a.setHealth(nil)
 	return a.catchUpLocked()
 }
 
-// restoreSegments reads the snapshot's segment files: discarded when the
-// local log is a superset, otherwise written in place of the local log.
-func (a *applier) restoreSegments(r *bufio.Reader, keepLocal bool) error {
+func readManifest(r *bufio.Reader) ([]manifestEntry, error) {
 	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return fmt.Errorf("%w: segment count", errSnapshot)
+	if err != nil || n > 1<<24 {
+		return nil, fmt.Errorf("%w: segment count", errSnapshot)
 	}
-	if !keepLocal {
-		if err := a.log.Close(); err != nil {
-			a.logger.Warn().Err(err).Msg("closing the log before restore")
-		}
-		if err := removeSegments(a.logOpts.FS, a.logDir); err != nil {
-			return err
-		}
-	}
+	out := make([]manifestEntry, 0, min(n, 1024))
 	for i := uint64(0); i < n; i++ {
-		if err := a.restoreSegment(r, keepLocal); err != nil {
-			return err
+		m, err := readManifestEntry(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: segment %d: %w", errSnapshot, i, err)
 		}
+		if len(out) > 0 && out[len(out)-1].Next != m.Base {
+			return nil, fmt.Errorf("%w: segment %s does not follow %s", errSnapshot, m.Name, out[len(out)-1].Name)
+		}
+		out = append(out, m)
 	}
-	if keepLocal {
-		return nil
-	}
-	l, err := log.Open(a.logDir, a.logOpts)
-	if err != nil {
-		return fmt.Errorf("replication: reopen restored log: %w", err)
-	}
-	a.log = l
-	a.logger.Info().Uint64("next_offset", uint64(l.NextOffset())).Msg("log restored from snapshot")
-	return nil
+	return out, nil
 }
 
-func (a *applier) restoreSegment(r *bufio.Reader, discard bool) error {
+func readManifestEntry(r *bufio.Reader) (manifestEntry, error) {
+	var m manifestEntry
 	nlen, err := binary.ReadUvarint(r)
 	if err != nil || nlen > 64 {
-		return fmt.Errorf("%w: segment name", errSnapshot)
+		return m, errors.New("name")
 	}
 	name := make([]byte, nlen)
 	if _, err := io.ReadFull(r, name); err != nil {
-		return fmt.Errorf("%w: segment name", errSnapshot)
+		return m, errors.New("name")
 	}
-	size, err := binary.ReadUvarint(r)
-	if _, ok := segment.ParseFileName(string(name)); err != nil || !ok {
-		return fmt.Errorf("%w: segment %q", errSnapshot, name)
+	m.Name = string(name)
+	base, ok := segment.ParseFileName(m.Name)
+	if !ok {
+		return m, fmt.Errorf("name %q", name)
 	}
-	if discard {
-		_, err = io.CopyN(io.Discard, r, int64(size))
-		return err
-	}
-	f, err := a.logOpts.FS.Create(filepath.Join(a.logDir, string(name)))
-	if err != nil {
-		return fmt.Errorf("replication: restore %s: %w", name, err)
-	}
-	defer f.Close()
-	if _, err := io.CopyN(f, r, int64(size)); err != nil {
-		return fmt.Errorf("replication: restore %s: %w", name, err)
-	}
-	return f.Sync()
-}
-
-func removeSegments(fsys segment.FS, dir string) error {
-	entries, err := fsys.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("replication: list %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".seg") || strings.HasSuffix(n, ".idx") || strings.HasSuffix(n, ".tmp") {
-			if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
-				return fmt.Errorf("replication: remove %s: %w", n, err)
-			}
+	var vals [3]uint64
+	for i := range vals {
+		if vals[i], err = binary.ReadUvarint(r); err != nil {
+			return m, err
 		}
 	}
-	return fsys.SyncDir(dir)
+	var sum [4]byte
+	if _, err := io.ReadFull(r, sum[:]); err != nil {
+		return m, err
+	}
+	tag, err := binary.ReadUvarint(r)
+	if err != nil {
+		return m, err
+	}
+	flags, err := r.ReadByte()
+	if err != nil || flags > 1 {
+		return m, errors.New("flags")
+	}
+	m.Base, m.Next, m.Size = log.Offset(vals[0]), log.Offset(vals[1]), int64(vals[2])
+	m.Checksum, m.LastTag, m.Sealed = binary.LittleEndian.Uint32(sum[:]), tag, flags == 1
+	if m.Base != base || m.Next < m.Base || m.Size > 1<<40 {
+		return m, fmt.Errorf("segment %s: base %d, next %d, size %d", m.Name, m.Base, m.Next, m.Size)
+	}
+	return m, nil
 }
 
 func readMembers(r *bufio.Reader) (map[string]string, error) {
@@ -239,4 +293,50 @@ func readMembers(r *bufio.Reader) (map[string]string, error) {
 		m[id], b = addr, rest
 	}
 	return m, nil
+}
+
+// snapshotDir is where raft's file snapshot store keeps snapshot id while
+// it is being written (it renames the directory when the sink closes, and
+// removes it when the snapshot is reaped, links included); "" if absent.
+func snapshotDir(base, id string) string {
+	dir := filepath.Join(base, id+".tmp")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return ""
+	}
+	return dir
+}
+
+// SnapshotInfo names a snapshot taken for a backup.
+type SnapshotInfo struct {
+	ID    string `json:"id"`
+	Index uint64 `json:"index"`
+	Term  uint64 `json:"term"`
+	// Dir is the snapshot's directory (meta.json, state.bin and hard links
+	// to the segments it names): copy it whole for a backup. Empty when the
+	// node keeps snapshots elsewhere than in files.
+	Dir string `json:"dir,omitempty"`
+}
+
+// TakeSnapshot takes a snapshot now (or, when nothing was committed since
+// the last one, names that one); it must be called on the leader.
+func (n *Node) TakeSnapshot() (SnapshotInfo, error) {
+	if !n.IsLeader() {
+		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: %w", ErrNotLeader)
+	}
+	err := n.raft.Snapshot().Error()
+	if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: %w", err)
+	}
+	metas, err := n.o.Snapshots.List()
+	if err != nil || len(metas) == 0 {
+		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: none listed: %v", err)
+	}
+	m := metas[0] // newest first
+	info := SnapshotInfo{ID: m.ID, Index: m.Index, Term: m.Term}
+	if n.snapBase != "" {
+		if dir, err := filepath.Abs(filepath.Join(n.snapBase, m.ID)); err == nil {
+			info.Dir = dir
+		}
+	}
+	return info, nil
 }

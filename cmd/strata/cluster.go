@@ -18,7 +18,10 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "Usage: strata cluster status [--server ADDR]")
 		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR]")
 		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR]")
-		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join and remove go to the leader.")
+		fmt.Fprintln(stdout, "       strata cluster snapshot [--server LEADER_ADDR]")
+		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join, remove and snapshot go to the leader.")
+		fmt.Fprintln(stdout, "snapshot takes a Raft snapshot now and prints its directory on the leader: copy that")
+		fmt.Fprintln(stdout, "directory for a backup (docs/operations.md).")
 		return nil
 	}
 	fs := newFlagSet("cluster "+args[0], stderr)
@@ -43,8 +46,10 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: remove needs --id", errUsage)
 		}
 		return clusterPost(client, *server, "remove", httpapi.RemoveRequest{ID: *id}, stdout)
+	case "snapshot":
+		return clusterPost(client, *server, "snapshot", struct{}{}, stdout)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot)", errUsage, args[0])
 }
 
 func clusterStatus(client *http.Client, server string, stdout io.Writer) error {

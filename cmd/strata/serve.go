@@ -139,6 +139,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
 	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
+	o.FetchSegment = httpapi.FetchSegment(&http.Client{}) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
 	machine.OnApply = hook.Apply
