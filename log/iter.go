@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -72,6 +73,7 @@ func (l *Log) resolve(b Bound, def Offset) (Offset, error) {
 // Value are valid until the next call to Next. Not safe for concurrent use;
 // Close it when done (it holds its current segment open).
 type Iterator struct {
+	l        *Log
 	handles  []*handle // taken at creation: deleted segments stay readable
 	from, to Offset
 	match    func([]byte) bool
@@ -93,7 +95,7 @@ func (l *Log) newIterator(from, to Offset, match func([]byte) bool) *Iterator {
 	for i+1 < len(segs) && segs[i+1].base <= from {
 		i++
 	}
-	it := &Iterator{from: from, to: to, match: match}
+	it := &Iterator{l: l, from: from, to: to, match: match}
 	for _, s := range segs[i:] {
 		if s.base >= to && len(it.handles) > 0 {
 			break
@@ -122,6 +124,9 @@ func (it *Iterator) Next() bool {
 			return true
 		}
 		it.err = it.cur.Err()
+		if errors.Is(it.err, segment.ErrCorrupt) {
+			it.l.noteDamage(it.h.r.Base(), it.err) // sealed segments only
+		}
 		it.closeCurrent()
 	}
 	return false

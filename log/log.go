@@ -29,8 +29,9 @@ type Log struct {
 
 	mu struct {
 		sync.RWMutex
-		sealed []*seg // in offset order
-		active *seg
+		sealed  []*seg // in offset order
+		active  *seg
+		damaged map[Offset]Damage // sealed segments that failed a read, by base
 	}
 	w      *segment.Writer // the active segment's writer: Append's goroutine only
 	failed error
@@ -106,8 +107,8 @@ func (l *Log) openSegments(bases []Offset) error {
 	if len(bases) == 0 {
 		return l.startActive(0)
 	}
-	for _, base := range bases[:len(bases)-1] {
-		if err := l.openSealed(base); err != nil {
+	for i, base := range bases[:len(bases)-1] {
+		if err := l.openSealed(base, bases[i+1]); err != nil {
 			return err
 		}
 	}
@@ -118,7 +119,7 @@ func (l *Log) openSegments(bases []Offset) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	if err != nil { // the last segment was sealed and clustered: start a new one
-		if err := l.openSealed(last); err != nil {
+		if err := l.openSealed(last, 0); err != nil {
 			return err
 		}
 		return l.startActive(l.sealedNext())
@@ -136,8 +137,18 @@ func (l *Log) openSegments(bases []Offset) error {
 
 func isClusteredErr(err error) bool { return errors.Is(err, segment.ErrSealed) }
 
-func (l *Log) openSealed(base Offset) error {
+// openSealed opens the sealed segment at base. One that is damaged, and
+// followed by a segment starting at next, is opened as damaged (every read
+// of it fails, see Damaged) rather than keeping the whole log shut.
+func (l *Log) openSealed(base, next Offset) error {
 	r, err := segment.Open(l.o.FS, l.segPath(base), l.o.Segment)
+	if err != nil && errors.Is(err, segment.ErrCorrupt) && next > 0 {
+		l.logger.Error().Err(err).Str("segment", l.segPath(base)).Msg("damaged segment: its records cannot be read until it is replaced")
+		r, err = segment.OpenDamaged(l.segPath(base), base, next, err)
+		if err == nil {
+			l.noteDamageLocked(base, next, r.Path(), r.Damaged())
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}

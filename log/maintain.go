@@ -59,7 +59,8 @@ func (l *Log) nextToCluster() *seg {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for _, s := range l.mu.sealed {
-		if !s.h.Load().r.Clustered() {
+		r := s.h.Load().r
+		if _, bad := l.mu.damaged[s.base]; !r.Clustered() && !bad && r.Damaged() == nil {
 			return s
 		}
 	}
@@ -114,13 +115,18 @@ func (l *Log) retentionVictim() *seg {
 	if len(l.mu.sealed) == 1 && active.NextOffset() == active.Base() {
 		return nil // the last record's segment carries LastTag: keep it
 	}
+	if _, bad := l.mu.damaged[l.mu.sealed[0].base]; bad {
+		return nil // wait for the repair: its records may be within retention
+	}
 	oldest := l.mu.sealed[0].h.Load().r
 	total := active.Size()
 	newest := active.MaxTime()
 	for _, s := range l.mu.sealed {
 		r := s.h.Load().r
 		total += r.Size()
-		newest = max(newest, r.MaxTime())
+		if r.Damaged() == nil { // a damaged segment's times are unknown
+			newest = max(newest, r.MaxTime())
+		}
 	}
 	overSize := l.o.RetentionBytes > 0 && total > l.o.RetentionBytes
 	overAge := l.o.RetentionAge > 0 && newest-oldest.MaxTime() > l.o.RetentionAge.Nanoseconds()

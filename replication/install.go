@@ -59,7 +59,7 @@ func holds(s log.SegmentInfo, m manifestEntry) bool {
 	if !m.Sealed {
 		return s.NextOffset >= m.Next
 	}
-	return s.NextOffset == m.Next && s.LastTag == m.LastTag
+	return s.NextOffset == m.Next && (m.LastTag == 0 || s.LastTag == m.LastTag) // 0: unknown
 }
 
 // fetchLocked gets a verified copy of m from the first peer that has one.

@@ -33,6 +33,7 @@ type Node struct {
 	announced    chan struct{}
 	stopRecover  chan struct{}
 	recovered    chan struct{}
+	scrubbed     chan struct{}
 	raftp        atomic.Pointer[raft.Raft] // for raft's own goroutines during NewRaft
 	snapBase     string                    // raft's file snapshot directories, if used
 }
@@ -64,6 +65,8 @@ func New(o Options) (*Node, error) {
 	go n.announce(n.stopAnnounce)
 	n.stopRecover, n.recovered = make(chan struct{}), make(chan struct{})
 	go n.recoverLoop(n.o.RecoverInterval, n.stopRecover, n.recovered)
+	n.scrubbed = make(chan struct{})
+	go n.scrubLoop(n.o.ScrubInterval, n.stopRecover, n.scrubbed)
 	return n, nil
 }
 
@@ -92,6 +95,12 @@ func (n *Node) start() error {
 	// local log now, so the state (and the member book) is current at once.
 	n.a.mu.Lock()
 	err = n.a.catchUpLocked()
+	if isDamage(err) {
+		// A damaged segment: start anyway, not applying until the
+		// recovery loop has repaired it from a peer and folded the rest.
+		n.a.failLocked(err)
+		err = nil
+	}
 	n.a.mu.Unlock()
 	if err != nil {
 		return err
@@ -340,6 +349,7 @@ func (n *Node) Close() error {
 	<-n.announced
 	close(n.stopRecover)
 	<-n.recovered
+	<-n.scrubbed
 	n.b.close()
 	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()

@@ -54,6 +54,9 @@ type Options struct {
 	// RecoverInterval is how often a node whose log write failed (a full
 	// disk) retries; it resumes by itself once the write succeeds.
 	RecoverInterval time.Duration
+	// ScrubInterval is how often every sealed segment is read whole and
+	// verified; a damaged one is repaired from a peer.
+	ScrubInterval time.Duration
 
 	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
 	SnapshotThreshold uint64
@@ -80,6 +83,7 @@ func DefaultOptions() Options {
 		MaxInflight:       4,
 		ApplyTimeout:      10 * time.Second,
 		RecoverInterval:   time.Second,
+		ScrubInterval:     6 * time.Hour,
 		FetchTimeout:      5 * time.Minute,
 		SnapshotThreshold: 65536,
 		SnapshotInterval:  10 * time.Minute,
@@ -100,8 +104,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: RaftAddr is required")
 	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
 		return errors.New("replication: batch bounds must be positive")
-	case o.RecoverInterval <= 0:
-		return errors.New("replication: RecoverInterval must be positive")
+	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:
+		return errors.New("replication: RecoverInterval and ScrubInterval must be positive")
 	}
 	return o.Log.Validate()
 }

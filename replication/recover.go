@@ -129,6 +129,7 @@ func (n *Node) recoverLoop(interval time.Duration, stop <-chan struct{}, done ch
 			return
 		case <-t.C:
 		}
+		n.repairDamaged()
 		if !n.a.needsRecovery() {
 			continue
 		}
@@ -141,4 +142,9 @@ func (n *Node) recoverLoop(interval time.Duration, stop <-chan struct{}, done ch
 // Health is nil while the node applies committed entries, else the reason
 // it does not (a failed log write it is retrying, or one that needs a
 // restart). A node that is not healthy acknowledges nothing.
-func (n *Node) Health() error { return n.a.Health() }
+func (n *Node) Health() error {
+	if err := n.a.Health(); err != nil {
+		return err
+	}
+	return damageHealth(n.a.Log())
+}

@@ -20,6 +20,9 @@ type Reader struct {
 	shared bool          // the file belongs to a Writer; Close leaves it open
 	closed atomic.Bool
 	sum    checksumCache
+	// damaged, if set, is why the segment could not be opened: every read
+	// returns it (see OpenDamaged).
+	damaged error
 }
 
 func (r *Reader) Path() string    { return r.path }
@@ -51,6 +54,9 @@ func (r *Reader) MaxTime() int64 { _, hi := r.times(); return hi }
 func (r *Reader) times() (int64, int64) {
 	if r.cl != nil {
 		return r.cl.minTime, r.cl.maxTime
+	}
+	if r.damaged != nil {
+		return damagedMinTime, damagedMaxTime
 	}
 	r.st.mu.RLock()
 	defer r.st.mu.RUnlock()
@@ -179,6 +185,10 @@ func (r *Reader) Iter(from Offset) *Iterator {
 // frames holding matching keys are read.
 func (r *Reader) Filter(from, to Offset, match func(key []byte) bool) *Iterator {
 	it := &Iterator{from: from, to: to, match: match}
+	if r.damaged != nil {
+		it.src = func([]Record) ([]Record, error) { return nil, r.damaged }
+		return it
+	}
 	if r.cl != nil {
 		it.src = r.clusteredSource(from, to, match)
 	} else {
