@@ -115,12 +115,12 @@ func runRandom(seed uint64, n int) (*State, []Entry) {
 	var entries []Entry
 	for i := range n {
 		e := g.next(s)
-		bin, err := e.MarshalBinary()
+		rec, err := e.Record()
 		if err != nil {
 			panic(fmt.Sprintf("seed %d entry %d: %v", seed, i, err))
 		}
-		var dec Entry
-		if err := dec.UnmarshalBinary(bin); err != nil {
+		dec, err := DecodeRecord(rec)
+		if err != nil {
 			panic(fmt.Sprintf("seed %d entry %d: %v", seed, i, err))
 		}
 		entries = append(entries, dec)

@@ -4,9 +4,13 @@
 //
 // # Entries
 //
-// An Entry is one replicated event; its Kind is the log record's Kind byte
-// and its encoding the record's Value (Key is the topic of a publish). Kinds
-// are part of the on-disk format and are never renumbered:
+// An Entry is one replicated event, stored as one log record (Record builds
+// it, DecodeRecord reads it back): the entry's Kind is the record's Kind
+// byte, its Time the record's Time (stamped by the leader), a publish's
+// topic the record's Key (empty for every other kind), and everything else
+// the record's Value. Each fact is stored once: the value holds neither the
+// kind, the time nor the topic. Kinds are part of the on-disk format and are
+// never renumbered:
 //
 //	1 Publish            client id, packet id, message (topic, payload, QoS, retain, MQTT 5 properties);
 //	                     Will marks the publication of a will: a will is a publish, not a kind of its own
@@ -26,11 +30,11 @@
 //
 // # Encoding
 //
-// Varints are minimal unsigned LEB128 (uvarint); "varint" is zigzag; "str"
-// and "bytes" are a uvarint length and the bytes.
+// Varints are minimal unsigned LEB128 (uvarint); "str" and "bytes" are a
+// uvarint length and the bytes.
 //
-//	value      = version(1 byte, =1) time(varint, unix ns) client(str) body ext(bytes)
-//	publish    = packet-id(uvarint) flags(1: bits 0-1 QoS, 2 retain, 3 will) topic(str) payload(bytes) props
+//	value      = version(1 byte, =2) client(str) body ext(bytes)
+//	publish    = packet-id(uvarint) flags(1: bits 0-1 QoS, 2 retain, 3 will) payload(bytes) props
 //	props      = present(1: bit 0 payload format, 1 expiry, 2 content type, 3 response topic,
 //	             4 correlation data, 5 user properties), then each present field in bit order:
 //	             format(1) expiry(uvarint) str str bytes count(uvarint) count×(name str, value str)
@@ -44,9 +48,16 @@
 //	ack        = count(uvarint) count×(offset(uvarint) kind(1))
 //	release    = packet-id(uvarint)
 //
-// The decoder is strict: every input it accepts is canonical (minimal
-// varints, no unknown flag bits, present properties non-empty, a valid entry
-// per Validate), so Encode(Decode(x)) == x. Errors wrap ErrCorrupt.
+// Version 1 values also held the time (varint, after the version byte) and
+// a publish's topic (str, after its flags): duplicates of the record's Time
+// and Key. They are refused with an ErrCorrupt error naming entry version 1;
+// nothing converts them.
+//
+// The decoder is strict: every record it accepts is canonical (minimal
+// varints, no unknown flag bits, present properties non-empty, a publish's
+// key a valid topic name and every other kind's key empty, a valid entry per
+// Validate), so Record(DecodeRecord(r)) gives back r's kind, time, key and
+// value. Errors wrap ErrCorrupt.
 //
 // Forward compatibility: ext is a sequence of (uvarint tag, uvarint length,
 // bytes) fields. A newer writer adds optional fields there without changing

@@ -4,11 +4,14 @@ import (
 	"fmt"
 
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/topic"
 )
 
-// entryVersion is the first byte of every encoded entry. A decoder rejects
-// other versions; compatible additions go to the extension area instead.
-const entryVersion = 1
+// entryVersion is the first byte of every encoded entry value. A decoder
+// rejects other versions; compatible additions go to the extension area
+// instead. Version 1 also held the entry's time and a publish's topic, which
+// the log record's Time and Key already hold: version 2 stores each once.
+const entryVersion = 2
 
 // Flag bits; part of the on-disk format.
 const (
@@ -31,72 +34,45 @@ const (
 	propAll         = 1<<6 - 1
 )
 
-// Encode appends e's value encoding to dst (see doc.go for the layout).
-// The kind is not part of it: it travels in the log record's Kind byte.
-func (e *Entry) Encode(dst []byte) ([]byte, error) {
-	if err := e.Validate(); err != nil {
-		return dst, err
-	}
-	b := append(dst, entryVersion)
-	b = appendVarint(b, e.Time)
-	b = appendString(b, e.ClientID)
-	b = e.appendBody(b)
-	return appendBytes(b, e.Extensions), nil
-}
-
-// Record returns the log record for e: Kind is e.Kind, Key the topic of a
-// publish (nil otherwise), Value the encoding. The Offset is left zero.
+// Record returns the log record for e: Kind is e.Kind, Time e.Time, Key the
+// topic of a publish (nil otherwise) and Value the rest of the entry (see
+// doc.go for the layout). The Offset is left zero. Each fact is stored once:
+// the value holds neither the kind, the time nor the topic.
 func (e *Entry) Record() (log.Record, error) {
-	v, err := e.Encode(nil)
-	if err != nil {
+	if err := e.Validate(); err != nil {
 		return log.Record{}, err
 	}
-	rec := log.Record{Time: e.Time, Kind: uint8(e.Kind), Value: v}
+	rec := log.Record{Time: e.Time, Kind: uint8(e.Kind), Value: e.appendValue(nil)}
 	if e.Kind == KindPublish {
 		rec.Key = []byte(e.Publish.Topic)
 	}
 	return rec, nil
 }
 
-// MarshalBinary encodes e with its kind in front, for Raft proposals.
-func (e *Entry) MarshalBinary() ([]byte, error) {
-	return e.Encode([]byte{byte(e.Kind)})
+// appendValue appends the encoding of a valid e's value to dst.
+func (e *Entry) appendValue(dst []byte) []byte {
+	b := append(dst, entryVersion)
+	b = appendString(b, e.ClientID)
+	b = e.appendBody(b)
+	return appendBytes(b, e.Extensions)
 }
 
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (e *Entry) UnmarshalBinary(data []byte) error {
-	if len(data) == 0 {
-		return fmt.Errorf("%w: empty entry", ErrCorrupt)
-	}
-	d, err := Decode(data[0], data[1:])
-	if err != nil {
-		return err
-	}
-	*e = d
-	return nil
-}
-
-// DecodeRecord decodes a log record written from Record.
+// DecodeRecord decodes a log record written by Record, the only decoder of
+// entries: the kind is rec.Kind, the time rec.Time, a publish's topic
+// rec.Key (which must be a valid topic name; other kinds have no key), the
+// rest rec.Value. Any input is safe: errors wrap ErrCorrupt. The entry
+// shares no memory with rec, and Record gives back rec's Kind, Time, Key and
+// Value byte for byte.
 func DecodeRecord(rec log.Record) (Entry, error) {
-	e, err := Decode(rec.Kind, rec.Value)
-	if err == nil && e.Kind == KindPublish && string(rec.Key) != e.Publish.Topic {
-		err = fmt.Errorf("%w: record key %q is not the topic", ErrCorrupt, rec.Key)
-	}
-	return e, err
-}
-
-// Decode decodes a value written by Encode for the given kind. Any input is
-// safe: errors wrap ErrCorrupt. The result shares no memory with value.
-func Decode(kind uint8, value []byte) (Entry, error) {
-	e := Entry{Kind: Kind(kind)}
+	e := Entry{Kind: Kind(rec.Kind), Time: rec.Time}
 	if !e.Kind.Valid() {
-		return Entry{}, fmt.Errorf("%w: unknown entry kind %d", ErrCorrupt, kind)
+		return Entry{}, fmt.Errorf("%w: unknown entry kind %d", ErrCorrupt, rec.Kind)
 	}
-	d := decoder{b: value}
-	if v := d.byte(); d.err == nil && v != entryVersion {
-		return Entry{}, fmt.Errorf("%w: unknown entry version %d", ErrCorrupt, v)
+	if err := e.decodeKey(rec.Key); err != nil {
+		return Entry{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, e.Kind, err)
 	}
-	e.Time = d.varint()
+	d := decoder{b: rec.Value}
+	d.version()
 	e.ClientID = d.string(MaxStringLen)
 	e.decodeBody(&d)
 	e.Extensions = d.bytes(uint64(len(d.b)))
@@ -110,8 +86,34 @@ func Decode(kind uint8, value []byte) (Entry, error) {
 	return e, nil
 }
 
-func appendVarint(b []byte, v int64) []byte {
-	return appendUvarint(b, uint64(v<<1)^uint64(v>>63))
+// decodeKey sets a publish's topic from the record key, which must be a
+// valid topic name; any other kind must have an empty key.
+func (e *Entry) decodeKey(key []byte) error {
+	if e.Kind != KindPublish {
+		if len(key) != 0 {
+			return fmt.Errorf("unexpected record key %.64q (only publishes have one)", key)
+		}
+		return nil
+	}
+	if len(key) > MaxStringLen {
+		return fmt.Errorf("record key of %d bytes is too long for a topic", len(key))
+	}
+	if err := topic.ValidateName(string(key)); err != nil {
+		return fmt.Errorf("record key %.64q is not a topic name: %w", key, err)
+	}
+	e.Publish.Topic = string(key)
+	return nil
+}
+
+// version reads the value's version byte and refuses any but entryVersion.
+func (d *decoder) version() {
+	switch v := d.byte(); {
+	case d.err != nil || v == entryVersion:
+	case v == 1:
+		d.fail("entry version 1 (time and topic inside the value) is an older format this release does not read")
+	default:
+		d.fail("unknown entry version %d", v)
+	}
 }
 
 func (e *Entry) appendBody(b []byte) []byte {
@@ -171,7 +173,6 @@ func (e *Entry) appendPublish(b []byte) []byte {
 		flags |= pubWill
 	}
 	b = append(b, flags)
-	b = appendString(b, p.Topic)
 	b = appendBytes(b, p.Payload)
 	return p.Props.append(b)
 }
@@ -184,7 +185,6 @@ func (e *Entry) decodePublish(d *decoder) {
 		d.fail("unknown publish flags %#x", flags)
 	}
 	p.QoS, p.Retain, p.Will = flags&3, flags&pubRetain != 0, flags&pubWill != 0
-	p.Topic = d.string(MaxStringLen)
 	p.Payload = d.bytes(maxPayloadLen)
 	p.Props.decode(d)
 }

@@ -79,7 +79,6 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		if err != nil || e.Kind != fsm.KindPublish {
 			continue
 		}
-		e.Time = rec.Time
 		if csv {
 			buf = AppendCSV(buf[:0], rec.Offset, &e)
 		} else {

@@ -570,14 +570,13 @@ func (c *conn) unsent(v *fsm.View) []fsm.Inflight {
 	return out
 }
 
-// entryOf decodes a log record into an entry (the record's time is the
-// entry's, as in apply). The entry shares no memory with the record.
+// entryOf decodes a log record into an entry (its time and topic are the
+// record's Time and Key). The entry shares no memory with the record.
 func entryOf(rec log.Record) (*fsm.Entry, error) {
 	e, err := fsm.DecodeRecord(rec)
 	if err != nil {
 		return nil, err
 	}
-	e.Time = rec.Time
 	return &e, nil
 }
 

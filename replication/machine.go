@@ -9,8 +9,8 @@ import (
 )
 
 // FSMMachine folds log records into an fsm.State: the StateMachine every
-// Strata node runs. A record's Time is authoritative (the leader stamps it),
-// so it replaces the entry's own. Safe for concurrent use: Apply and Restore
+// Strata node runs. An entry's time is its record's Time (the leader stamps
+// it; fsm.DecodeRecord reads it from there). Safe for concurrent use: Apply and Restore
 // come from raft's FSM goroutine; View and Digest from anywhere.
 type FSMMachine struct {
 	mu    sync.Mutex
@@ -32,7 +32,6 @@ func (m *FSMMachine) Apply(off log.Offset, rec *log.Record) {
 		m.Undecodable++
 		return
 	}
-	e.Time = rec.Time
 	m.mu.Lock()
 	eff := m.state.Apply(off, &e)
 	m.mu.Unlock()
