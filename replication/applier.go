@@ -50,6 +50,8 @@ type applier struct {
 
 	// Installing a snapshot's segments (install.go).
 	self         string
+	dataDir      string
+	savedPeers   map[string]string // the member book as last saved (peers.go)
 	leaderID     func() string // "" when unknown
 	fetch        SegmentFetcher
 	fetchTimeout time.Duration

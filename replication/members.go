@@ -47,6 +47,7 @@ func (a *applier) foldRecord(off log.Offset, rec *log.Record) {
 				a.members = map[string]string{}
 			}
 			a.members[id] = addr
+			a.savePeersLocked()
 		}
 		return
 	}

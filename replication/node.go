@@ -79,7 +79,9 @@ func (n *Node) start() error {
 	}
 	n.closers = append(n.closers, func() error { return n.a.Log().Close() })
 	n.a = &applier{log: l, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger,
-		self: o.NodeID, leaderID: n.leaderID, fetch: o.FetchSegment, fetchTimeout: o.FetchTimeout}
+		self: o.NodeID, leaderID: n.leaderID, fetch: o.FetchSegment, fetchTimeout: o.FetchTimeout,
+		dataDir: o.DataDir, members: loadPeers(o.DataDir)}
+	n.a.savedPeers = n.a.members
 	if err := n.openStores(); err != nil {
 		return err
 	}

@@ -192,6 +192,7 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 		return err
 	}
 	a.members = members
+	a.savePeersLocked()
 	manifest, err := readManifest(r)
 	if err != nil {
 		return err

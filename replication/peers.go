@@ -1,0 +1,78 @@
+package replication
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+)
+
+// The member book (node ID -> HTTP address) is folded from the log, but a
+// node that must repair a damaged segment before it can fold may need its
+// peers' addresses first. So the applier also keeps the book in a small
+// file beside the log, rewritten (atomically) whenever it changes, and
+// loads it at start; the fold then brings it up to date.
+const peersFile = "peers.json"
+
+// loadPeers reads the member book saved by savePeersLocked; a missing or
+// unreadable file gives an empty book (the fold rebuilds it).
+func loadPeers(dataDir string) map[string]string {
+	b, err := os.ReadFile(filepath.Join(dataDir, peersFile))
+	if err != nil {
+		return nil
+	}
+	var m map[string]string
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// savePeersLocked writes the member book if it changed since last saved.
+// Failures are logged: the file only speeds up repairs.
+func (a *applier) savePeersLocked() {
+	if a.dataDir == "" || reflect.DeepEqual(a.members, a.savedPeers) {
+		return
+	}
+	if err := writeFileAtomic(filepath.Join(a.dataDir, peersFile), a.members); err != nil {
+		a.logger.Warn().Err(err).Msg("saving the member book")
+		return
+	}
+	a.savedPeers = make(map[string]string, len(a.members))
+	for k, v := range a.members {
+		a.savedPeers[k] = v
+	}
+}
+
+// writeFileAtomic writes v as JSON to a temporary name, syncs it, renames
+// it over path and syncs the directory.
+func writeFileAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replication: write %s: %w", path, err)
+	}
+	return nil
+}
