@@ -215,3 +215,31 @@ func reopenAndRead(t *testing.T, fs *segment.MemFS, seed uint64, what string) []
 	}
 	return out
 }
+
+// TestCrashEmptyTrailingSegment: a trailing segment left empty or shorter
+// than its header (by an older build that created it under its final name,
+// or by a filesystem that lost the header) does not keep the log from
+// opening: it is recovered as a torn tail and appended to.
+func TestCrashEmptyTrailingSegment(t *testing.T) {
+	for _, torn := range [][]byte{nil, make([]byte, 20)} {
+		fs, o, l, all, tag := filledMemLog(t, segment.CodecS2, 3, 40)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		next := Offset(len(all))
+		fs.SetFileBytes("/log/"+segment.FileName(next), torn)
+		l2, err := Open("/log", o)
+		if err != nil {
+			t.Fatalf("%d-byte trailing segment: open: %v", len(torn), err)
+		}
+		more := []Record{{Time: t0, Kind: 1, Key: []byte("a"), Value: []byte("b"), Offset: next}}
+		if first, err := l2.Append(more, tag+1); err != nil || first != next {
+			t.Fatalf("append after recovery: first %d, %v; want %d", first, err, next)
+		}
+		if segs := l2.Segments(); segs[len(segs)-1].Base != next {
+			t.Fatalf("the recovered segment is not the active one: %+v", segs[len(segs)-1])
+		}
+		l2.Close()
+		equalRecords(t, "after recovery", reopenAndRead(t, fs, 0, "reopen"), append(all, more...))
+	}
+}
