@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 12m
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test vet fuzz bench lint clean
+.PHONY: all build run test vet fuzz bench lint clean crash
 
 all: build
 
@@ -30,6 +30,12 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# The long crash matrix: every file operation of the log workload (each write,
+# sync, rename and directory sync of every roll), crashed and failed, 60 seeds.
+# `make test` runs the steps of the first roll for 3 seeds.
+crash:
+	STRATA_CRASH=full $(GO) test -race -count=1 -timeout 30m -run 'Crash' ./log/ ./segment/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./segment/ ./log/ ./topic/ ./fsm/ ./replication/

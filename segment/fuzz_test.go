@@ -93,7 +93,13 @@ func FuzzOpenSegment(f *testing.F) {
 		if len(idx) > 0 {
 			fsys.SetFileBytes(IndexName(path), idx)
 		}
-		if r, err := Open(fsys, path, smallOptions(CodecZstd)); err == nil {
+		info, verr := Verify(fsys, path, smallOptions(CodecZstd))
+		r, err := Open(fsys, path, smallOptions(CodecZstd))
+		if verr == nil {
+			agreeWithVerify(t, r, err, info)
+		}
+		if err == nil {
+			r.Checksum()
 			exercise(r)
 		}
 		fsys.SetFileBytes(path, seg)
@@ -101,6 +107,26 @@ func FuzzOpenSegment(f *testing.F) {
 			exercise(w.Reader())
 		}
 	})
+}
+
+// agreeWithVerify: a segment Verify accepts opens, with the same extent and
+// checksum, and reads in full without error.
+func agreeWithVerify(t *testing.T, r *Reader, err error, info Info) {
+	if err != nil {
+		t.Fatalf("Verify accepted what Open refuses: %v", err)
+	}
+	sum, err := r.Checksum()
+	if err != nil || sum != info.Checksum || r.NextOffset() != info.NextOffset || r.Clustered() != info.Clustered {
+		t.Fatalf("Open and Verify disagree: checksum %08x (%v) vs %08x, next %d vs %d", sum, err, info.Checksum, r.NextOffset(), info.NextOffset)
+	}
+	it := r.Iter(r.Base())
+	defer it.Close()
+	n := 0
+	for ; it.Next(); n++ {
+	}
+	if it.Err() != nil || Offset(n) != info.NextOffset-info.Base {
+		t.Fatalf("verified segment reads %d records, err %v; Verify saw %d", n, it.Err(), info.NextOffset-info.Base)
+	}
 }
 
 func exercise(r *Reader) {
