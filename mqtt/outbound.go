@@ -516,9 +516,17 @@ func (c *conn) sendOwed(v *fsm.View, rec log.Record) error {
 	return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, replay: true})
 }
 
-// resend sends one in-flight item again: PUBREL after PUBREC, else the
-// PUBLISH (with DUP when it was sent before).
+// resend sends one in-flight item again: PUBREL after PUBREC (it needs no
+// read of the message, so a damaged or deleted frame does not stop the QoS 2
+// flow), else the PUBLISH (with DUP when it was sent before).
 func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
+	if in.State == fsm.InflightReceived {
+		if err := c.waitSlot(); err != nil {
+			return err
+		}
+		id := c.allocID(&outMsg{off: in.Offset, qos: 2, received: true})
+		return c.write(&packet.Pubrel{PacketID: id})
+	}
 	e, err := rd.at(in.Offset)
 	if err != nil {
 		return err // unreadable: the connection ends, the session still owes it
@@ -528,13 +536,6 @@ func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
 		c.logger.Warn().Uint64("offset", uint64(in.Offset)).Msg("in-flight message no longer in the log")
 		c.ackOffset(in.Offset)
 		return nil
-	}
-	if in.State == fsm.InflightReceived {
-		if err := c.waitSlot(); err != nil {
-			return err
-		}
-		id := c.allocID(&outMsg{off: in.Offset, qos: 2, received: true})
-		return c.write(&packet.Pubrel{PacketID: id})
 	}
 	d := v.Redeliver(in, e)
 	return c.send(delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, dup: in.State == fsm.InflightSent})

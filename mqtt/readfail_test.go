@@ -340,3 +340,29 @@ func TestReadErrorRetained(t *testing.T) {
 	rc.mustSend(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "rt/#", QoS: 1}}})
 	expectReadFailure(t, rc, tb.dir, off, off)
 }
+
+// TestReadErrorPubrelNeedsNoRead: a QoS 2 delivery whose PUBREC was
+// recorded gets its PUBREL again on resume even though its frame is
+// damaged: the PUBREL carries only the packet id.
+func TestReadErrorPubrelNeedsNoRead(t *testing.T) {
+	tb := startBroker(t, nil)
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	sub, _ := rawConnect(t, tb.addr, connectV5("q2", true, 60))
+	sub.subscribe(0, packet.Subscription{Filter: "q2/#", QoS: 2})
+	pub.publish(&packet.Publish{Topic: "q2/a", QoS: 2, Payload: []byte("two")})
+	p := expect[*packet.Publish](t, sub, 10*time.Second)
+	sub.mustSend(&packet.Pubrec{PacketID: p.PacketID})
+	expect[*packet.Pubrel](t, sub, 10*time.Second) // the PUBREC committed; no PUBCOMP
+	sub.close()
+	tb.waitOffline(t, "q2")
+	damageFrame(t, tb.dir, logOffsetOf(t, tb, "two"))
+
+	sub, _ = rawConnect(t, tb.addr, connectV5("q2", false, 60))
+	if rel := expect[*packet.Pubrel](t, sub, 10*time.Second); rel.PacketID != p.PacketID {
+		t.Fatalf("PUBREL for %d, want %d", rel.PacketID, p.PacketID)
+	}
+	sub.mustSend(&packet.Pubcomp{PacketID: p.PacketID})
+	waitFor(t, 10*time.Second, "the delivery completed", func() bool {
+		return len(tb.machine.View().Inflight("q2")) == 0
+	})
+}
