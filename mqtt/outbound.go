@@ -641,7 +641,10 @@ func (r *offsetReader) at(off log.Offset) (*fsm.Entry, error) {
 			if err != nil && off < r.l.FirstOffset() {
 				return nil, nil // deleted meanwhile
 			}
-			return nil, readFailure(off, err)
+			if err != nil {
+				return nil, &logReadError{off: off, exact: true, err: err}
+			}
+			return nil, nil
 		}
 		r.cur, r.valid = r.it.Record(), true
 	}

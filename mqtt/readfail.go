@@ -17,21 +17,30 @@ import (
 // after this one repaired the segment) delivers it. An offset that retention
 // deleted (below FirstOffset) is not a read error: the log no longer has it.
 
-// logReadError is a failed read of the log at an offset: the one asked
-// for, or the first one an iterator had not yet returned.
+// logReadError is a failed read of the log: of the offset asked for
+// (exact), or by an iterator at or after the first offset it had not yet
+// returned (the failing frame may hold records its filter skips).
 type logReadError struct {
-	off log.Offset
-	err error
+	off   log.Offset
+	exact bool
+	err   error
 }
 
 func (e *logReadError) Error() string {
-	return fmt.Sprintf("mqtt: read the log at offset %d: %v", e.off, e.err)
+	return fmt.Sprintf("mqtt: %s: %v", e.where(), e.err)
 }
 
 func (e *logReadError) Unwrap() error { return e.err }
 
-// readFailure wraps err (from an iterator) with the offset it stopped at; a
-// nil err stays nil.
+func (e *logReadError) where() string {
+	if e.exact {
+		return fmt.Sprintf("cannot read offset %d from this node's log", e.off)
+	}
+	return fmt.Sprintf("cannot read this node's log at or after offset %d", e.off)
+}
+
+// readFailure wraps err from an iterator with the first offset it had not
+// returned; a nil err stays nil.
 func readFailure(off log.Offset, err error) error {
 	if err == nil {
 		return nil
@@ -46,7 +55,7 @@ func (e *logReadError) reason() string {
 	if errors.Is(e.err, segment.ErrCorrupt) {
 		what = "corrupt data"
 	}
-	return fmt.Sprintf("cannot read offset %d from this node's log (%s); nothing was acknowledged", e.off, what)
+	return fmt.Sprintf("%s (%s); nothing was acknowledged", e.where(), what)
 }
 
 // endOnReadError closes the connection if err is a failed log read (logged

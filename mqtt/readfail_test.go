@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,8 +162,12 @@ func expectReadFailure(t *testing.T, rc *rawClient, dir string, lo, hi log.Offse
 		t.Fatalf("DISCONNECT %+v, want 0x80", dp)
 	}
 	why := dp.Properties.ReasonString
-	var at uint64
-	if _, err := fmt.Sscanf(why, "cannot read offset %d", &at); err != nil || log.Offset(at) < lo || log.Offset(at) > hi {
+	m := regexp.MustCompile(`^cannot read (?:offset (\d+) from this node's log|this node's log at or after offset (\d+)) `).FindStringSubmatch(why)
+	if m == nil {
+		t.Fatalf("reason %q names no offset", why)
+	}
+	at, _ := strconv.ParseUint(m[1]+m[2], 10, 64)
+	if log.Offset(at) < lo || log.Offset(at) > hi {
 		t.Fatalf("reason %q: want an offset in [%d, %d]", why, lo, hi)
 	}
 	if strings.Contains(why, dir) || strings.Contains(why, ".seg") || !strings.Contains(why, "corrupt") {
