@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,102 +15,191 @@ import (
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/segment"
 	"github.com/stratamq/strata/topic"
 )
 
 // messages streams GET /v1/messages?filter=F&from=X&to=Y&limit=N as NDJSON
 // (or CSV with Accept: text/csv), one record at a time: memory stays
 // constant whatever the range, and a client that goes away ends the read.
+// A read of the log that fails is logged at error level and answered with
+// 500 if no record was sent yet, else with a trailing {"error": ...} line.
 func (s *server) messages(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	filter := q.Get("filter")
-	if filter == "" {
-		writeError(w, http.StatusBadRequest, errors.New("filter is required (e.g. filter=sensors/%23)"))
-		return
-	}
-	if _, _, shared, _ := topic.ParseShare(filter); shared {
-		writeError(w, http.StatusBadRequest, errors.New("a shared subscription filter ($share/...) cannot be read"))
-		return
-	}
-	if err := topic.ValidateFilter(filter); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("filter: %w", err))
-		return
-	}
-	from, err := log.ParseBound(q.Get("from"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("from: %w", err))
-		return
-	}
-	to, err := log.ParseBound(q.Get("to"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("to: %w", err))
-		return
-	}
-	limit := uint64(0)
-	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.ParseUint(v, 10, 64); err != nil || limit == 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q: want a positive integer", v))
-			return
-		}
-	}
-	it, err := s.n.Log().Read(filter, from, to)
+	q, err := parseHistoryQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	it, err := s.n.Log().Read(q.filter, q.from, q.to)
+	if err != nil {
+		if errors.Is(err, topic.ErrInvalid) {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		s.historyFailed(newHistoryStream(w, r), q, q.start(s.n.Log()), err) // a time bound's seek failed
+		return
+	}
 	defer it.Close()
-	csv := strings.Contains(r.Header.Get("Accept"), "text/csv")
-	if csv {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	st := newHistoryStream(w, r)
+	next, err := st.copy(it, q.limit, q.start(s.n.Log()))
+	if err != nil {
+		s.historyFailed(st, q, next, err)
+		return
+	}
+	st.begin()
+	st.bw.Flush()
+}
+
+// historyQuery is a parsed GET /v1/messages request.
+type historyQuery struct {
+	filter   string
+	from, to log.Bound
+	limit    uint64 // 0: no limit
+}
+
+// parseHistoryQuery checks the query parameters; every error is the client's.
+func parseHistoryQuery(q url.Values) (historyQuery, error) {
+	h := historyQuery{filter: q.Get("filter")}
+	if h.filter == "" {
+		return h, errors.New("filter is required (e.g. filter=sensors/%23)")
+	}
+	if _, _, shared, _ := topic.ParseShare(h.filter); shared {
+		return h, errors.New("a shared subscription filter ($share/...) cannot be read")
+	}
+	if err := topic.ValidateFilter(h.filter); err != nil {
+		return h, fmt.Errorf("filter: %w", err)
+	}
+	var err error
+	if h.from, err = log.ParseBound(q.Get("from")); err != nil {
+		return h, fmt.Errorf("from: %w", err)
+	}
+	if h.to, err = log.ParseBound(q.Get("to")); err != nil {
+		return h, fmt.Errorf("to: %w", err)
+	}
+	if v := q.Get("limit"); v != "" {
+		if h.limit, err = strconv.ParseUint(v, 10, 64); err != nil || h.limit == 0 {
+			return h, fmt.Errorf("limit %q: want a positive integer", v)
+		}
+	}
+	return h, nil
+}
+
+// start is the first offset the read may return: from if it is an offset,
+// else the first retained one (a lower bound for error messages).
+func (h historyQuery) start(l *log.Log) log.Offset {
+	o, _ := h.from.Offset()
+	return max(o, l.FirstOffset())
+}
+
+// historyFailed reports a failed read: logged at error level with the
+// offset and the error; the client gets 500 when nothing was sent yet,
+// else a trailing error object ending the stream. The client's message
+// names the offset and the kind of failure, not the node's files.
+func (s *server) historyFailed(st *historyStream, q historyQuery, next log.Offset, err error) {
+	s.o.Logger.Error().Err(err).Str("filter", q.filter).Uint64("offset", uint64(next)).
+		Bool("streaming", st.started).Msg("history read failed")
+	what := "I/O error"
+	if errors.Is(err, segment.ErrCorrupt) {
+		what = "corrupt data"
+	}
+	msg := fmt.Errorf("httpapi: reading the log failed at or after offset %d (%s); the node's log has the details", next, what)
+	if !st.started {
+		writeError(st.w, http.StatusInternalServerError, msg)
+		return
+	}
+	st.bw.WriteString(`{"error":`)
+	st.bw.Write(appendJSONString(nil, msg.Error()))
+	st.bw.WriteString("}\n")
+	st.bw.Flush()
+}
+
+// historyStream writes the records of one GET /v1/messages. The status
+// and headers go out with the first record (or at the end), so a read that
+// fails before any record can still answer 500. Not safe for concurrent use.
+type historyStream struct {
+	w         http.ResponseWriter
+	ctx       context.Context
+	csv       bool
+	started   bool
+	bw        *bufio.Writer
+	flusher   http.Flusher
+	buf       []byte
+	lastFlush time.Time
+}
+
+func newHistoryStream(w http.ResponseWriter, r *http.Request) *historyStream {
+	st := &historyStream{w: w, ctx: r.Context(), csv: strings.Contains(r.Header.Get("Accept"), "text/csv"),
+		bw: bufio.NewWriterSize(w, 64<<10), lastFlush: time.Now()}
+	st.flusher, _ = w.(http.Flusher)
+	return st
+}
+
+// begin sends the status and headers (and the CSV header row) once.
+func (st *historyStream) begin() {
+	if st.started {
+		return
+	}
+	st.started = true
+	if st.csv {
+		st.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
+		st.w.Header().Set("Content-Type", "application/x-ndjson")
 	}
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	flusher, _ := w.(http.Flusher)
-	var buf []byte
-	if csv {
-		bw.WriteString("offset,time,topic,qos,retain,payload,properties\r\n")
+	st.w.WriteHeader(http.StatusOK)
+	if st.csv {
+		st.bw.WriteString("offset,time,topic,qos,retain,payload,properties\r\n")
 	}
+}
+
+// copy writes the iterator's publishes (records the fold cannot decode are
+// skipped, as Apply skips them) until the end, limit, or the client going
+// away. On a read error it returns the first offset not yet read.
+func (st *historyStream) copy(it *log.Iterator, limit uint64, next log.Offset) (log.Offset, error) {
 	var n uint64
-	ctx := r.Context()
-	lastFlush := time.Now()
 	for it.Next() {
 		rec := it.Record()
+		next = rec.Offset + 1
 		e, err := fsm.DecodeRecord(rec)
 		if err != nil || e.Kind != fsm.KindPublish {
 			continue
 		}
-		if csv {
-			buf = AppendCSV(buf[:0], rec.Offset, &e)
-		} else {
-			buf = AppendNDJSON(buf[:0], rec.Offset, &e)
-		}
-		if _, err := bw.Write(buf); err != nil {
-			return // the client went away
+		if !st.write(rec.Offset, &e) {
+			return next, nil // the client went away
 		}
 		if n++; limit > 0 && n >= limit {
-			break
+			return next, nil
 		}
-		if n%1024 == 0 {
-			if ctx.Err() != nil {
-				return
-			}
-			if flusher != nil && time.Since(lastFlush) > 200*time.Millisecond {
-				bw.Flush() // a slow trickle of matches still reaches the client
-				flusher.Flush()
-				lastFlush = time.Now()
-			}
+		if n%1024 == 0 && !st.tick() {
+			return next, nil
 		}
 	}
-	if err := it.Err(); err != nil {
-		// The status is sent; end the stream with an error object the client can see.
-		s.o.Logger.Error().Err(err).Str("filter", filter).Msg("history read failed")
-		bw.WriteString(`{"error":`)
-		bw.Write(appendJSONString(nil, err.Error()))
-		bw.WriteString("}\n")
+	return next, it.Err()
+}
+
+// write writes one record; false once the client went away.
+func (st *historyStream) write(off log.Offset, e *fsm.Entry) bool {
+	st.begin()
+	if st.csv {
+		st.buf = AppendCSV(st.buf[:0], off, e)
+	} else {
+		st.buf = AppendNDJSON(st.buf[:0], off, e)
 	}
-	bw.Flush()
+	_, err := st.bw.Write(st.buf)
+	return err == nil
+}
+
+// tick checks the client is still there and flushes a slow trickle of
+// matches at most every 200 ms; false once the client went away.
+func (st *historyStream) tick() bool {
+	if st.ctx.Err() != nil {
+		return false
+	}
+	if st.flusher != nil && time.Since(st.lastFlush) > 200*time.Millisecond {
+		st.bw.Flush()
+		st.flusher.Flush()
+		st.lastFlush = time.Now()
+	}
+	return true
 }
 
 // AppendNDJSON appends one message as a JSON object and a newline:

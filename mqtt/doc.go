@@ -7,7 +7,9 @@
 // after the entry committed and applied on this node; what reaches clients
 // comes from Broker.Apply, which the node calls for every applied entry
 // with its fsm.Effects (deliveries, resumes, takeovers). Offline messages,
-// catch-up after a queue overflow and replays are read back from the log.
+// catch-up after a queue overflow and replays are read back from the log; a
+// read that fails closes the connection (0x80 in 5.0) and acknowledges
+// nothing (readfail.go).
 // docs/mqtt.md maps every MQTT feature onto entries and views; docs/threads.md
 // lists the goroutines and the lock order.
 package mqtt

@@ -99,7 +99,7 @@ func (c *conn) drain() error {
 			return c.bw.Flush()
 		}
 		if err != nil {
-			return err
+			return c.endOnReadError(err)
 		}
 	}
 }
@@ -249,8 +249,11 @@ func (c *conn) send(d delivery) error {
 		rd := newOffsetReader(c.b.o.Cluster.Log())
 		e, err = rd.at(d.off)
 		rd.close()
-		if err != nil || e == nil {
-			c.logger.Warn().Err(err).Uint64("offset", uint64(d.off)).Msg("retained message not in the log")
+		if err != nil {
+			return err // unreadable: the connection ends, nothing is acked
+		}
+		if e == nil {
+			c.logger.Warn().Uint64("offset", uint64(d.off)).Msg("retained message no longer in the log")
 			if d.qos > 0 {
 				c.ackOffset(d.off)
 			}
@@ -454,36 +457,7 @@ func (c *conn) sendResume(r *fsm.Resume) error {
 		return nil
 	}
 	for _, g := range r.Gaps {
-		it := c.b.o.Cluster.Log().Iter(g.From)
-		for it.Next() {
-			rec := it.Record()
-			if rec.Offset >= g.To {
-				break
-			}
-			if err := sendInflight(rec.Offset); err != nil {
-				it.Close()
-				return err
-			}
-			if rec.Kind != uint8(fsm.KindPublish) {
-				continue
-			}
-			e, err := entryOf(rec)
-			if err != nil {
-				continue
-			}
-			d, ok := v.Owed(c.clientID, rec.Offset, e)
-			if !ok {
-				continue
-			}
-			if err := c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, replay: true}); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		err := it.Err()
-		it.Close()
-		if err != nil {
-			c.logger.Error().Err(err).Msg("replaying an offline gap")
+		if err := c.replayGap(v, g, sendInflight); err != nil {
 			return err
 		}
 	}
@@ -501,22 +475,67 @@ func (c *conn) sendResume(r *fsm.Resume) error {
 	return nil
 }
 
-// resend sends one in-flight item again: PUBREL after PUBREC, else the
-// PUBLISH (with DUP when it was sent before).
-func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
-	e, err := rd.at(in.Offset)
-	if err != nil || e == nil {
-		// Gone from the log (retention) or unreadable: nothing to send.
-		c.logger.Warn().Err(err).Uint64("offset", uint64(in.Offset)).Msg("in-flight message not in the log")
-		c.ackOffset(in.Offset)
+// replayGap sends, from the log, what the session's subscriptions matched
+// in the offline gap g, calling before(off) ahead of each record so that
+// in-flight resends merge in offset order. A read failure is returned as a
+// *logReadError: the gap stays owed.
+func (c *conn) replayGap(v *fsm.View, g fsm.Range, before func(log.Offset) error) error {
+	it := c.b.o.Cluster.Log().Iter(g.From)
+	defer it.Close()
+	next := g.From // the first offset not yet read
+	for it.Next() {
+		rec := it.Record()
+		if rec.Offset >= g.To {
+			return nil
+		}
+		next = rec.Offset + 1
+		if err := before(rec.Offset); err != nil {
+			return err
+		}
+		if err := c.sendOwed(v, rec); err != nil {
+			return err
+		}
+	}
+	return readFailure(max(next, c.b.o.Cluster.Log().FirstOffset()), it.Err())
+}
+
+// sendOwed sends rec if it is a publish the session owes (records the fold
+// could not decode were skipped alike by Apply: never owed).
+func (c *conn) sendOwed(v *fsm.View, rec log.Record) error {
+	if rec.Kind != uint8(fsm.KindPublish) {
 		return nil
 	}
+	e, err := entryOf(rec)
+	if err != nil {
+		return nil
+	}
+	d, ok := v.Owed(c.clientID, rec.Offset, e)
+	if !ok {
+		return nil
+	}
+	return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, replay: true})
+}
+
+// resend sends one in-flight item again: PUBREL after PUBREC (it needs no
+// read of the message, so a damaged or deleted frame does not stop the QoS 2
+// flow), else the PUBLISH (with DUP when it was sent before).
+func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
 	if in.State == fsm.InflightReceived {
 		if err := c.waitSlot(); err != nil {
 			return err
 		}
 		id := c.allocID(&outMsg{off: in.Offset, qos: 2, received: true})
 		return c.write(&packet.Pubrel{PacketID: id})
+	}
+	e, err := rd.at(in.Offset)
+	if err != nil {
+		return err // unreadable: the connection ends, the session still owes it
+	}
+	if e == nil {
+		// Deleted by retention: the log no longer has it, nothing to send.
+		c.logger.Warn().Uint64("offset", uint64(in.Offset)).Msg("in-flight message no longer in the log")
+		c.ackOffset(in.Offset)
+		return nil
 	}
 	d := v.Redeliver(in, e)
 	return c.send(delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, dup: in.State == fsm.InflightSent})
@@ -544,7 +563,11 @@ func (c *conn) catchUp() error {
 		rd := newOffsetReader(c.b.o.Cluster.Log())
 		for _, in := range pending {
 			e, err := rd.at(in.Offset)
-			if err != nil || e == nil {
+			if err != nil {
+				rd.close()
+				return err // unreadable: the connection ends, nothing is acked
+			}
+			if e == nil { // deleted by retention
 				c.ackOffset(in.Offset)
 				continue
 			}
@@ -598,7 +621,9 @@ func (r *offsetReader) close() {
 	}
 }
 
-// at returns the publish at off, nil if the log no longer has it.
+// at returns the publish at off; nil, nil if the log no longer has it
+// (retention deleted it) or it is no publish the fold could decode; a
+// *logReadError if reading failed.
 func (r *offsetReader) at(off log.Offset) (*fsm.Entry, error) {
 	if r.it == nil || (r.valid && r.cur.Offset > off) || off < r.l.FirstOffset() {
 		r.close()
@@ -612,12 +637,22 @@ func (r *offsetReader) at(off log.Offset) (*fsm.Entry, error) {
 		if !r.it.Next() {
 			err := r.it.Err()
 			r.close() // reopen next time: the log may have grown
-			return nil, err
+			if err != nil && off < r.l.FirstOffset() {
+				return nil, nil // deleted meanwhile
+			}
+			if err != nil {
+				return nil, &logReadError{off: off, exact: true, err: err}
+			}
+			return nil, nil
 		}
 		r.cur, r.valid = r.it.Record(), true
 	}
 	if r.cur.Offset != off || r.cur.Kind != uint8(fsm.KindPublish) {
 		return nil, nil
 	}
-	return entryOf(r.cur)
+	e, err := entryOf(r.cur)
+	if err != nil {
+		return nil, nil // skipped alike by Apply: never owed
+	}
+	return e, nil
 }

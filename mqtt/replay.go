@@ -113,7 +113,9 @@ func (c *conn) dropPendingReplay(p *pendingReplay) {
 // sendReplay sends the log's messages matching r.filter from r.from up to
 // the subscription's offset, in offset order. A starting point older than
 // retention starts at the earliest message; for MQTT 5 the first message
-// then carries the user property replay-truncated with that offset.
+// then carries the user property replay-truncated with that offset. A read
+// that fails ends the connection (a *logReadError), never the replay alone
+// in silence.
 func (c *conn) sendReplay(r *replayReq) error {
 	l := c.b.o.Cluster.Log()
 	first := l.FirstOffset()
@@ -121,38 +123,29 @@ func (c *conn) sendReplay(r *replayReq) error {
 	truncated := false
 	if r.from.last > 0 {
 		offs, err := lastMatching(l, r.filter, r.upTo, r.from.last)
-		if err != nil {
-			c.logger.Error().Err(err).Msg("replay last:N")
-			return nil
-		}
-		if len(offs) == 0 {
-			return nil
+		if err != nil || len(offs) == 0 {
+			return err
 		}
 		from = log.AtOffset(offs[0])
 	} else if first > 0 {
-		truncated = boundBefore(l, from, first)
+		var err error
+		if truncated, err = boundBefore(l, from, first); err != nil {
+			return err
+		}
 	}
+	start, _ := from.Offset()
 	it, err := l.Read(r.filter, from, log.AtOffset(r.upTo))
-	if err != nil {
-		c.logger.Error().Err(err).Msg("replay read")
-		return nil
+	if err != nil { // the filter was checked on SUBSCRIBE: a time seek failed
+		return readFailure(max(start, first), err)
 	}
 	defer it.Close()
+	next := max(start, first) // the first offset not yet read
 	for it.Next() {
 		rec := it.Record()
-		if rec.Kind != uint8(fsm.KindPublish) {
+		next = rec.Offset + 1
+		d, ok := c.replayed(r, rec)
+		if !ok {
 			continue
-		}
-		e, err := entryOf(rec)
-		if err != nil {
-			continue
-		}
-		if r.opts.NoLocal && e.ClientID == c.clientID {
-			continue // [MQTT-3.8.3-3]
-		}
-		d := delivery{off: rec.Offset, e: e, qos: min(e.Publish.QoS, r.opts.QoS), retain: r.opts.RetainAsPublished && e.Publish.Retain}
-		if r.opts.ID != 0 {
-			d.subIDs = []uint32{r.opts.ID}
 		}
 		if truncated && c.version == packet.Version5 {
 			d.extra = []packet.UserProperty{{Key: "replay-truncated", Value: strconv.FormatUint(uint64(first), 10)}}
@@ -162,25 +155,46 @@ func (c *conn) sendReplay(r *replayReq) error {
 			return err
 		}
 	}
-	if err := it.Err(); err != nil {
-		c.logger.Error().Err(err).Msg("replay read")
+	return readFailure(next, it.Err())
+}
+
+// replayed turns a record read by a replay into its delivery; ok is false
+// for records not sent (not a publish, not decodable as Apply skips them,
+// or excluded by no-local).
+func (c *conn) replayed(r *replayReq, rec log.Record) (delivery, bool) {
+	if rec.Kind != uint8(fsm.KindPublish) {
+		return delivery{}, false
 	}
-	return nil
+	e, err := entryOf(rec)
+	if err != nil {
+		return delivery{}, false
+	}
+	if r.opts.NoLocal && e.ClientID == c.clientID {
+		return delivery{}, false // [MQTT-3.8.3-3]
+	}
+	d := delivery{off: rec.Offset, e: e, qos: min(e.Publish.QoS, r.opts.QoS), retain: r.opts.RetainAsPublished && e.Publish.Retain}
+	if r.opts.ID != 0 {
+		d.subIDs = []uint32{r.opts.ID}
+	}
+	return d, true
 }
 
 // boundBefore reports whether b starts before offset first (the earliest
 // retained): an offset below it, or a time before that record's time.
-func boundBefore(l *log.Log, b log.Bound, first log.Offset) bool {
+func boundBefore(l *log.Log, b log.Bound, first log.Offset) (bool, error) {
 	if o, ok := b.Offset(); ok {
-		return o < first
+		return o < first, nil
 	}
 	t, ok := b.Time()
 	if !ok {
-		return true // unbounded: from the beginning, which retention cut
+		return true, nil // unbounded: from the beginning, which retention cut
 	}
 	it := l.Iter(first)
 	defer it.Close()
-	return it.Next() && t.UnixNano() < it.Record().Time
+	if it.Next() {
+		return t.UnixNano() < it.Record().Time, nil
+	}
+	return false, readFailure(first, it.Err())
 }
 
 // lastMatching returns the offsets of the n most recent messages matching
@@ -188,13 +202,14 @@ func boundBefore(l *log.Log, b log.Bound, first log.Offset) bool {
 func lastMatching(l *log.Log, filter string, upTo log.Offset, n int) ([]log.Offset, error) {
 	it, err := l.Read(filter, log.Unbounded(), log.AtOffset(upTo))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mqtt: replay last:N: %w", err)
 	}
 	defer it.Close()
 	ring := make([]log.Offset, 0, min(n, 1<<16))
-	start := 0
+	start, next := 0, l.FirstOffset() // next: the first offset not yet read
 	for it.Next() {
 		rec := it.Record()
+		next = rec.Offset + 1
 		if rec.Kind != uint8(fsm.KindPublish) {
 			continue
 		}
@@ -206,7 +221,7 @@ func lastMatching(l *log.Log, filter string, upTo log.Offset, n int) ([]log.Offs
 		start = (start + 1) % n
 	}
 	if err := it.Err(); err != nil {
-		return nil, err
+		return nil, readFailure(next, err)
 	}
 	return append(ring[start:], ring[:start]...), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 // runHistory: strata history --server URL --filter F [--from X] [--to Y]
 // [--format ndjson|csv] [--out FILE] — streams a range from GET
 // /v1/messages; with --out, a progress line (records, bytes, rate) on stderr.
+// An error status, or a stream the server ended with an error object, is an
+// error (exit 1): the records before it are still written.
 func runHistory(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("history", stderr)
 	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
@@ -80,21 +83,10 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	p := &progress{w: stderr, start: time.Now(), show: f != nil, csv: *format == "csv"}
-	buf := make([]byte, 256<<10)
-	for {
-		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if _, err := bw.Write(buf[:n]); err != nil {
-				return err
-			}
-			p.add(buf[:n])
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return fmt.Errorf("reading the stream: %w", rerr)
-		}
+	if err := copyHistory(resp.Body, bw, p); err != nil {
+		bw.Flush() // keep what came before the failure
+		p.done()
+		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -106,6 +98,69 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	p.done()
 	return nil
+}
+
+// copyHistory copies a GET /v1/messages stream to w, counting it in p. A
+// stream the server ended with an error object (a read of its log failed
+// after records were sent) is an error, and the object is not output.
+func copyHistory(body io.Reader, w io.Writer, p *progress) error {
+	t := &errorTail{w: w, p: p}
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if err := t.write(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return t.finish()
+		}
+		if rerr != nil {
+			return fmt.Errorf("reading the stream: %w", rerr)
+		}
+	}
+}
+
+// errorTail passes a history stream on, holding back its last line, which
+// may be the {"error": ...} object that ends a failed stream (NDJSON and CSV
+// alike: no record line starts with it). Not safe for concurrent use.
+type errorTail struct {
+	w    io.Writer
+	p    *progress
+	held []byte // the stream's last line so far, complete or not
+}
+
+func (t *errorTail) write(b []byte) error {
+	t.held = append(t.held, b...)
+	cut := bytes.LastIndexByte(t.held[:len(t.held)-1], '\n') + 1
+	if cut == 0 {
+		return nil
+	}
+	if err := t.pass(t.held[:cut]); err != nil {
+		return err
+	}
+	t.held = append(t.held[:0], t.held[cut:]...)
+	return nil
+}
+
+func (t *errorTail) pass(b []byte) error {
+	if _, err := t.w.Write(b); err != nil {
+		return err
+	}
+	t.p.add(b)
+	return nil
+}
+
+// finish writes the last line, or returns the error it carries.
+func (t *errorTail) finish() error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if bytes.HasPrefix(t.held, []byte(`{"error":`)) && json.Unmarshal(t.held, &e) == nil && e.Error != "" {
+		return fmt.Errorf("the server ended the stream with an error after %d records (those were written): %s", t.p.records(), e.Error)
+	}
+	return t.pass(t.held)
 }
 
 // progress counts records (lines) and bytes and redraws a status line at
@@ -127,11 +182,16 @@ func (p *progress) add(b []byte) {
 	}
 }
 
-func (p *progress) draw() {
-	recs := p.recs
-	if p.csv && recs > 0 {
-		recs-- // the header
+// records is the number of records passed so far.
+func (p *progress) records() int64 {
+	if p.csv && p.recs > 0 {
+		return p.recs - 1 // the header
 	}
+	return p.recs
+}
+
+func (p *progress) draw() {
+	recs := p.records()
 	el := time.Since(p.start).Seconds()
 	fmt.Fprintf(p.w, "\r%d records  %.1f MiB  %.0f records/s   ", recs, float64(p.size)/(1<<20), float64(recs)/max(el, 1e-9))
 }

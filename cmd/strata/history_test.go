@@ -24,6 +24,15 @@ import (
 // count publishes on topics h/0 .. h/3.
 func historyServer(t *testing.T, count int) string {
 	t.Helper()
+	srv := httptest.NewServer(httpapi.Handler(historyNode(t, count), httpapi.DefaultOptions()))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// historyNode is a real node (in-memory Raft, segment files) holding count
+// publishes on topics h/0 .. h/3, with payloads 0 .. count-1.
+func historyNode(t *testing.T, count int) *replication.Node {
+	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.Bootstrap = "h", t.TempDir(), true
 	_, o.Transport = raft.NewInmemTransport("h")
@@ -51,9 +60,7 @@ func historyServer(t *testing.T, count int) string {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(httpapi.Handler(n, httpapi.DefaultOptions()))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return n
 }
 
 func TestHistoryCommand(t *testing.T) {
@@ -102,5 +109,45 @@ func TestHistoryCommand(t *testing.T) {
 	}
 	if err := runHistory([]string{"--server", url, "--filter", "a/#/b"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Errorf("bad filter: %v", err)
+	}
+}
+
+// TestHistoryReadError: when the node cannot read its log, strata history
+// exits 1 with a clear message, whether the server answered an error status
+// (nothing read yet) or ended the stream with an error object (after
+// records, which are still written, without the error object).
+func TestHistoryReadError(t *testing.T) {
+	n := historyNode(t, 40)
+	segs, _ := filepath.Glob(filepath.Join(n.Log().Dir(), "*.seg"))
+	if len(segs) != 1 {
+		t.Fatalf("segments %v", segs)
+	}
+	f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	// The last byte of the file is in the body of the last frame: the last publish's.
+	if _, err := f.WriteAt([]byte{0xA5}, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	last := n.Log().NextOffset() - 1
+	srv := httptest.NewServer(httpapi.Handler(n, httpapi.DefaultOptions()))
+	defer srv.Close()
+
+	out := filepath.Join(t.TempDir(), "h.ndjson")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"history", "--server", srv.URL, "--filter", "h/#", "--out", out}, &stdout, &stderr)
+	data, _ := os.ReadFile(out)
+	if code != 1 || !strings.Contains(stderr.String(), "ended the stream with an error after 39 records") ||
+		!strings.Contains(stderr.String(), "corrupt") || strings.Count(string(data), "\n") != 39 || strings.Contains(string(data), "error") {
+		t.Fatalf("exit %d, stderr %q, %d lines written", code, stderr.String(), strings.Count(string(data), "\n"))
+	}
+
+	stderr.Reset()
+	code = run([]string{"history", "--server", srv.URL, "--filter", "h/#", "--from", fmt.Sprint(last)}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "500") || !strings.Contains(stderr.String(), "corrupt") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -161,6 +161,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	}
 	ao := httpapi.DefaultOptions()
 	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
+	ao.Logger = logger
 	mux := http.NewServeMux()
 	mux.Handle("/", httpapi.Handler(node, ao))
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for docs/benchmarks.md
