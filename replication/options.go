@@ -52,7 +52,7 @@ type Options struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 
-	// Test seams: a transport and stores instead of TCP and raft-boltdb.
+	// Test seams: a transport and stores instead of TCP, raft-wal and raft-boltdb.
 	Transport   raft.Transport
 	LogStore    raft.LogStore
 	StableStore raft.StableStore
