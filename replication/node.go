@@ -87,7 +87,7 @@ func (n *Node) raftConfig() *raft.Config {
 	cfg.SnapshotThreshold = n.o.SnapshotThreshold
 	cfg.SnapshotInterval = n.o.SnapshotInterval
 	cfg.BatchApplyCh = true
-	cfg.MaxAppendEntries = 256
+	cfg.MaxAppendEntries = n.o.RaftMaxAppendEntries
 	if n.o.RaftConfig != nil {
 		n.o.RaftConfig(cfg)
 	}
@@ -119,7 +119,9 @@ func (n *Node) openStores() error {
 		if err != nil {
 			return fmt.Errorf("replication: raft address %q: %w", o.RaftAddr, err)
 		}
-		t, err := raft.NewTCPTransportWithLogger(o.RaftAddr, addr, 3, 10*time.Second, raftLogger(o.Logger, hclog.Warn))
+		t, err := raft.NewTCPTransportWithConfig(o.RaftAddr, addr, &raft.NetworkTransportConfig{
+			MaxPool: 3, Timeout: 10 * time.Second, MaxRPCsInFlight: o.RaftMaxRPCsInFlight,
+			Logger: raftLogger(o.Logger, hclog.Warn)})
 		if err != nil {
 			return fmt.Errorf("replication: listen on %s: %w", o.RaftAddr, err)
 		}
