@@ -31,7 +31,7 @@ const crashChildEnv = "STRATA_WAL_CRASH_CHILD_DIR"
 // acknowledged is in the rebuilt log at its acknowledged offset.
 func TestWALKillMidLoad(t *testing.T) {
 	dir := t.TempDir()
-	acked := runAndKillChild(t, dir, 2000)
+	acked := runAndKillChild(t, dir, 1000)
 	tearWALTail(t, dir)
 	if err := os.RemoveAll(filepath.Join(dir, "log")); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func runAndKillChild(t *testing.T, dir string, want int) map[string]log.Offset {
 		t.Fatal(err)
 	}
 	acked := map[string]log.Offset{}
-	timer := time.AfterFunc(8*time.Second, func() { cmd.Process.Kill() }) // a deadline, not a pause
+	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a deadline, not a pause
 	defer timer.Stop()
 	sc := bufio.NewScanner(out)
 	for len(acked) < want && sc.Scan() {
