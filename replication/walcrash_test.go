@@ -108,9 +108,10 @@ func runAndKillChild(t *testing.T, dir string, want int) map[string]log.Offset {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]log.Offset{}
+	defer cmd.Process.Kill() // on every path out, a failed one included
 	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a deadline, not a pause
 	defer timer.Stop()
+	acked := map[string]log.Offset{}
 	sc := bufio.NewScanner(out)
 	for len(acked) < want && sc.Scan() {
 		p, off, err := parseAck(sc.Text())
