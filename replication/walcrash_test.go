@@ -108,7 +108,7 @@ func runAndKillChild(t *testing.T, dir string, want int) map[string]log.Offset {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill() // on every path out, a failed one included
+	defer cmd.Process.Kill()                                               // on every path out, a failed one included
 	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a deadline, not a pause
 	defer timer.Stop()
 	acked := map[string]log.Offset{}
