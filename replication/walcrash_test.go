@@ -108,8 +108,10 @@ func runAndKillChild(t *testing.T, dir string, want int) map[string]log.Offset {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()                                               // on every path out, a failed one included
-	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a deadline, not a pause
+	// Killed on every way out (a failed one included), and at a deadline
+	// (not a pause: normally the kill below comes first).
+	defer cmd.Process.Kill()
+	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
 	defer timer.Stop()
 	acked := map[string]log.Offset{}
 	sc := bufio.NewScanner(out)
