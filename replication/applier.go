@@ -52,7 +52,7 @@ type applier struct {
 	self         string
 	dataDir      string
 	savedPeers   map[string]string // the member book as last saved (peers.go)
-	leaderID     func() string // "" when unknown
+	leaderID     func() string     // "" when unknown
 	fetch        SegmentFetcher
 	fetchTimeout time.Duration
 	linkDir      func(id string) string

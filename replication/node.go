@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/stratamq/strata/log"
@@ -72,6 +70,9 @@ func New(o Options) (*Node, error) {
 
 func (n *Node) start() error {
 	o := &n.o
+	if err := checkLayout(filepath.Join(o.DataDir, raftDirName)); err != nil {
+		return err // before anything in the directory is opened or created
+	}
 	logDir := filepath.Join(o.DataDir, "log")
 	l, err := log.Open(logDir, o.Log)
 	if err != nil {
@@ -117,28 +118,25 @@ func (n *Node) raftConfig() *raft.Config {
 	cfg.SnapshotThreshold = n.o.SnapshotThreshold
 	cfg.SnapshotInterval = n.o.SnapshotInterval
 	cfg.BatchApplyCh = true
-	cfg.MaxAppendEntries = 256
+	cfg.MaxAppendEntries = n.o.RaftMaxAppendEntries
 	if n.o.RaftConfig != nil {
 		n.o.RaftConfig(cfg)
 	}
 	return cfg
 }
 
-// openStores fills in raft-boltdb, the file snapshot store and the TCP
-// transport where the options do not supply test doubles.
+// openStores fills in raft-wal (Raft's log) and raft-boltdb (term and
+// vote), the file snapshot store and the TCP transport where the options do
+// not supply test doubles.
 func (n *Node) openStores() error {
 	o := &n.o
 	if o.LogStore == nil || o.StableStore == nil {
-		dir := filepath.Join(o.DataDir, "raft")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("replication: %w", err)
-		}
-		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		stores, err := openRaftStores(o.DataDir, o.Logger)
 		if err != nil {
-			return fmt.Errorf("replication: open raft store: %w", err)
+			return err
 		}
-		n.closers = append(n.closers, store.Close)
-		o.LogStore, o.StableStore = store, store
+		n.closers = append(n.closers, stores.Close)
+		o.LogStore, o.StableStore = stores.cached, stores.stable
 	}
 	if o.Snapshots == nil {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(o.DataDir, "snapshots"), 2, raftLogger(o.Logger, hclog.Warn))
@@ -154,7 +152,9 @@ func (n *Node) openStores() error {
 		if err != nil {
 			return fmt.Errorf("replication: raft address %q: %w", o.RaftAddr, err)
 		}
-		t, err := raft.NewTCPTransportWithLogger(o.RaftAddr, addr, 3, 10*time.Second, raftLogger(o.Logger, hclog.Warn))
+		t, err := raft.NewTCPTransportWithConfig(o.RaftAddr, addr, &raft.NetworkTransportConfig{
+			MaxPool: 3, Timeout: 10 * time.Second, MaxRPCsInFlight: o.RaftMaxRPCsInFlight,
+			Logger: raftLogger(o.Logger, hclog.Warn)})
 		if err != nil {
 			return fmt.Errorf("replication: listen on %s: %w", o.RaftAddr, err)
 		}

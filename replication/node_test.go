@@ -30,7 +30,7 @@ func realNode(t *testing.T, dir string) (*Node, *FSMMachine) {
 	return n, m
 }
 
-// TestRestartFromSnapshotAndTail: a real single node (raft-boltdb, TCP
+// TestRestartFromSnapshotAndTail: a real single node (raft-wal, TCP
 // transport, files) restarted after a snapshot and more entries has the same
 // log and the same digest as a fresh fold of its whole log.
 func TestRestartFromSnapshotAndTail(t *testing.T) {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -42,12 +43,25 @@ type Options struct {
 	Log     log.Options
 	Machine StateMachine
 
-	// Group commit bounds: a batch closes at MaxBatchBytes of records or
-	// MaxBatchCount proposals; up to MaxInflight batches are in Raft at once
-	// (the next batch fills while they commit).
+	// Group commit bounds: a batch (one Raft entry) closes at MaxBatchBytes
+	// of records or MaxBatchCount proposals; up to MaxInflight batches are
+	// in Raft at once (the next batch fills while they commit). Raft's
+	// leader writes every entry waiting for it in one append (one fsync),
+	// so the batches in flight are stored together.
 	MaxBatchBytes int
 	MaxBatchCount int
 	MaxInflight   int
+	// RaftMaxAppendEntries bounds the entries in one append to the local
+	// log and in one AppendEntries RPC (raft's MaxAppendEntries, at most
+	// 1024); it must be at least MaxInflight, so that every batch in flight
+	// fits one append and one RPC. A lagging follower gets up to
+	// RaftMaxAppendEntries × MaxBatchBytes per RPC.
+	RaftMaxAppendEntries int
+	// RaftMaxRPCsInFlight is how many AppendEntries RPCs the TCP transport
+	// pipelines to each follower (raft's MaxRPCsInFlight; 1 disables
+	// pipelining). Two overlap sending the next append with the follower's
+	// fsync of the previous one; more only queue behind that fsync.
+	RaftMaxRPCsInFlight int
 
 	// ApplyTimeout bounds how long a proposal waits to be committed.
 	ApplyTimeout time.Duration
@@ -62,7 +76,7 @@ type Options struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 
-	// Test seams: a transport and stores instead of TCP and raft-boltdb.
+	// Test seams: a transport and stores instead of TCP, raft-wal and raft-boltdb.
 	Transport   raft.Transport
 	LogStore    raft.LogStore
 	StableStore raft.StableStore
@@ -73,21 +87,25 @@ type Options struct {
 	Logger zerolog.Logger
 }
 
-// DefaultOptions: 64 KiB / 4096-proposal batches, 4 in flight, snapshots
-// every 65536 entries or 10 minutes.
+// DefaultOptions: 64 KiB / 4096-proposal batches, 4 in flight, up to 64
+// entries per Raft append (4 MiB per RPC to a lagging follower), 2
+// AppendEntries RPCs in flight per follower, snapshots every 65536 entries
+// or 10 minutes. See docs/benchmarks.md for how these were sized.
 func DefaultOptions() Options {
 	return Options{
-		Log:               log.DefaultOptions(),
-		MaxBatchBytes:     64 << 10,
-		MaxBatchCount:     4096,
-		MaxInflight:       4,
-		ApplyTimeout:      10 * time.Second,
-		RecoverInterval:   time.Second,
-		ScrubInterval:     6 * time.Hour,
-		FetchTimeout:      5 * time.Minute,
-		SnapshotThreshold: 65536,
-		SnapshotInterval:  10 * time.Minute,
-		Logger:            zerolog.Nop(),
+		Log:                  log.DefaultOptions(),
+		MaxBatchBytes:        64 << 10,
+		MaxBatchCount:        4096,
+		MaxInflight:          4,
+		RaftMaxAppendEntries: 64,
+		RaftMaxRPCsInFlight:  2,
+		ApplyTimeout:         10 * time.Second,
+		RecoverInterval:      time.Second,
+		ScrubInterval:        6 * time.Hour,
+		FetchTimeout:         5 * time.Minute,
+		SnapshotThreshold:    65536,
+		SnapshotInterval:     10 * time.Minute,
+		Logger:               zerolog.Nop(),
 	}
 }
 
@@ -106,6 +124,10 @@ func (o Options) Validate() error {
 		return errors.New("replication: batch bounds must be positive")
 	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:
 		return errors.New("replication: RecoverInterval and ScrubInterval must be positive")
+	case o.RaftMaxAppendEntries < o.MaxInflight || o.RaftMaxAppendEntries > 1024:
+		return fmt.Errorf("replication: RaftMaxAppendEntries %d must be between MaxInflight (%d) and 1024", o.RaftMaxAppendEntries, o.MaxInflight)
+	case o.RaftMaxRPCsInFlight < 1:
+		return errors.New("replication: RaftMaxRPCsInFlight must be at least 1")
 	}
 	return o.Log.Validate()
 }
