@@ -32,10 +32,12 @@ fuzz:
 	done
 
 # The long crash matrix: every file operation of the log workload (each write,
-# sync, rename and directory sync of every roll), crashed and failed, 60 seeds.
-# `make test` runs the steps of the first roll for 3 seeds.
+# sync, rename and directory sync of every roll), crashed and failed, 60 seeds;
+# and a power loss of a whole 3-node cluster at every third file operation of
+# a load with snapshots. `make test` runs a few points of each.
 crash:
 	STRATA_CRASH=full $(GO) test -race -count=1 -timeout 30m -run 'Crash' ./log/ ./segment/
+	STRATA_CRASH=full $(GO) test -race -count=1 -timeout 30m -run 'PowerLoss' ./replication/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./segment/ ./log/ ./topic/ ./fsm/ ./replication/
