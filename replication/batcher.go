@@ -50,6 +50,7 @@ type batcher struct {
 	o        *Options
 	raft     *raft.Raft
 	a        *applier
+	watch    *leaderWatch // leader changes, for forwarding
 	in       chan *proposal
 	inflight chan struct{}
 	stop     chan struct{}
@@ -58,7 +59,7 @@ type batcher struct {
 }
 
 func newBatcher(o *Options, r *raft.Raft, a *applier) *batcher {
-	b := &batcher{o: o, raft: r, a: a,
+	b := &batcher{o: o, raft: r, a: a, watch: newLeaderWatch(r),
 		in:       make(chan *proposal, 4*o.MaxBatchCount),
 		inflight: make(chan struct{}, o.MaxInflight),
 		stop:     make(chan struct{}), stopped: make(chan struct{})}
@@ -152,23 +153,11 @@ func (b *batcher) collect(first *proposal) []*proposal {
 // and hands it to Raft; a goroutine per entry waits for the commit.
 func (b *batcher) submit(batch []*proposal) {
 	if b.o.Forward != nil && b.raft.State() != raft.Leader {
-		// Inline, one batch at a time: concurrent forwards could commit in
-		// another order than proposed, and MQTT keeps each publisher's order.
-		// Proposals queue meanwhile, so the next batch is bigger.
-		var fwd []*proposal
-		for _, p := range batch {
-			if p.leaderOnly {
-				p.resolve(result{err: fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader)})
-			} else {
-				fwd = append(fwd, p)
-			}
-		}
-		if len(fwd) > 0 {
-			b.forward(fwd)
-		} else {
+		if batch = b.forwardBatch(batch); len(batch) == 0 {
 			<-b.inflight
+			return
 		}
-		return
+		// This node became the leader while waiting: propose here.
 	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
 	b.lastTime = now
@@ -216,6 +205,7 @@ func commitResult(f raft.ApplyFuture) result {
 func (b *batcher) close() {
 	close(b.stop)
 	<-b.stopped
+	b.watch.close(b.raft)
 	b.failQueued() // anything queued while it stopped
 }
 

@@ -29,7 +29,10 @@ type cluster struct {
 
 	firstErr error // the first proposal error seen by proposeMany
 
-	mu sync.Mutex // guards nodes against forward, which runs on nodes' goroutines
+	tweak func(*Options) // adjusts every node's options (newClusterWith)
+
+	mu      sync.Mutex   // guards nodes and httpCut against forward, which runs on nodes' goroutines
+	httpCut map[int]bool // nodes whose HTTP API forward cannot reach (requests hang, as in a partition)
 }
 
 func fastRaft(c *raft.Config) {
@@ -48,7 +51,13 @@ func testLogOptions() log.Options {
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
+	return newClusterWith(t, n, nil)
+}
+
+// newClusterWith starts n nodes whose options tweak adjusts (nil: none).
+func newClusterWith(t *testing.T, n int, tweak func(*Options)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, tweak: tweak, httpCut: map[int]bool{}}
 	for i := 0; i < n; i++ {
 		c.addSlot()
 	}
@@ -100,6 +109,9 @@ func (c *cluster) options(i int) Options {
 	o.Forward = c.forward
 	c.mach[i] = NewFSMMachine()
 	o.Machine = c.mach[i]
+	if c.tweak != nil {
+		c.tweak(&o)
+	}
 	return o
 }
 
@@ -109,16 +121,21 @@ func (c *cluster) options(i int) Options {
 func (c *cluster) forward(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error) {
 	var i int
 	if _, err := fmt.Sscanf(leaderHTTP, "h%d", &i); err != nil {
-		return nil, fmt.Errorf("no node at %q", leaderHTTP)
+		return nil, fmt.Errorf("no node at %q: %w", leaderHTTP, ErrNotSent)
 	}
 	c.mu.Lock()
 	var n *Node
 	if i < len(c.nodes) {
 		n = c.nodes[i]
 	}
+	cut := c.httpCut[i]
 	c.mu.Unlock()
-	if n == nil {
-		return nil, fmt.Errorf("no node at %q", leaderHTTP)
+	if cut { // the request is sent and never answered
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if n == nil { // as a refused connection
+		return nil, fmt.Errorf("no node at %q: %w", leaderHTTP, ErrNotSent)
 	}
 	return n.ProposeBatch(ctx, recs)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
 
@@ -76,47 +75,6 @@ func encodeMembers(m map[string]string) []byte {
 		b = append(b, rec.Value...)
 	}
 	return b
-}
-
-// Forwarder sends records to the leader at leaderHTTP and returns their
-// offsets once committed there. cmd/strata supplies one over the HTTP API.
-type Forwarder func(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error)
-
-// forward sends a batch formed on a follower to the leader. It never
-// retries after sending: a lost answer leaves the outcome unknown, and a
-// retry could commit the records twice.
-func (b *batcher) forward(batch []*proposal) {
-	defer func() { <-b.inflight }()
-	offs, err := b.forwardRecords(batch)
-	for i, p := range batch {
-		if err != nil {
-			p.resolve(result{err: err})
-			continue
-		}
-		p.resolve(result{off: offs[i]})
-	}
-}
-
-func (b *batcher) forwardRecords(batch []*proposal) ([]log.Offset, error) {
-	_, leaderID := b.raft.LeaderWithID()
-	addr := b.a.memberAddr(string(leaderID))
-	if leaderID == "" || addr == "" {
-		return nil, fmt.Errorf("%w: leader %q has no known HTTP address", ErrNotLeader, leaderID)
-	}
-	recs := make([]log.Record, len(batch))
-	for i, p := range batch {
-		recs[i] = p.rec
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.o.ApplyTimeout)
-	defer cancel()
-	offs, err := b.o.Forward(ctx, addr, recs)
-	if err == nil && len(offs) != len(recs) {
-		err = fmt.Errorf("replication: leader answered %d offsets for %d records", len(offs), len(recs))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("replication: forward to %s: %w", leaderID, err)
-	}
-	return offs, nil
 }
 
 // announce makes sure the log records this node's HTTP address, proposing

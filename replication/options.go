@@ -47,6 +47,10 @@ type Options struct {
 
 	// ApplyTimeout bounds how long a proposal waits to be committed.
 	ApplyTimeout time.Duration
+	// ForwardTimeout bounds one forward of a follower's batch to the
+	// leader (a forward is also cut at once when the leader changes); 0
+	// means the default.
+	ForwardTimeout time.Duration
 
 	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
 	SnapshotThreshold uint64
@@ -72,6 +76,7 @@ func DefaultOptions() Options {
 		MaxBatchCount:     4096,
 		MaxInflight:       4,
 		ApplyTimeout:      10 * time.Second,
+		ForwardTimeout:    2 * time.Second,
 		SnapshotThreshold: 65536,
 		SnapshotInterval:  10 * time.Minute,
 		Logger:            zerolog.Nop(),
@@ -89,6 +94,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: Machine is required")
 	case o.Transport == nil && o.RaftAddr == "":
 		return errors.New("replication: RaftAddr is required")
+	case o.ForwardTimeout < 0:
+		return errors.New("replication: ForwardTimeout must not be negative")
 	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
 		return errors.New("replication: batch bounds must be positive")
 	}
