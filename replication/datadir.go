@@ -49,7 +49,8 @@ func lockDataDir(dir string) (*dirLock, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: data directory %s is in use by another strata process (%s)", ErrDataDirInUse, dir, holder(f))
+			return nil, &markedError{is: ErrDataDirInUse,
+				msg: fmt.Sprintf("replication: data directory %s is in use by another strata process (%s)", dir, holder(f))}
 		}
 		return nil, fmt.Errorf("replication: lock %s: %w", path, err)
 	}
@@ -121,10 +122,20 @@ func checkNodeID(dir, nodeID string) (identity, bool, error) {
 	if err != nil || !ok || id.NodeID == nodeID {
 		return id, ok, err
 	}
-	return id, ok, fmt.Errorf("%w: data directory %s belongs to node %q, not %q: start it with --node-id %s, "+
-		"or give node %q an empty data directory (a new node joins with an empty one)",
-		ErrWrongNode, dir, id.NodeID, nodeID, id.NodeID, nodeID)
+	return id, ok, &markedError{is: ErrWrongNode, msg: fmt.Sprintf("replication: data directory %s belongs to node %q, not %q: "+
+		"start it with --node-id %s, or give node %q an empty data directory (a new node joins with an empty one)",
+		dir, id.NodeID, nodeID, id.NodeID, nodeID)}
 }
+
+// markedError is a complete message that matches a sentinel with errors.Is
+// without repeating the sentinel's text.
+type markedError struct {
+	msg string
+	is  error
+}
+
+func (e *markedError) Error() string        { return e.msg }
+func (e *markedError) Is(target error) bool { return target == e.is }
 
 // writeIdentity records id crash-safely: a temporary file, fsync, rename,
 // fsync of the directory. The file is private (0600).

@@ -161,3 +161,7 @@ func (n *Node) recordIdentity(addr string) bool {
 	n.logger.Info().Str("raft_addr", addr).Msg("the cluster membership has the new raft address")
 	return true
 }
+
+// MemberHTTP returns a member's HTTP address as recorded in the log (empty
+// if none). Safe for concurrent use.
+func (n *Node) MemberHTTP(id string) string { return n.a.memberAddr(id) }
