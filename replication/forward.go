@@ -26,66 +26,75 @@ type Forwarder func(ctx context.Context, leaderHTTP string, recs []log.Record) (
 
 // forwardBatch sends a batch formed on a follower to the leader and
 // resolves its proposals, except when this node became the leader
-// meanwhile: those it returns, to be proposed here. Forwarded proposals
-// (leaderOnly) are refused rather than forwarded again. It runs inline on
-// the batcher's goroutine, one batch at a time: concurrent forwards could
+// meanwhile: those it returns, to be proposed here. It runs inline on the
+// batcher's goroutine, one batch at a time: concurrent forwards could
 // commit in another order than proposed, and MQTT keeps each publisher's
 // order. Proposals queue meanwhile, so the next batch is bigger.
+//
+// With no leader known it fails at once with ErrNotLeader (nothing was
+// sent: the caller may try elsewhere). After a forward that was not sent it
+// waits for a new leader, up to ForwardTimeout, and sends the batch there. A
+// forward cut by a change of leader is never sent again: its records may
+// be in the old leader's log. Raft commits them only if the new leader has
+// them at its election, and then before anything the new leader is sent,
+// so later batches keep their order; but sending the same records again
+// could commit them twice.
 func (b *batcher) forwardBatch(batch []*proposal) []*proposal {
-	var fwd []*proposal
+	batch = refuseForwarded(batch)
+	deadline := time.Now() // no wait for a first leader
+	skip := ""
+	for len(batch) > 0 {
+		id, addr, err := b.awaitLeader(skip, deadline)
+		if err != nil {
+			resolveForward(batch, nil, err)
+			return nil
+		}
+		if addr == "" { // this node leads
+			return batch
+		}
+		if batch = dropAbandoned(batch); len(batch) == 0 {
+			return nil
+		}
+		offs, err := b.forwardOnce(id, addr, records(batch))
+		if !errors.Is(err, ErrNotSent) {
+			resolveForward(batch, offs, err)
+			return nil
+		}
+		skip, deadline = id, time.Now().Add(b.forwardTimeout())
+	}
+	return nil
+}
+
+// refuseForwarded fails proposals that came forwarded (leaderOnly) rather
+// than forwarding them again: two nodes that each believed the other led
+// would wait on each other.
+func refuseForwarded(batch []*proposal) []*proposal {
+	keep := batch[:0]
 	for _, p := range batch {
 		if p.leaderOnly {
 			p.resolve(result{err: fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader)})
-		} else {
-			fwd = append(fwd, p)
+			continue
 		}
+		keep = append(keep, p)
 	}
-	if len(fwd) == 0 {
-		return nil
-	}
-	recs := make([]log.Record, len(fwd))
-	for i, p := range fwd {
+	return keep
+}
+
+func records(batch []*proposal) []log.Record {
+	recs := make([]log.Record, len(batch))
+	for i, p := range batch {
 		recs[i] = p.rec
 	}
-	offs, local, err := b.forwardRecords(recs)
-	if local {
-		return fwd
-	}
-	for i, p := range fwd {
+	return recs
+}
+
+func resolveForward(batch []*proposal, offs []log.Offset, err error) {
+	for i, p := range batch {
 		if err != nil {
 			p.resolve(result{err: err})
 		} else {
 			p.resolve(result{off: offs[i]})
 		}
-	}
-	return nil
-}
-
-// forwardRecords sends recs to the current leader, waiting for one (up to
-// ApplyTimeout) when none is known, and sends again to a new leader only
-// after a forward that was not sent. local reports that this node leads.
-//
-// Why a cut forward is never retried: its records may be in the old
-// leader's log. Raft commits them only if the new leader has them at its
-// election, and then before anything the new leader is sent, so sending
-// later batches to the new leader keeps their order; but sending the same
-// records again would commit them twice.
-func (b *batcher) forwardRecords(recs []log.Record) (offs []log.Offset, local bool, err error) {
-	deadline := time.Now().Add(b.o.ApplyTimeout)
-	skip := ""
-	for {
-		id, addr, err := b.awaitLeader(skip, deadline)
-		if err != nil {
-			return nil, false, err
-		}
-		if addr == "" { // this node
-			return nil, true, nil
-		}
-		offs, err = b.forwardOnce(id, addr, recs)
-		if !errors.Is(err, ErrNotSent) || time.Now().After(deadline) {
-			return offs, false, err
-		}
-		skip = id
 	}
 }
 
@@ -102,11 +111,13 @@ func (b *batcher) awaitLeader(skip string, deadline time.Time) (id, addr string,
 		if id, addr, ok := b.leaderTarget(skip); ok {
 			return id, addr, nil
 		}
+		if !time.Now().Before(deadline) {
+			return "", "", fmt.Errorf("%w: no leader with a known HTTP address", ErrNotLeader)
+		}
 		select {
 		case <-changed:
 		case <-poll.C:
 		case <-timeout.C:
-			return "", "", fmt.Errorf("%w: no leader with a known HTTP address after %v", ErrNotLeader, b.o.ApplyTimeout)
 		case <-b.stop:
 			return "", "", ErrClosed
 		}
@@ -132,8 +143,8 @@ type forwardResult struct {
 }
 
 // forwardOnce sends recs to the leader id at addr. It gives up, with the
-// outcome unknown (a context error), when raft's leader changes from id,
-// after ForwardTimeout, or when the node closes.
+// outcome unknown (a context error), when raft reports another leader than
+// id, after ForwardTimeout, or when the node closes.
 func (b *batcher) forwardOnce(id, addr string, recs []log.Record) ([]log.Offset, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.forwardTimeout())
 	defer cancel()
@@ -151,11 +162,14 @@ func (b *batcher) forwardOnce(id, addr string, recs []log.Record) ([]log.Offset,
 		case r := <-res:
 			return checkForward(id, r, len(recs))
 		case <-changed:
-			if _, leaderID := b.raft.LeaderWithID(); string(leaderID) == id {
-				changed = b.watch.next() // a change and back: keep waiting
+			// Cut only once another leader is known: a follower that merely
+			// lost contact (leader unknown, an election under way) may yet
+			// get the answer, and every cut leaves an outcome unknown.
+			if _, leaderID := b.raft.LeaderWithID(); leaderID == "" || string(leaderID) == id {
+				changed = b.watch.next()
 				continue
 			}
-			return b.cut(id, res, len(recs), "the leader changed", context.Canceled)
+			return b.cut(id, res, len(recs), "another leader was elected", context.Canceled)
 		case <-ctx.Done():
 			return b.cut(id, res, len(recs), fmt.Sprintf("no answer within %v", b.forwardTimeout()), ctx.Err())
 		case <-b.stop:

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +117,149 @@ func TestServeNewRaftAddrOneNode(t *testing.T) {
 		var st struct{ Servers []struct{ Address string } }
 		return getJSON("http://"+p.http+"/v1/cluster/status", &st) == nil && len(st.Servers) == 1 && st.Servers[0].Address == p.raft
 	})
+}
+
+// TestPausedLeaderAcksResume: three real processes; publishers post to both
+// followers; the leader is paused (SIGSTOP), so forwards to it hang. The
+// follower that does not become leader acknowledges again soon after the
+// new leader's election (it used to wait out the 10 s ApplyTimeout), and
+// after the old leader resumes, every acknowledged publish is in all three
+// logs exactly once.
+func TestPausedLeaderAcksResume(t *testing.T) {
+	bin := buildStrata(t)
+	nodes := startCluster(t, bin, "p")
+	leader := leaderOf(t, nodes)
+	pubs := map[string]*publisher{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		if n == leader {
+			continue
+		}
+		pubs[n.id] = &publisher{acked: map[string]uint64{}, nodes: []*proc{n}, dead: map[string]bool{}}
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(p *publisher, base int) {
+				defer wg.Done()
+				for seq := base; ; seq += 4 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					p.publishOnce(seq)
+				}
+			}(pubs[n.id], len(pubs)*1_000_000+w)
+		}
+	}
+	for id, p := range pubs {
+		t.Cleanup(func() {
+			if t.Failed() {
+				for _, n := range nodes {
+					t.Logf("%s stderr:\n%s", n.id, n.stderr)
+				}
+			}
+		})
+		waitFor(t, "acks through "+id, 30*time.Second, func() bool { return p.count() >= 20 })
+	}
+	if err := leader.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	defer leader.cmd.Process.Signal(syscall.SIGCONT)
+	var newLeader string
+	waitFor(t, "a new leader", 20*time.Second, func() bool {
+		newLeader = newLeaderSeen(nodes, leader)
+		return newLeader != ""
+	})
+	elected := time.Now()
+	var follower string
+	for id := range pubs {
+		if id != newLeader {
+			follower = id
+		}
+	}
+	before := pubs[follower].count()
+	waitFor(t, "an acknowledgement through the follower", 20*time.Second, func() bool { return pubs[follower].count() > before })
+	acked := time.Now()
+	t.Logf("leader %s paused: %s seen leading %v later; first acknowledgement through follower %s %v after that (%v after the pause)",
+		leader.id, newLeader, elected.Sub(paused).Round(time.Millisecond), follower, acked.Sub(elected).Round(time.Millisecond), acked.Sub(paused).Round(time.Millisecond))
+	if d := acked.Sub(elected); d > 5*time.Second {
+		t.Errorf("the follower acknowledged nothing for %v after the election", d)
+	}
+	close(stop)
+	wg.Wait()
+	leader.cmd.Process.Signal(syscall.SIGCONT)
+	checkSameLogs(t, nodes, pubs)
+}
+
+// startCluster starts three joined processes and waits for three voters.
+func startCluster(t *testing.T, bin, prefix string) []*proc {
+	t.Helper()
+	var nodes []*proc
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, &proc{id: fmt.Sprint(prefix, i), http: freeAddr(t), raft: freeAddr(t), dir: filepath.Join(t.TempDir(), "data")})
+	}
+	startNode(t, bin, nodes[0], "")
+	waitReady(t, nodes[0])
+	for _, n := range nodes[1:] {
+		startNode(t, bin, n, nodes[0].http)
+	}
+	waitFor(t, "three voters", 30*time.Second, func() bool {
+		var st struct{ Servers []struct{ Voter bool } }
+		return getJSON("http://"+nodes[0].http+"/v1/cluster/status", &st) == nil && len(st.Servers) == 3
+	})
+	for _, n := range nodes {
+		waitReady(t, n)
+	}
+	return nodes
+}
+
+// newLeaderSeen returns the id of a leader other than old that a node
+// other than old reports, or "".
+func newLeaderSeen(nodes []*proc, old *proc) string {
+	for _, n := range nodes {
+		var st struct {
+			LeaderID string `json:"leader_id"`
+		}
+		if n != old && getJSON("http://"+n.http+"/v1/cluster/status", &st) == nil && st.LeaderID != "" && st.LeaderID != old.id {
+			return st.LeaderID
+		}
+	}
+	return ""
+}
+
+// checkSameLogs waits for the nodes to converge, stops them and checks
+// their logs are equal and hold every acknowledged publish once.
+func checkSameLogs(t *testing.T, nodes []*proc, pubs map[string]*publisher) {
+	t.Helper()
+	waitFor(t, "the nodes to converge", 30*time.Second, func() bool {
+		var offs []uint64
+		for _, n := range nodes {
+			var st struct {
+				NextOffset uint64 `json:"next_offset"`
+			}
+			if getJSON("http://"+n.http+"/v1/cluster/status", &st) != nil {
+				return false
+			}
+			offs = append(offs, st.NextOffset)
+		}
+		return offs[0] == offs[1] && offs[1] == offs[2]
+	})
+	var dumps [][]byte
+	for _, n := range nodes {
+		stopNode(t, n)
+		dumps = append(dumps, dumpLog(t, n.dir))
+	}
+	for _, d := range dumps[1:] {
+		if !bytes.Equal(d, dumps[0]) {
+			t.Fatal("the logs differ")
+		}
+	}
+	total := 0
+	for _, p := range pubs {
+		checkAckedInDump(t, p.acked, dumps[0])
+		total += len(p.acked)
+	}
+	t.Logf("%d acknowledged publishes, each in every log once", total)
 }
