@@ -153,13 +153,6 @@ func TestPausedLeaderAcksResume(t *testing.T) {
 		}
 	}
 	for id, p := range pubs {
-		t.Cleanup(func() {
-			if t.Failed() {
-				for _, n := range nodes {
-					t.Logf("%s stderr:\n%s", n.id, n.stderr)
-				}
-			}
-		})
 		waitFor(t, "acks through "+id, 30*time.Second, func() bool { return p.count() >= 20 })
 	}
 	if err := leader.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
