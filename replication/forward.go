@@ -100,8 +100,11 @@ func resolveForward(batch []*proposal, offs []log.Offset, err error) {
 
 // awaitLeader returns the leader's ID and HTTP address once one other than
 // skip is known (addr is empty when this node leads), following raft's
-// leader observations.
+// leader observations; ErrNotLeader if none is by the deadline.
 func (b *batcher) awaitLeader(skip string, deadline time.Time) (id, addr string, err error) {
+	if id, addr, ok := b.leaderTarget(skip); ok { // the common case: no timers
+		return id, addr, nil
+	}
 	poll := time.NewTicker(20 * time.Millisecond) // a member's HTTP address arrives by the log, not by an observation
 	defer poll.Stop()
 	timeout := time.NewTimer(time.Until(deadline))
