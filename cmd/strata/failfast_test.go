@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -255,4 +256,64 @@ func checkSameLogs(t *testing.T, nodes []*proc, pubs map[string]*publisher) {
 		total += len(p.acked)
 	}
 	t.Logf("%d acknowledged publishes, each in every log once", total)
+}
+
+// TestServeRaftAddrChangeInCluster: a member of a three-node cluster
+// restarted with another --raft-addr and no --join is refused with the
+// command that applies it; with --join the leader applies it and the node
+// records it. Then a node restarted alone, waiting for a leader it cannot
+// have, exits promptly on SIGTERM.
+func TestServeRaftAddrChangeInCluster(t *testing.T) {
+	bin := buildStrata(t)
+	nodes := startCluster(t, bin, "r")
+	leader := leaderOf(t, nodes)
+	var f *proc
+	for _, n := range nodes {
+		if n != leader {
+			f = n
+		}
+	}
+	stopNode(t, f)
+	oldAddr := f.raft
+	f.raft, f.mqtt, f.ws = freeAddr(t), "", ""
+	startNode(t, bin, f, "")
+	code, _ := waitExit(t, f, 20*time.Second)
+	for _, want := range []string{"--raft-addr changed from " + oldAddr + " to " + f.raft, "--join", "or keep --raft-addr " + oldAddr} {
+		if code != 1 || !strings.Contains(f.stderr.String(), want) {
+			t.Fatalf("restart with a new raft address and no --join: exit %d, stderr:\n%s\nwant exit 1 and %q", code, f.stderr, want)
+		}
+	}
+	startNode(t, bin, f, leader.http)
+	waitFor(t, "the leader to apply the new address", 30*time.Second, func() bool {
+		var st struct {
+			Servers []struct{ ID, Address string }
+		}
+		if getJSON("http://"+leader.http+"/v1/cluster/status", &st) != nil {
+			return false
+		}
+		for _, s := range st.Servers {
+			if s.ID == f.id {
+				return s.Address == f.raft
+			}
+		}
+		return false
+	})
+	waitFor(t, f.id+" to record its new address", 20*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(f.dir, "IDENTITY"))
+		return err == nil && strings.Contains(string(b), f.raft)
+	})
+	for _, n := range nodes {
+		stopNode(t, n)
+	}
+	alone := nodes[0]
+	alone.mqtt, alone.ws = "", ""
+	startNode(t, bin, alone, "")
+	waitFor(t, alone.id+" to answer", 20*time.Second, func() bool { var v any; return getJSON("http://"+alone.http+"/healthz", &v) == nil })
+	if err := alone.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, took := waitExit(t, alone, 10*time.Second)
+	if code != 0 || took > 2*time.Second {
+		t.Fatalf("SIGTERM while waiting for a leader: exit %d after %v; stderr:\n%s", code, took, alone.stderr)
+	}
 }
