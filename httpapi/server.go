@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -222,15 +224,22 @@ func (s *server) propose(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ProposeResponse{Offsets: offs})
 }
 
-// Forward is a replication.Forwarder over this API.
+// Forward is a replication.Forwarder over this API. An error before a
+// connection to the leader was made wraps replication.ErrNotSent (the
+// follower may then send the records to another leader).
 func Forward(client *http.Client) replication.Forwarder {
 	return func(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error) {
+		var connected atomic.Bool
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 		req, err := http.NewRequestWithContext(ctx, "POST", "http://"+leaderHTTP+"/v1/internal/propose",
 			bytes.NewReader(replication.EncodeBatch(recs)))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", replication.ErrNotSent, err)
 		}
 		resp, err := client.Do(req)
+		if err != nil && !connected.Load() {
+			return nil, fmt.Errorf("%w: %w", replication.ErrNotSent, err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ var (
 
 type proposal struct {
 	rec  log.Record
+	ctx  context.Context         // the proposer's: once it ends, the record is not sent to Raft or a leader
 	done chan result             // Propose waits here
 	cb   func(log.Offset, error) // or ProposeAsync's callback
 	// leaderOnly proposals came forwarded from a follower: they fail on a
@@ -50,6 +51,7 @@ type batcher struct {
 	o        *Options
 	raft     *raft.Raft
 	a        *applier
+	watch    *leaderWatch // leader changes, for forwarding
 	in       chan *proposal
 	inflight chan struct{}
 	stop     chan struct{}
@@ -58,7 +60,7 @@ type batcher struct {
 }
 
 func newBatcher(o *Options, r *raft.Raft, a *applier) *batcher {
-	b := &batcher{o: o, raft: r, a: a,
+	b := &batcher{o: o, raft: r, a: a, watch: newLeaderWatch(r),
 		in:       make(chan *proposal, 4*o.MaxBatchCount),
 		inflight: make(chan struct{}, o.MaxInflight),
 		stop:     make(chan struct{}), stopped: make(chan struct{})}
@@ -68,7 +70,7 @@ func newBatcher(o *Options, r *raft.Raft, a *applier) *batcher {
 
 // propose queues rec and waits for its commit.
 func (b *batcher) propose(ctx context.Context, rec log.Record) (log.Offset, error) {
-	p := &proposal{rec: rec, done: make(chan result, 1)}
+	p := &proposal{rec: rec, ctx: ctx, done: make(chan result, 1)}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -101,7 +103,7 @@ func (b *batcher) proposeAsync(ctx context.Context, rec log.Record, leaderOnly b
 		return
 	default:
 	}
-	p := &proposal{rec: rec, cb: done, leaderOnly: leaderOnly}
+	p := &proposal{rec: rec, ctx: ctx, cb: done, leaderOnly: leaderOnly}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -152,22 +154,11 @@ func (b *batcher) collect(first *proposal) []*proposal {
 // and hands it to Raft; a goroutine per entry waits for the commit.
 func (b *batcher) submit(batch []*proposal) {
 	if b.o.Forward != nil && b.raft.State() != raft.Leader {
-		// Inline, one batch at a time: concurrent forwards could commit in
-		// another order than proposed, and MQTT keeps each publisher's order.
-		// Proposals queue meanwhile, so the next batch is bigger.
-		var fwd []*proposal
-		for _, p := range batch {
-			if p.leaderOnly {
-				p.resolve(result{err: fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader)})
-			} else {
-				fwd = append(fwd, p)
-			}
-		}
-		if len(fwd) > 0 {
-			b.forward(fwd)
-		} else {
-			<-b.inflight
-		}
+		// Back from forwardBatch only if this node became the leader meanwhile.
+		batch = b.forwardBatch(batch)
+	}
+	if batch = dropAbandoned(batch); len(batch) == 0 {
+		<-b.inflight
 		return
 	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
@@ -179,6 +170,22 @@ func (b *batcher) submit(batch []*proposal) {
 	}
 	f := b.raft.Apply(encodeBatch(recs), b.o.ApplyTimeout)
 	go b.await(f, batch)
+}
+
+// dropAbandoned resolves the proposals whose proposer's context ended
+// before they were sent (so they certainly do not commit: a caller that gave
+// up and tries again elsewhere cannot commit the record twice) and returns
+// the others.
+func dropAbandoned(batch []*proposal) []*proposal {
+	keep := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.resolve(result{err: fmt.Errorf("replication: not proposed: %w", err)})
+			continue
+		}
+		keep = append(keep, p)
+	}
+	return keep
 }
 
 func (b *batcher) await(f raft.ApplyFuture, batch []*proposal) {
@@ -216,6 +223,7 @@ func commitResult(f raft.ApplyFuture) result {
 func (b *batcher) close() {
 	close(b.stop)
 	<-b.stopped
+	b.watch.close(b.raft)
 	b.failQueued() // anything queued while it stopped
 }
 

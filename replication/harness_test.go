@@ -32,7 +32,9 @@ type cluster struct {
 	// adjust, if set, changes node i's options before it starts.
 	adjust func(i int, o *Options)
 
-	mu sync.Mutex // guards nodes against forward, which runs on nodes' goroutines
+
+	mu      sync.Mutex   // guards nodes and httpCut against forward, which runs on nodes' goroutines
+	httpCut map[int]bool // nodes whose HTTP API forward cannot reach (requests hang, as in a partition)
 }
 
 func fastRaft(c *raft.Config) {
@@ -53,10 +55,19 @@ func newCluster(t *testing.T, n int) *cluster {
 	return newClusterWith(t, n, nil)
 }
 
-// newClusterWith is newCluster with adjust applied to each node's options.
-func newClusterWith(t *testing.T, n int, adjust func(i int, o *Options)) *cluster {
+// newClusterWith starts n nodes whose options tweak adjusts (nil: none).
+func newClusterWith(t *testing.T, n int, tweak func(*Options)) *cluster {
+	return newClusterPerNode(t, n, func(_ int, o *Options) {
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+}
+
+// newClusterPerNode is newCluster with adjust applied to each node's options.
+func newClusterPerNode(t *testing.T, n int, adjust func(i int, o *Options)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, adjust: adjust}
+	c := &cluster{t: t, adjust: adjust, httpCut: map[int]bool{}}
 	for i := 0; i < n; i++ {
 		c.addSlot()
 	}
@@ -121,16 +132,21 @@ func (c *cluster) options(i int) Options {
 func (c *cluster) forward(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error) {
 	var i int
 	if _, err := fmt.Sscanf(leaderHTTP, "h%d", &i); err != nil {
-		return nil, fmt.Errorf("no node at %q", leaderHTTP)
+		return nil, fmt.Errorf("no node at %q: %w", leaderHTTP, ErrNotSent)
 	}
 	c.mu.Lock()
 	var n *Node
 	if i < len(c.nodes) {
 		n = c.nodes[i]
 	}
+	cut := c.httpCut[i]
 	c.mu.Unlock()
-	if n == nil {
-		return nil, fmt.Errorf("no node at %q", leaderHTTP)
+	if cut { // the request is sent and never answered
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if n == nil { // as a refused connection
+		return nil, fmt.Errorf("no node at %q: %w", leaderHTTP, ErrNotSent)
 	}
 	return n.ProposeBatch(ctx, recs)
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/stratamq/strata/log"
 )
@@ -77,66 +78,91 @@ func encodeMembers(m map[string]string) []byte {
 	return b
 }
 
-// Forwarder sends records to the leader at leaderHTTP and returns their
-// offsets once committed there. cmd/strata supplies one over the HTTP API.
-type Forwarder func(ctx context.Context, leaderHTTP string, recs []log.Record) ([]log.Offset, error)
-
-// forward sends a batch formed on a follower to the leader. It never
-// retries after sending: a lost answer leaves the outcome unknown, and a
-// retry could commit the records twice.
-func (b *batcher) forward(batch []*proposal) {
-	defer func() { <-b.inflight }()
-	offs, err := b.forwardRecords(batch)
-	for i, p := range batch {
-		if err != nil {
-			p.resolve(result{err: err})
-			continue
-		}
-		p.resolve(result{off: offs[i]})
-	}
-}
-
-func (b *batcher) forwardRecords(batch []*proposal) ([]log.Offset, error) {
-	_, leaderID := b.raft.LeaderWithID()
-	addr := b.a.memberAddr(string(leaderID))
-	if leaderID == "" || addr == "" {
-		return nil, fmt.Errorf("%w: leader %q has no known HTTP address", ErrNotLeader, leaderID)
-	}
-	recs := make([]log.Record, len(batch))
-	for i, p := range batch {
-		recs[i] = p.rec
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.o.ApplyTimeout)
-	defer cancel()
-	offs, err := b.o.Forward(ctx, addr, recs)
-	if err == nil && len(offs) != len(recs) {
-		err = fmt.Errorf("replication: leader answered %d offsets for %d records", len(offs), len(recs))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("replication: forward to %s: %w", leaderID, err)
-	}
-	return offs, nil
-}
-
 // announce makes sure the log records this node's HTTP address, proposing
-// (or forwarding) it until it is there. One goroutine, stopped by Close.
+// (or forwarding) it until it is there, and that the membership has this
+// node's current Raft address (readdress). One goroutine, stopped by Close,
+// which also cuts a proposal it is waiting for.
 func (n *Node) announce(stop <-chan struct{}) {
 	defer close(n.announced)
-	if n.o.HTTPAddr == "" {
-		return
-	}
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for n.a.memberAddr(n.o.NodeID) != n.o.HTTPAddr {
-		if id, _ := n.Leader(); id != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			n.b.propose(ctx, memberRecord(n.o.NodeID, n.o.HTTPAddr))
-			cancel()
-		}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
 		select {
 		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		httpDone := n.announceHTTP(ctx)
+		if n.readdress() && httpDone {
+			return
+		}
+		select {
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
 }
+
+// announceHTTP proposes this node's HTTP address once, unless the log
+// already has it; it reports whether it does.
+func (n *Node) announceHTTP(ctx context.Context) bool {
+	if n.o.HTTPAddr == "" || n.a.memberAddr(n.o.NodeID) == n.o.HTTPAddr {
+		return true
+	}
+	if id, _ := n.Leader(); id != "" {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n.b.propose(pctx, memberRecord(n.o.NodeID, n.o.HTTPAddr))
+		cancel()
+	}
+	return false
+}
+
+// readdress applies a changed Raft address through the membership: once
+// the configuration has it, the data directory records it. The leader
+// applies it itself (AddVoter with the same ID and a new address updates the
+// server); on a follower the leader does it when the node joins with --join
+// (cmd/strata refuses a start that would leave the change to nobody). It
+// reports whether nothing is left to do.
+func (n *Node) readdress() bool {
+	self := n.raftAddr()
+	if n.dir.staleAddr(self) == "" {
+		return true
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	current := true // a node not in the configuration joins at its new address
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.o.NodeID {
+			current = string(s.Address) == self
+		}
+	}
+	if current {
+		return n.recordIdentity(self)
+	}
+	if n.IsLeader() {
+		if err := n.raft.AddVoter(raft.ServerID(n.o.NodeID), raft.ServerAddress(self), 0, 5*time.Second).Error(); err != nil {
+			n.logger.Warn().Err(err).Msg("applying the new raft address")
+		}
+	}
+	return false
+}
+
+func (n *Node) recordIdentity(addr string) bool {
+	if err := n.dir.record(identity{NodeID: n.o.NodeID, RaftAddr: addr}); err != nil {
+		n.logger.Error().Err(err).Msg("recording the new raft address")
+		return false
+	}
+	n.logger.Info().Str("raft_addr", addr).Msg("the cluster membership has the new raft address")
+	return true
+}
+
+// MemberHTTP returns a member's HTTP address as recorded in the log (empty
+// if none). Safe for concurrent use.
+func (n *Node) MemberHTTP(id string) string { return n.a.memberAddr(id) }

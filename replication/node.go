@@ -25,6 +25,7 @@ type Node struct {
 	a       *applier
 	b       *batcher
 	closers []func() error
+	dir     *dataDir
 
 	live         *liveness
 	stopAnnounce chan struct{}
@@ -53,9 +54,17 @@ func New(o Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Str("node", o.NodeID).Logger()}
-	if err := n.start(); err != nil {
-		n.closeAll()
+	dir, err := openDataDir(o.DataDir, o.NodeID) // before anything in it is opened
+	if err != nil {
 		return nil, err
+	}
+	n.dir = dir
+	n.closers = append(n.closers, dir.close)
+	if err := n.start(); err != nil {
+		return nil, n.failStart(err)
+	}
+	if err := n.adoptIdentity(); err != nil {
+		return nil, n.failStart(err)
 	}
 	n.b = newBatcher(&n.o, n.raft, n.a)
 	n.live = newLiveness(n.raft)
@@ -356,6 +365,20 @@ func (n *Node) Close() error {
 	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()
 	return errors.Join(err, n.closeAll())
+}
+
+// failStart undoes a start that failed: raft is shut down before the
+// stores and the log it uses are closed (closing them under it panics).
+func (n *Node) failStart(err error) error {
+	if n.raft != nil {
+		if serr := n.raft.Shutdown().Error(); serr != nil {
+			n.logger.Warn().Err(serr).Msg("raft shutdown after a failed start")
+		}
+	}
+	if cerr := n.closeAll(); cerr != nil {
+		n.logger.Warn().Err(cerr).Msg("closing stores after a failed start")
+	}
+	return err
 }
 
 func (n *Node) closeAll() error {

@@ -71,6 +71,10 @@ type Options struct {
 	// ScrubInterval is how often every sealed segment is read whole and
 	// verified; a damaged one is repaired from a peer.
 	ScrubInterval time.Duration
+	// ForwardTimeout bounds one forward of a follower's batch to the
+	// leader (a forward is also cut at once when the leader changes); 0
+	// means the default.
+	ForwardTimeout time.Duration
 
 	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
 	SnapshotThreshold uint64
@@ -100,6 +104,7 @@ func DefaultOptions() Options {
 		RaftMaxAppendEntries: 64,
 		RaftMaxRPCsInFlight:  2,
 		ApplyTimeout:         10 * time.Second,
+		ForwardTimeout:       2 * time.Second,
 		RecoverInterval:      time.Second,
 		ScrubInterval:        6 * time.Hour,
 		FetchTimeout:         5 * time.Minute,
@@ -120,6 +125,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: Machine is required")
 	case o.Transport == nil && o.RaftAddr == "":
 		return errors.New("replication: RaftAddr is required")
+	case o.ForwardTimeout < 0:
+		return errors.New("replication: ForwardTimeout must not be negative")
 	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
 		return errors.New("replication: batch bounds must be positive")
 	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:

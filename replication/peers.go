@@ -2,7 +2,6 @@ package replication
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,7 +34,11 @@ func (a *applier) savePeersLocked() {
 	if a.dataDir == "" || reflect.DeepEqual(a.members, a.savedPeers) {
 		return
 	}
-	if err := writeFileAtomic(filepath.Join(a.dataDir, peersFile), a.members); err != nil {
+	b, err := json.Marshal(a.members)
+	if err == nil {
+		err = writeFileAtomic(a.dataDir, peersFile, b)
+	}
+	if err != nil {
 		a.logger.Warn().Err(err).Msg("saving the member book")
 		return
 	}
@@ -43,36 +46,4 @@ func (a *applier) savePeersLocked() {
 	for k, v := range a.members {
 		a.savedPeers[k] = v
 	}
-}
-
-// writeFileAtomic writes v as JSON to a temporary name, syncs it, renames
-// it over path and syncs the directory.
-func writeFileAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("replication: write %s: %w", path, err)
-	}
-	return nil
 }

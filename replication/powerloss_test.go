@@ -100,7 +100,7 @@ func powerLossAt(t *testing.T, k int64) {
 	for i, m := range p.mems {
 		fss[i] = m
 	}
-	c := newClusterWith(t, 3, memLogs(fss))
+	c := newClusterPerNode(t, 3, memLogs(fss))
 	lead := c.leader(all(3)...)
 	for i := range c.nodes {
 		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 16, SnapshotInterval: time.Hour,

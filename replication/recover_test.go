@@ -42,7 +42,7 @@ func waitHealth(t *testing.T, n *Node, healthy bool) error {
 // space returns, with every acknowledged publish in the log exactly once.
 func TestFullDiskStopsAcknowledgingAndResumes(t *testing.T) {
 	mem := segment.NewMemFS()
-	c := newClusterWith(t, 1, memLogs(map[int]*segment.MemFS{0: mem}))
+	c := newClusterPerNode(t, 1, memLogs(map[int]*segment.MemFS{0: mem}))
 	c.leader(0)
 	n := c.nodes[0]
 	acked := c.proposeMany(0, 200, 4, "before")
@@ -91,7 +91,7 @@ func TestFullDiskStopsAcknowledgingAndResumes(t *testing.T) {
 // up from Raft's log by itself and ends identical to the others.
 func TestFollowerFullDiskRecoversAndConverges(t *testing.T) {
 	mems := map[int]*segment.MemFS{0: segment.NewMemFS(), 1: segment.NewMemFS(), 2: segment.NewMemFS()}
-	c := newClusterWith(t, 3, memLogs(mems))
+	c := newClusterPerNode(t, 3, memLogs(mems))
 	lead := c.leader(all(3)...)
 	f := (lead + 1) % 3
 	acked := c.proposeMany(lead, 100, 4, "before")

@@ -136,15 +136,6 @@ func (s *snapshot) link(id string, l *log.Log, segs []log.SegmentInfo) error {
 	return syncDir(dst)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 func appendManifest(b []byte, segs []log.SegmentInfo) []byte {
 	b = binary.AppendUvarint(b, uint64(len(segs)))
 	for _, s := range segs {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,8 +117,12 @@ func (p *publisher) publishOnce(seq int) {
 			continue
 		}
 		resp, err := c.Post("http://"+n.http+"/v1/publish?topic=load/"+fmt.Sprint(seq%4), "text/plain", strings.NewReader(payload))
+		var opErr *net.OpError
+		if err != nil && errors.As(err, &opErr) && opErr.Op == "dial" {
+			continue // not sent: another node may take it
+		}
 		if err != nil {
-			continue
+			return // sent, no answer (a killed node): it may be committed, so it is not sent twice
 		}
 		var out struct{ Offset *uint64 }
 		json.NewDecoder(resp.Body).Decode(&out)

@@ -115,7 +115,62 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, f, logger)
+	context.AfterFunc(ctx, stop) // a second signal ends the process at once
+	err = serve(ctx, f, logger)
+	if err != nil && ctx.Err() != nil {
+		logger.Warn().Err(err).Msg("start-up interrupted by a signal")
+		return nil
+	}
+	return err
+}
+
+// openNode runs replication.New, which may take long (replaying the log,
+// restoring a snapshot), but returns at once when ctx ends: the process
+// then exits, which is as safe as a crash, and the kernel drops the data
+// directory's lock.
+func openNode(ctx context.Context, o replication.Options) (*replication.Node, error) {
+	type started struct {
+		n   *replication.Node
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		n, err := replication.New(o)
+		ch <- started{n, err}
+	}()
+	select {
+	case s := <-ch:
+		return s.n, s.err
+	case <-ctx.Done():
+		go func() {
+			if s := <-ch; s.n != nil {
+				s.n.Close()
+			}
+		}()
+		return nil, fmt.Errorf("opening the data directory: %w", ctx.Err())
+	}
+}
+
+// checkRaftAddr refuses a changed --raft-addr that nobody would apply: in a
+// cluster of several voters the leader applies it when the node joins
+// (--join); without --join the other members would go on calling the old
+// address. A one-voter cluster applies it itself once it leads.
+func checkRaftAddr(node *replication.Node, f serveFlags) error {
+	old := node.StaleRaftAddr()
+	if old == "" || len(node.Members()) < 2 || (f.join != "" && f.bootstrapExpect <= 1) {
+		return nil
+	}
+	join := "<HTTP address of a running member>"
+	for _, id := range node.Members() {
+		if a := node.MemberHTTP(id); id != f.nodeID && a != "" {
+			join = a
+			break
+		}
+	}
+	return fmt.Errorf("--raft-addr changed from %s to %s, and the other members of the cluster still know node %q at %s: "+
+		"start it with --join so that the leader applies the new address: strata serve --node-id %s --data-dir %s --raft-addr %s --join %s "+
+		"(with your other flags, without --bootstrap-expect), or keep --raft-addr %s",
+		old, f.raftAddr, f.nodeID, old, f.nodeID, f.dataDir, f.raftAddr, join, old)
 }
 
 func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
@@ -150,11 +205,14 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
-	node, err := replication.New(o)
+	node, err := openNode(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
+	if err := checkRaftAddr(node, f); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
@@ -257,8 +315,9 @@ func joinCluster(ctx context.Context, f serveFlags) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	target := f.join
 	var last error
+	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		resp, err := http.Post(httpURL(target)+"/v1/cluster/join", "application/json", bytes.NewReader(body))
+		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/cluster/join", body)
 		if err == nil {
 			var answer map[string]string
 			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
@@ -279,6 +338,15 @@ func joinCluster(ctx context.Context, f serveFlags) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+func postJSON(ctx context.Context, c *http.Client, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.Do(req)
 }
 
 func httpURL(addr string) string {

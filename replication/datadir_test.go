@@ -1,0 +1,188 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeOptions are a real node's options (raft-boltdb, TCP transport, files).
+func nodeOptions(dir, id, raftAddr string) Options {
+	o := DefaultOptions()
+	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = id, dir, raftAddr, true
+	o.Log = testLogOptions()
+	o.RaftConfig = fastRaft
+	o.Machine = NewFSMMachine()
+	return o
+}
+
+// loopbackAddr returns a 127.0.0.1 address with a port free at the moment.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startLeader(t *testing.T, o Options) *Node {
+	t.Helper()
+	n, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDataDirInUseFailsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	n := startLeader(t, nodeOptions(dir, "solo", loopbackAddr(t)))
+	start := time.Now()
+	_, err := New(nodeOptions(dir, "solo", loopbackAddr(t)))
+	if !errors.Is(err, ErrDataDirInUse) {
+		n.Close()
+		t.Fatalf("second New on a data directory in use: %v, want ErrDataDirInUse", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("second New took %v to fail", took)
+	}
+	want := fmt.Sprintf("data directory %s is in use by another strata process (pid %d)", dir, os.Getpid())
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close released the lock: the directory opens again.
+	startLeader(t, nodeOptions(dir, "solo", loopbackAddr(t))).Close()
+}
+
+func TestDataDirOfAnotherNodeIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	addr := loopbackAddr(t)
+	startLeader(t, nodeOptions(dir, "n1", addr)).Close()
+	fi, err := os.Stat(filepath.Join(dir, identityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", identityFile, fi.Mode().Perm())
+	}
+	id, ok, err := readIdentity(dir)
+	if err != nil || !ok || id != (identity{NodeID: "n1", RaftAddr: addr}) {
+		t.Fatalf("recorded identity %+v (%v, %v)", id, ok, err)
+	}
+	_, err = New(nodeOptions(dir, "n2", addr))
+	if !errors.Is(err, ErrWrongNode) {
+		t.Fatalf("New with another node id: %v, want ErrWrongNode", err)
+	}
+	for _, want := range []string{`belongs to node "n1", not "n2"`, "--node-id n1", "empty data directory"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// The refusal left the lock free and the directory usable by its node.
+	startLeader(t, nodeOptions(dir, "n1", addr)).Close()
+}
+
+func TestDamagedIdentityIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, identityFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(nodeOptions(dir, "n1", loopbackAddr(t))); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("New with a damaged %s: %v", identityFile, err)
+	}
+}
+
+// TestFailedStartShutsRaftDown: a start whose fold of the local log fails
+// (a damaged sealed segment) returns the error with raft shut down before its
+// stores close (it used to panic in raft with "database not open"), and
+// leaves the directory unlocked.
+func TestFailedStartShutsRaftDown(t *testing.T) {
+	dir := t.TempDir()
+	addr := loopbackAddr(t)
+	n := startLeader(t, nodeOptions(dir, "solo", addr))
+	for k := 0; n.Log().Segments()[0].NextOffset == 0 || len(n.Log().Segments()) < 3; k++ {
+		if _, err := n.Propose(context.Background(), publish("t/a", fmt.Sprintf("payload %d %s", k, strings.Repeat("x", 200)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg := n.Log().Segments()[0]
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damage(t, seg.Path, seg.Size/2)
+	for attempt := 0; attempt < 2; attempt++ { // the second proves the lock was released
+		_, err := New(nodeOptions(dir, "solo", addr))
+		if err == nil {
+			t.Fatal("a node with a damaged sealed segment started")
+		}
+		if errors.Is(err, ErrDataDirInUse) {
+			t.Fatalf("attempt %d: %v: the failed start kept the lock", attempt, err)
+		}
+		t.Logf("attempt %d: %v", attempt, err)
+	}
+}
+
+func damage(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xFF
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRaftAddrChangeAppliedByLeader: a one-node cluster restarted with a new
+// --raft-addr applies it to its configuration once it leads, and then
+// records it in the data directory.
+func TestRaftAddrChangeAppliedByLeader(t *testing.T) {
+	dir := t.TempDir()
+	oldAddr, newAddr := loopbackAddr(t), loopbackAddr(t)
+	startLeader(t, nodeOptions(dir, "solo", oldAddr)).Close()
+	n := startLeader(t, nodeOptions(dir, "solo", newAddr))
+	defer n.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.StaleRaftAddr() != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new raft address was not applied; still %s", n.StaleRaftAddr())
+		}
+		time.Sleep(10 * time.Millisecond) // poll under a deadline
+	}
+	st, err := n.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Servers) != 1 || st.Servers[0].Address != newAddr {
+		t.Fatalf("configuration %+v, want solo at %s", st.Servers, newAddr)
+	}
+	if id, _, _ := readIdentity(dir); id.RaftAddr != newAddr {
+		t.Fatalf("recorded raft address %q, want %q", id.RaftAddr, newAddr)
+	}
+	if _, err := n.Propose(context.Background(), publish("t/a", "after the move")); err != nil {
+		t.Fatal(err)
+	}
+}
