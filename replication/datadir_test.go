@@ -8,8 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/segment"
 )
 
 // nodeOptions are a real node's options (raft-boltdb, TCP transport, files).
@@ -110,33 +116,79 @@ func TestDamagedIdentityIsAnError(t *testing.T) {
 }
 
 // TestFailedStartShutsRaftDown: a start whose fold of the local log fails
-// (a damaged sealed segment) returns the error with raft shut down before its
-// stores close (it used to panic in raft with "database not open"), and
-// leaves the directory unlocked.
+// (an I/O error while reading it back, after raft started) returns the error
+// with raft shut down before its stores close (it used to panic in raft with
+// "database not open"), and leaves the directory unlocked. (A damaged
+// segment no longer fails a start: the node starts and repairs it.)
 func TestFailedStartShutsRaftDown(t *testing.T) {
 	dir := t.TempDir()
 	addr := loopbackAddr(t)
 	n := startLeader(t, nodeOptions(dir, "solo", addr))
-	for k := 0; n.Log().Segments()[0].NextOffset == 0 || len(n.Log().Segments()) < 3; k++ {
-		if _, err := n.Propose(context.Background(), publish("t/a", fmt.Sprintf("payload %d %s", k, strings.Repeat("x", 200)))); err != nil {
+	for k := 0; k < 50; k++ {
+		if _, err := n.Propose(context.Background(), publish("t/a", fmt.Sprint("payload ", k))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	seg := n.Log().Segments()[0]
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	damage(t, seg.Path, seg.Size/2)
 	for attempt := 0; attempt < 2; attempt++ { // the second proves the lock was released
-		_, err := New(nodeOptions(dir, "solo", addr))
+		o := nodeOptions(dir, "solo", addr)
+		fsys := &failingReads{FS: o.Log.FS}
+		o.Log.FS = fsys
+		o.Machine = &armOnApply{StateMachine: o.Machine, arm: func() { fsys.failing.Store(true) }}
+		_, err := New(o)
 		if err == nil {
-			t.Fatal("a node with a damaged sealed segment started")
+			t.Fatal("a node whose fold failed started")
 		}
 		if errors.Is(err, ErrDataDirInUse) {
 			t.Fatalf("attempt %d: %v: the failed start kept the lock", attempt, err)
 		}
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("attempt %d: %v, want the read error", attempt, err)
+		}
 		t.Logf("attempt %d: %v", attempt, err)
 	}
+}
+
+// failingReads fails every read with EIO once failing is set.
+type failingReads struct {
+	segment.FS
+	failing atomic.Bool
+}
+
+func (f *failingReads) Open(name string) (segment.File, error) {
+	file, err := f.FS.Open(name)
+	return &failingFile{File: file, failing: &f.failing}, err
+}
+
+func (f *failingReads) OpenFile(name string) (segment.File, error) {
+	file, err := f.FS.OpenFile(name)
+	return &failingFile{File: file, failing: &f.failing}, err
+}
+
+type failingFile struct {
+	segment.File
+	failing *atomic.Bool
+}
+
+func (f *failingFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.failing.Load() {
+		return 0, syscall.EIO
+	}
+	return f.File.ReadAt(p, off)
+}
+
+// armOnApply calls arm at the first record folded: the start's catch-up.
+type armOnApply struct {
+	StateMachine
+	arm  func()
+	once sync.Once
+}
+
+func (m *armOnApply) Apply(off log.Offset, rec *log.Record) {
+	m.once.Do(m.arm)
+	m.StateMachine.Apply(off, rec)
 }
 
 func damage(t *testing.T, path string, at int64) {
