@@ -32,6 +32,7 @@ type serveFlags struct {
 	mqtt                                                         mqtt.Options
 	retentionBytes                                               int64
 	retentionAge                                                 time.Duration
+	scrubInterval                                                time.Duration
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
 }
@@ -66,6 +67,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
 	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
+	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
 	if err := parseFlags(fs, args); err != nil {
@@ -90,6 +92,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if f.retentionBytes < 0 || f.retentionAge < 0 {
 		return fmt.Errorf("%w: --retention-bytes and --retention-age must not be negative", errUsage)
+	}
+	if f.scrubInterval <= 0 {
+		return fmt.Errorf("%w: --scrub-interval must be positive", errUsage)
 	}
 	if f.maxPacketSize < 64 || f.maxPacketSize > 268435460 {
 		return fmt.Errorf("%w: --max-packet-size must be 64..268435460 bytes", errUsage)
@@ -202,6 +207,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Logger = logger
 	o.Log.Logger = logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
+	o.ScrubInterval = f.scrubInterval
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
