@@ -32,7 +32,6 @@ type cluster struct {
 	// adjust, if set, changes node i's options before it starts.
 	adjust func(i int, o *Options)
 
-
 	mu      sync.Mutex   // guards nodes and httpCut against forward, which runs on nodes' goroutines
 	httpCut map[int]bool // nodes whose HTTP API forward cannot reach (requests hang, as in a partition)
 }

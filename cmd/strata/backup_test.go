@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stratamq/strata/replication"
 )
@@ -46,8 +44,7 @@ func TestSnapshotBackupRestore(t *testing.T) {
 	for i := 300; i < 350; i++ {
 		pub.publishOnce(i)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
+	stopNode(t, p)
 
 	restored := &proc{id: "n1", http: freeAddr(t), raft: p.raft, dir: filepath.Join(t.TempDir(), "data")}
 	out.Reset()
@@ -74,19 +71,6 @@ func TestSnapshotBackupRestore(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
-
-// waitReady polls /readyz until it answers 200.
-func waitReady(t *testing.T, p *proc) {
-	t.Helper()
-	waitFor(t, p.id+" ready", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + p.http + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
 
 // historyPayloads reads every message over GET /v1/messages.
 func historyPayloads(t *testing.T, p *proc) map[string]bool {
