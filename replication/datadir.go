@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 var (
@@ -46,9 +45,9 @@ func lockDataDir(dir string) (*dirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replication: lock data directory: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, &markedError{is: ErrDataDirInUse,
 				msg: fmt.Sprintf("replication: data directory %s is in use by another strata process (%s)", dir, holder(f))}
 		}
@@ -85,7 +84,7 @@ func writePID(f *os.File) error {
 // release drops the lock. The file stays: removing it would let a process
 // that opened it meanwhile lock an unlinked file.
 func (l *dirLock) release() error {
-	err := unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	return errors.Join(err, l.f.Close())
 }
 
