@@ -23,9 +23,14 @@ func waitExit(t *testing.T, p *proc, d time.Duration) (int, time.Duration) {
 	case <-done:
 		return p.cmd.ProcessState.ExitCode(), time.Since(start)
 	case <-time.After(d):
-		p.cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s still running after %v; stderr:\n%s", p.id, d, p.stderr)
+		p.cmd.Process.Signal(syscall.SIGQUIT) // the Go runtime prints every goroutine's stack
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+		t.Fatalf("%s still running after %v; stderr (with the goroutines' stacks):\n%s", p.id, d, p.stderr)
 		return 0, 0
 	}
 }
