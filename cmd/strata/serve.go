@@ -33,6 +33,7 @@ type serveFlags struct {
 	retentionBytes                                               int64
 	retentionAge                                                 time.Duration
 	scrubInterval                                                time.Duration
+	segmentBytes                                                 int64
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
 }
@@ -67,6 +68,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
 	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
+	fs.Int64Var(&f.segmentBytes, "segment-bytes", replication.DefaultOptions().Log.SegmentBytes, "roll the active segment once it holds this many bytes (sealed segments are the unit of retention, snapshots and repair)")
 	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
@@ -95,6 +97,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if f.scrubInterval <= 0 {
 		return fmt.Errorf("%w: --scrub-interval must be positive", errUsage)
+	}
+	if f.segmentBytes < 4096 {
+		return fmt.Errorf("%w: --segment-bytes must be at least 4096", errUsage)
 	}
 	if f.maxPacketSize < 64 || f.maxPacketSize > 268435460 {
 		return fmt.Errorf("%w: --max-packet-size must be 64..268435460 bytes", errUsage)
@@ -208,6 +213,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Log.Logger = logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
 	o.ScrubInterval = f.scrubInterval
+	o.Log.SegmentBytes = f.segmentBytes
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
