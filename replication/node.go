@@ -71,9 +71,9 @@ func New(o Options) (*Node, error) {
 	n.stopAnnounce, n.announced = make(chan struct{}), make(chan struct{})
 	go n.announce(n.stopAnnounce)
 	n.stopRecover, n.recovered = make(chan struct{}), make(chan struct{})
-	go n.recoverLoop(n.o.RecoverInterval, n.stopRecover, n.recovered)
+	go every(n.o.RecoverInterval, n.stopRecover, n.recovered, n.recoverOnce)
 	n.scrubbed = make(chan struct{})
-	go n.scrubLoop(n.o.ScrubInterval, n.stopRecover, n.scrubbed)
+	go every(n.o.ScrubInterval, n.stopRecover, n.scrubbed, n.scrubOnce)
 	return n, nil
 }
 

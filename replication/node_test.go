@@ -12,22 +12,8 @@ import (
 
 func realNode(t *testing.T, dir string) (*Node, *FSMMachine) {
 	t.Helper()
-	o := DefaultOptions()
-	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = "solo", dir, "127.0.0.1:0", true
-	o.Log = testLogOptions()
-	o.RaftConfig = fastRaft
-	m := NewFSMMachine()
-	o.Machine = m
-	n, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return n, m
+	o := nodeOptions(dir, "solo", "127.0.0.1:0")
+	return startLeader(t, o), o.Machine.(*FSMMachine)
 }
 
 // TestRestartFromSnapshotAndTail: a real single node (raft-wal, TCP

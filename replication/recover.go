@@ -118,8 +118,20 @@ func (a *applier) replayRaftLocked() error {
 	return nil
 }
 
-// recoverLoop retries a failed applier every interval until Close.
-func (n *Node) recoverLoop(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+// recoverOnce repairs damaged segments, then retries a failed applier; the
+// recovery loop runs it every RecoverInterval.
+func (n *Node) recoverOnce() {
+	n.repairDamaged()
+	if !n.a.needsRecovery() {
+		return
+	}
+	if err := n.a.tryRecover(); err != nil {
+		n.logger.Debug().Err(err).Msg("log recovery attempt failed; retrying")
+	}
+}
+
+// every runs fn every interval until stop is closed, then closes done.
+func every(interval time.Duration, stop <-chan struct{}, done chan<- struct{}, fn func()) {
 	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -128,13 +140,7 @@ func (n *Node) recoverLoop(interval time.Duration, stop <-chan struct{}, done ch
 		case <-stop:
 			return
 		case <-t.C:
-		}
-		n.repairDamaged()
-		if !n.a.needsRecovery() {
-			continue
-		}
-		if err := n.a.tryRecover(); err != nil {
-			n.logger.Debug().Err(err).Msg("log recovery attempt failed; retrying")
+			fn()
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
@@ -64,20 +63,11 @@ func damageHealth(l *log.Log) error {
 		filepath.Base(d.Path), d.Base, d.Next, len(ds), d.Err)
 }
 
-// scrubLoop verifies every sealed segment once per interval until stop.
-func (n *Node) scrubLoop(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		if bad := n.a.Log().Scrub(stop); bad > 0 {
-			n.logger.Error().Int("segments", bad).Msg("scrub found damaged segments; repairing them from peers")
-		}
+// scrubOnce verifies every sealed segment; the scrub loop runs it every
+// ScrubInterval.
+func (n *Node) scrubOnce() {
+	if bad := n.a.Log().Scrub(n.stopRecover); bad > 0 {
+		n.logger.Error().Int("segments", bad).Msg("scrub found damaged segments; repairing them from peers")
 	}
 }
 
