@@ -71,6 +71,8 @@ func (l *Log) Replace(base Offset, path string) error {
 	if filepath.Dir(path) != filepath.Clean(l.dir) {
 		return fmt.Errorf("%w: %s is not in %s", ErrInvalid, path, l.dir)
 	}
+	l.pin.Lock()
+	defer l.pin.Unlock()
 	s, d := l.damagedSeg(base)
 	if s == nil {
 		l.o.FS.Remove(path)

@@ -33,7 +33,10 @@ type Log struct {
 		active  *seg
 		damaged map[Offset]Damage // sealed segments that failed a read, by base
 	}
-	w      *segment.Writer // the active segment's writer: Append's goroutine only
+	w *segment.Writer // the active segment's writer: Append's goroutine only
+	// pin is held while a segment file is rewritten (clustering), replaced
+	// (repair) or deleted (retention), and by Pinned.
+	pin    sync.Mutex
 	failed error
 
 	work   chan struct{} // wakes the maintenance goroutine

@@ -44,15 +44,26 @@ func (l *Log) clusterPending() {
 			return
 		default:
 		}
-		r, err := segment.Cluster(l.o.FS, s.path, l.o.Segment)
-		if err != nil {
-			l.logger.Error().Err(err).Str("segment", s.path).Msg("clustering failed; the segment stays ordered")
+		if !l.cluster(s) {
 			return
 		}
-		if !l.install(s, r) {
-			r.Close()
-		}
 	}
+}
+
+// cluster rewrites s in the clustered layout and installs it; false if it
+// failed.
+func (l *Log) cluster(s *seg) bool {
+	l.pin.Lock()
+	defer l.pin.Unlock()
+	r, err := segment.Cluster(l.o.FS, s.path, l.o.Segment)
+	if err != nil {
+		l.logger.Error().Err(err).Str("segment", s.path).Msg("clustering failed; the segment stays ordered")
+		return false
+	}
+	if !l.install(s, r) {
+		r.Close()
+	}
+	return true
 }
 
 func (l *Log) nextToCluster() *seg {
@@ -86,21 +97,29 @@ func (l *Log) install(s *seg, r *segment.Reader) bool {
 // the newest sealed one while the active segment is empty: the last record's
 // segment is what LastTag reports, and replication relies on it.
 func (l *Log) enforceRetention() {
-	for {
-		s := l.retentionVictim()
-		if s == nil {
-			return
-		}
-		if err := l.o.FS.Remove(s.path); err != nil {
-			l.logger.Error().Err(err).Str("segment", s.path).Msg("retention: remove failed")
-			return
-		}
-		l.o.FS.Remove(segment.IndexName(s.path)) // a missing index is fine
-		if err := l.o.FS.SyncDir(l.dir); err != nil {
-			l.logger.Error().Err(err).Msg("retention: sync dir failed")
-		}
-		l.logger.Info().Str("segment", s.path).Msg("retention deleted segment")
+	for l.deleteOldest() {
 	}
+}
+
+// deleteOldest deletes the oldest sealed segment if retention says so; false
+// when it did not (nothing to delete, or the removal failed).
+func (l *Log) deleteOldest() bool {
+	l.pin.Lock()
+	defer l.pin.Unlock()
+	s := l.retentionVictim()
+	if s == nil {
+		return false
+	}
+	if err := l.o.FS.Remove(s.path); err != nil {
+		l.logger.Error().Err(err).Str("segment", s.path).Msg("retention: remove failed")
+		return false
+	}
+	l.o.FS.Remove(segment.IndexName(s.path)) // a missing index is fine
+	if err := l.o.FS.SyncDir(l.dir); err != nil {
+		l.logger.Error().Err(err).Msg("retention: sync dir failed")
+	}
+	l.logger.Info().Str("segment", s.path).Msg("retention deleted segment")
+	return true
 }
 
 // retentionVictim detaches and returns the oldest sealed segment if a

@@ -26,3 +26,33 @@ func (l *Log) Manifest() ([]SegmentInfo, error) {
 	}
 	return out, nil
 }
+
+// Pinned calls fn with the manifest while no segment file is rewritten,
+// replaced or deleted: until fn returns, the files the manifest names are
+// the ones in the directory (the active segment may grow, and roll).
+func (l *Log) Pinned(fn func([]SegmentInfo) error) error {
+	l.pin.Lock()
+	defer l.pin.Unlock()
+	segs, err := l.Manifest()
+	if err != nil {
+		return err
+	}
+	return fn(segs)
+}
+
+// ChecksumAt is the checksum the segment at base had when it was size bytes
+// long (see segment.Reader.ChecksumAt).
+func (l *Log) ChecksumAt(base Offset, size int64) (uint32, error) {
+	for _, s := range l.segments() {
+		if s.base != base {
+			continue
+		}
+		h := s.acquire()
+		if h == nil {
+			break
+		}
+		defer h.release()
+		return h.r.ChecksumAt(size)
+	}
+	return 0, fmt.Errorf("%w: no segment at %d", ErrInvalid, base)
+}

@@ -168,8 +168,11 @@ func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 	if err := a.catchUpLocked(); err != nil {
 		return nil, err
 	}
+	segs := a.log.Segments()
+	active := segs[len(segs)-1] // folded == NextOffset here: it ends at the position
 	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture(),
-		members: encodeMembers(a.members), linkDir: a.linkDir}, nil
+		members: encodeMembers(a.members), linkDir: a.linkDir,
+		activeBase: active.Base, activeSize: active.Size}, nil
 }
 
 // Restore replaces the machine with a snapshot's, and the log with the

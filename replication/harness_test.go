@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
@@ -29,6 +31,7 @@ type cluster struct {
 	logs  []*raft.InmemStore
 
 	firstErr error // the first proposal error seen by proposeMany
+	logBuf   logBuffer
 	// adjust, if set, changes node i's options before it starts.
 	adjust func(i int, o *Options)
 
@@ -89,7 +92,12 @@ func newClusterPerNode(t *testing.T, n int, adjust func(i int, o *Options)) *clu
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(func() {
+		c.close()
+		if t.Failed() {
+			t.Logf("the nodes' logs (last 16 KiB):\n%s", c.logBuf.tail(16<<10))
+		}
+	})
 	return c
 }
 
@@ -114,6 +122,7 @@ func (c *cluster) options(i int) Options {
 	o.Transport, o.LogStore, o.StableStore, o.Snapshots = c.trans[i], c.logs[i], c.logs[i], c.snaps[i]
 	o.RaftConfig = fastRaft
 	o.ApplyTimeout = 5 * time.Second
+	o.Logger = zerolog.New(&c.logBuf).Level(zerolog.InfoLevel).With().Str("node", o.NodeID).Logger()
 	o.HTTPAddr = fmt.Sprintf("h%d", i)
 	o.Forward = c.forward
 	o.FetchSegment = c.fetch
@@ -177,6 +186,26 @@ func (c *cluster) start(i int) {
 	c.mu.Lock()
 	c.nodes[i] = n
 	c.mu.Unlock()
+}
+
+// logBuffer collects the nodes' logs, shown when a test fails. Safe for
+// concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b[max(0, len(l.b)-n):])
 }
 
 func (c *cluster) close() {
@@ -294,7 +323,13 @@ func (c *cluster) converge(nodes ...int) []log.Record {
 			break
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("nodes %v did not converge", nodes)
+			var b strings.Builder
+			for _, i := range nodes {
+				n := c.nodes[i]
+				fmt.Fprintf(&b, "\n  n%d: applied %d of %d, next offset %d, last tag %d, health %v",
+					i, n.raft.AppliedIndex(), want, n.Log().NextOffset(), n.Log().LastTag(), n.Health())
+			}
+			c.t.Fatalf("nodes %v did not converge:%s", nodes, b.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

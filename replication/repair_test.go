@@ -38,6 +38,18 @@ func damageSealed(t *testing.T, l *log.Log, n int, dropIndex bool) string {
 	return s.Path
 }
 
+// waitClustered polls until node i's sealed segments are all clustered.
+func (c *cluster) waitClustered(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !c.allClustered([]int{i}) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("n%d's sealed segments were not clustered in time", i)
+		}
+		time.Sleep(10 * time.Millisecond) // poll under a deadline
+	}
+}
+
 // waitHealthy polls until node i reports no problem.
 func (c *cluster) waitHealthy(i int) {
 	c.t.Helper()
@@ -118,6 +130,7 @@ func TestDamagedSegmentReadFailsNotSkips(t *testing.T) {
 	c := newCluster(t, 1)
 	c.leader(0)
 	c.proposeMany(0, 600, 8, "a")
+	c.waitClustered(0) // a rewrite in progress would replace the damaged file
 	l := c.nodes[0].Log()
 	damageSealed(t, l, 1, false)
 	it := l.Iter(l.FirstOffset())

@@ -48,6 +48,10 @@ type snapshot struct {
 	machine  func(io.Writer) error
 	members  []byte
 	linkDir  func(id string) string // a snapshot's directory, "" if none
+	// The active segment when the state was captured: it held the records
+	// up to position in its first activeSize bytes.
+	activeBase log.Offset
+	activeSize int64
 }
 
 // manifestEntry describes one segment a snapshot needs.
@@ -75,11 +79,18 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *snapshot) persist(sink raft.SnapshotSink) error {
-	l, segs, err := s.a.syncForSnapshot()
+	l, err := s.a.syncForSnapshot()
 	if err != nil {
 		return err
 	}
-	if err := s.link(sink.ID(), l, segs); err != nil {
+	var segs []log.SegmentInfo
+	err = l.Pinned(func(all []log.SegmentInfo) error { // no rewrite or deletion meanwhile
+		if segs, err = s.describe(l, all); err != nil {
+			return err
+		}
+		return s.link(sink.ID(), l, segs)
+	})
+	if err != nil {
 		return err
 	}
 	var machine strings.Builder
@@ -99,18 +110,39 @@ func (s *snapshot) persist(sink raft.SnapshotSink) error {
 	return w.Flush()
 }
 
-// syncForSnapshot makes the log durable and describes its segments.
-func (a *applier) syncForSnapshot() (*log.Log, []log.SegmentInfo, error) {
+// syncForSnapshot makes the log durable.
+func (a *applier) syncForSnapshot() (*log.Log, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.log.Sync(); err != nil {
-		return nil, nil, fmt.Errorf("replication: sync log for snapshot: %w", err)
+		return nil, fmt.Errorf("replication: sync log for snapshot: %w", err)
 	}
-	segs, err := a.log.Manifest()
-	if err != nil {
-		return nil, nil, fmt.Errorf("replication: snapshot manifest: %w", err)
+	return a.log, nil
+}
+
+// describe turns the log's manifest now into the snapshot's: the segments
+// up to the one that was active at capture, that one cut at its size then
+// (it may have grown, or been sealed, since). A segment rewritten since the
+// capture fails the snapshot (raft tries again later).
+func (s *snapshot) describe(l *log.Log, all []log.SegmentInfo) ([]log.SegmentInfo, error) {
+	var out []log.SegmentInfo
+	for _, info := range all {
+		switch {
+		case info.Base > s.activeBase:
+			continue // begun after the capture
+		case info.Base == s.activeBase:
+			if info.Clustered || info.Size < s.activeSize {
+				return nil, fmt.Errorf("replication: snapshot: segment %d was rewritten since the capture", info.Base)
+			}
+			sum, err := l.ChecksumAt(info.Base, s.activeSize)
+			if err != nil {
+				return nil, fmt.Errorf("replication: snapshot manifest: %w", err)
+			}
+			info.Size, info.NextOffset, info.LastTag, info.Sealed, info.Checksum = s.activeSize, s.position, s.tag, false, sum
+		}
+		out = append(out, info)
 	}
-	return a.log, segs, nil
+	return out, nil
 }
 
 // link hard-links every segment into the snapshot's directory, so the

@@ -52,6 +52,24 @@ func (r *Reader) Checksum() (uint32, error) {
 	return c.crc, err
 }
 
+// ChecksumAt is what Checksum returned when the segment was size bytes
+// long: the file header and the frames that end at or before size, which
+// must be a frame boundary. Safe for concurrent use.
+func (r *Reader) ChecksumAt(size int64) (uint32, error) {
+	if r.closed.Load() {
+		return 0, ErrClosed
+	}
+	var hdr [fileHeaderSize]byte
+	if _, err := r.f.ReadAt(hdr[:], 0); err != nil {
+		return 0, r.readErr(0, "read file header", err)
+	}
+	crc, pos, err := r.sumFrames(crc32.Update(0, castagnoli, hdr[:]), fileHeaderSize, size)
+	if err == nil && pos != size {
+		err = fmt.Errorf("segment: %s: %d is not a frame boundary", r.path, size)
+	}
+	return crc, err
+}
+
 // sumFrames extends crc with the stored CRC of each frame in [pos, size) and
 // returns it with the position reached.
 func (r *Reader) sumFrames(crc uint32, pos, size int64) (uint32, int64, error) {
