@@ -106,7 +106,13 @@ func (c *cluster) addSlot() {
 	_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", len(c.nodes))))
 	c.trans = append(c.trans, tr)
 	c.dirs = append(c.dirs, c.t.TempDir())
-	c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
+	// raft's file snapshot store, as in production: the in-memory one
+	// publishes a snapshot whose Persist failed.
+	snaps, err := raft.NewFileSnapshotStore(c.t.TempDir(), 2, io.Discard)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.snaps = append(c.snaps, snaps)
 	c.logs = append(c.logs, raft.NewInmemStore())
 	c.mach = append(c.mach, nil)
 	c.mu.Lock()

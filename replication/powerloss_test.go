@@ -3,7 +3,6 @@ package replication
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -101,18 +100,7 @@ func powerLossAt(t *testing.T, k int64) {
 	for i, m := range p.mems {
 		fss[i] = m
 	}
-	// Raft's file snapshot store, as in production (the in-memory one
-	// publishes a snapshot whose Persist failed), kept across the restart.
-	snapDirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	logs := memLogs(fss)
-	c := newClusterPerNode(t, 3, func(i int, o *Options) {
-		logs(i, o)
-		store, err := raft.NewFileSnapshotStore(snapDirs[i], 2, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Snapshots = store
-	})
+	c := newClusterPerNode(t, 3, memLogs(fss))
 	lead := c.leader(all(3)...)
 	for i := range c.nodes {
 		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 16, SnapshotInterval: time.Hour,
