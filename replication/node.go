@@ -83,7 +83,7 @@ func (n *Node) start() error {
 		return err // before anything in the directory is opened or created
 	}
 	logDir := filepath.Join(o.DataDir, "log")
-	l, err := log.Open(logDir, o.Log)
+	l, err := n.openLog(logDir)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/stratamq/strata/log"
 )
 
@@ -144,5 +146,57 @@ func TestDamagedSegmentReadFailsNotSkips(t *testing.T) {
 	it.Close()
 	if c.nodes[0].Health() == nil {
 		t.Fatal("a damaged segment with no peer to repair it is not reported")
+	}
+}
+
+// TestDamagedActiveSegmentHealsFromPeers: damage inside the synced part of
+// a stopped follower's active segment (records older than Raft's log, so
+// not replayable) is not cut: the node fetches a verified copy from a peer
+// before opening its log, keeps the damaged file aside, and converges.
+func TestDamagedActiveSegmentHealsFromPeers(t *testing.T) {
+	c := newClusterWith(t, 3, func(o *Options) { o.Log.SegmentBytes = 1 << 20 }) // one segment
+	lead := c.leader(all(3)...)
+	for i := range c.nodes {
+		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 10, SnapshotInterval: time.Hour,
+			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := c.proposeMany(lead, 300, 8, "a")
+	c.converge(all(3)...)
+	for i := range c.nodes {
+		if err := c.nodes[i].Snapshot(); err != nil { // syncs the log; raft keeps 10 entries
+			t.Fatal(err)
+		}
+	}
+	for k, v := range c.proposeMany(lead, 100, 4, "b") { // frames that record the sync point
+		acked[k] = v
+	}
+	c.converge(all(3)...)
+	victim := (lead + 1) % 3
+	segs := c.nodes[victim].Log().Segments()
+	if len(segs) != 1 {
+		t.Fatalf("%d segments: the test needs the first frame in the active one", len(segs))
+	}
+	path := segs[0].Path
+	if err := c.nodes[victim].Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.nodes[victim] = nil
+	c.mu.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[32+64+2] ^= 0x10 // the first frame's body
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.heal()
+	c.start(victim)
+	checkAcked(t, acked, payloads(t, c.converge(all(3)...)))
+	if _, err := os.Stat(path + ".damaged"); err != nil {
+		t.Fatalf("the damaged file was not kept aside: %v", err)
 	}
 }
