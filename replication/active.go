@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -89,20 +88,7 @@ func (n *Node) replaceActive(path string) error {
 // fetchActive copies name from the peer at addr into tmp and verifies it:
 // every frame, the base, and a last Raft index of at least minTag.
 func (n *Node) fetchActive(addr, name, tmp string, base log.Offset, minTag uint64) error {
-	f, err := n.o.Log.FS.Create(tmp)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.o.FetchTimeout)
-	err = n.o.FetchSegment(ctx, addr, name, f)
-	cancel()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fetchToFile(n.o.Log.FS, n.o.FetchSegment, n.o.FetchTimeout, addr, name, tmp); err != nil {
 		return err
 	}
 	info, err := segment.Verify(n.o.Log.FS, tmp, n.o.Log.Segment)

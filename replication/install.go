@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
@@ -83,12 +84,21 @@ func (a *applier) fetchLocked(m manifestEntry) (string, error) {
 
 // fetchFrom copies m from peer into tmp, makes it durable and verifies it.
 func (a *applier) fetchFrom(peer string, m manifestEntry, tmp string) error {
-	f, err := a.logOpts.FS.Create(tmp)
+	if err := fetchToFile(a.logOpts.FS, a.fetch, a.fetchTimeout, peer, m.Name, tmp); err != nil {
+		return err
+	}
+	return verifyCopy(a.logOpts, tmp, m)
+}
+
+// fetchToFile copies segment name from peer into the file tmp (created or
+// truncated) and makes it durable; the caller verifies it.
+func fetchToFile(fsys segment.FS, fetch SegmentFetcher, timeout time.Duration, peer, name, tmp string) error {
+	f, err := fsys.Create(tmp)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.fetchTimeout)
-	err = a.fetch(ctx, peer, m.Name, f)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err = fetch(ctx, peer, name, f)
 	cancel()
 	if err == nil {
 		err = f.Sync()
@@ -96,10 +106,7 @@ func (a *applier) fetchFrom(peer string, m manifestEntry, tmp string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	return verifyCopy(a.logOpts, tmp, m)
+	return err
 }
 
 // verifyCopy reads a fetched file whole and checks it holds m's records.
