@@ -481,3 +481,11 @@ func (h *ApplyHook) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 
 // Set makes b receive applied entries.
 func (h *ApplyHook) Set(b *Broker) { h.b.Store(b) }
+
+// health is the cluster node's Health, nil if it does not report one.
+func (b *Broker) health() error {
+	if h, ok := b.o.Cluster.(Health); ok {
+		return h.Health()
+	}
+	return nil
+}

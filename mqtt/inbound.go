@@ -127,6 +127,10 @@ func (c *conn) connect(cp *packet.Connect) bool {
 	c.clientID = cp.ClientID
 	c.logger = c.logger.With().Str("client", c.clientID).Logger()
 
+	if err := b.health(); err != nil {
+		// It could not apply the session, nor deliver: send the client elsewhere.
+		return refuse(packet.CodeServerUnavailable, "this node is not applying the log: "+err.Error())
+	}
 	e := fsm.Entry{Kind: fsm.KindSessionConnect, Time: time.Now().UnixNano(), ClientID: c.clientID,
 		Connect: fsm.Connect{CleanStart: cp.CleanStart, ExpirySeconds: expiry, ProtocolVersion: c.version, Node: c.name, Will: will}}
 	off, err := c.propose(&e)

@@ -23,6 +23,14 @@ type Cluster interface {
 	Log() *log.Log
 }
 
+// Health is an optional capability of a Cluster (found by type assertion):
+// nil while the node applies committed entries, else why it does not (a
+// full disk, a damaged segment being repaired). While it is not nil, new
+// connections are refused with "server unavailable".
+type Health interface {
+	Health() error
+}
+
 // Views gives consistent read-only copies of the folded state.
 // *replication.FSMMachine implements it.
 type Views interface {
