@@ -482,10 +482,10 @@ func (h *ApplyHook) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 // Set makes b receive applied entries.
 func (h *ApplyHook) Set(b *Broker) { h.b.Store(b) }
 
-// health is the cluster node's Health, nil if it does not report one.
-func (b *Broker) health() error {
-	if h, ok := b.o.Cluster.(Health); ok {
-		return h.Health()
+// applying is nil unless the cluster node reports it cannot apply.
+func (b *Broker) applying() error {
+	if a, ok := b.o.Cluster.(Applying); ok {
+		return a.Applying()
 	}
 	return nil
 }

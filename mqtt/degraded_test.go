@@ -34,7 +34,7 @@ func TestConnectRefusedWhileNodeCannotApply(t *testing.T) {
 		t.Fatal("a publish was committed and applied on a full disk")
 	}
 	cancel()
-	waitFor(t, 10*time.Second, "the node to report it cannot apply", func() bool { return tb.node.Health() != nil })
+	waitFor(t, 10*time.Second, "the node to report it cannot apply", func() bool { return tb.node.Applying() != nil })
 
 	v5 := dialRaw(t, tb.addr, packet.Version5)
 	ack := v5.connect(&packet.Connect{ClientID: "d5", CleanStart: true})
@@ -47,6 +47,6 @@ func TestConnectRefusedWhileNodeCannotApply(t *testing.T) {
 	}
 
 	mem.SetFault(".", nil)
-	waitFor(t, 10*time.Second, "the node to resume", func() bool { return tb.node.Health() == nil })
+	waitFor(t, 10*time.Second, "the node to resume", func() bool { return tb.node.Applying() == nil })
 	rawConnect(t, tb.addr, &packet.Connect{ClientID: "d5", CleanStart: true})
 }

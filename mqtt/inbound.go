@@ -127,7 +127,7 @@ func (c *conn) connect(cp *packet.Connect) bool {
 	c.clientID = cp.ClientID
 	c.logger = c.logger.With().Str("client", c.clientID).Logger()
 
-	if err := b.health(); err != nil {
+	if err := b.applying(); err != nil {
 		// It could not apply the session, nor deliver: send the client elsewhere.
 		return refuse(packet.CodeServerUnavailable, "this node is not applying the log: "+err.Error())
 	}

@@ -23,12 +23,13 @@ type Cluster interface {
 	Log() *log.Log
 }
 
-// Health is an optional capability of a Cluster (found by type assertion):
-// nil while the node applies committed entries, else why it does not (a
-// full disk, a damaged segment being repaired). While it is not nil, new
-// connections are refused with "server unavailable".
-type Health interface {
-	Health() error
+// Applying is an optional capability of a Cluster (found by type
+// assertion): Applying is nil while the node applies committed entries,
+// else why it does not (a full disk it retries, a damaged segment its fold
+// waits for). Meanwhile new connections are refused with "server
+// unavailable": the node could neither record their sessions nor deliver.
+type Applying interface {
+	Applying() error
 }
 
 // Views gives consistent read-only copies of the folded state.
