@@ -58,9 +58,13 @@ type Options struct {
 	// RaftMaxAppendEntries × MaxBatchBytes per RPC.
 	RaftMaxAppendEntries int
 	// RaftMaxRPCsInFlight is how many AppendEntries RPCs the TCP transport
-	// pipelines to each follower (raft's MaxRPCsInFlight; 1 disables
-	// pipelining). Two overlap sending the next append with the follower's
-	// fsync of the previous one; more only queue behind that fsync.
+	// pipelines to each follower (raft's MaxRPCsInFlight). The default, 1,
+	// disables pipelining: raft 1.7's pipeline can deadlock when a follower
+	// rejects an append (its decoder exits while the sender waits on an
+	// unbuffered channel), after which that follower gets no more entries
+	// and the leader cannot shut down. Our own process test hit it after a
+	// paused leader resumed. Pipelining gained nothing measurable here
+	// (docs/benchmarks.md).
 	RaftMaxRPCsInFlight int
 
 	// ApplyTimeout bounds how long a proposal waits to be committed.
@@ -102,7 +106,7 @@ func DefaultOptions() Options {
 		MaxBatchCount:        4096,
 		MaxInflight:          4,
 		RaftMaxAppendEntries: 64,
-		RaftMaxRPCsInFlight:  2,
+		RaftMaxRPCsInFlight:  1,
 		ApplyTimeout:         10 * time.Second,
 		ForwardTimeout:       2 * time.Second,
 		RecoverInterval:      time.Second,
