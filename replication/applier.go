@@ -56,6 +56,7 @@ type applier struct {
 	fetch        SegmentFetcher
 	fetchTimeout time.Duration
 	linkDir      func(id string) string
+	pending      []manifestEntry // a snapshot's segments still to fetch (recover.go)
 }
 
 func (a *applier) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.Log{l})[0] }
@@ -81,6 +82,7 @@ func (a *applier) ApplyBatch(logs []*raft.Log) []interface{} {
 
 func (a *applier) applyLocked(l *raft.Log) applyResult {
 	if a.failed != nil || a.fatal != nil {
+		a.learnMembersLocked(l) // a node that cannot apply may need its peers to recover
 		return applyResult{Err: errors.Join(a.failed, a.fatal)}
 	}
 	return a.appendAndFoldLocked(l)

@@ -197,3 +197,49 @@ func TestFollowersForward(t *testing.T) {
 	}
 	checkAcked(t, acked, payloads(t, c.converge(all(3)...)))
 }
+
+// TestSnapshotInstallWithoutPeersWaitsAndHeals: a node that receives a
+// snapshot while no peer serves segments keeps the snapshot, applies
+// nothing (and says why), and completes the install once peers answer.
+func TestSnapshotInstallWithoutPeersWaitsAndHeals(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader(all(3)...)
+	for i := range c.nodes {
+		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 10, SnapshotInterval: time.Hour,
+			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := c.proposeMany(lead, 300, 8, "a")
+	c.converge(all(3)...)
+	for i := range c.nodes {
+		if err := c.nodes[i].Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	c.fetchRefused = true
+	c.mu.Unlock()
+	c.addSlot()
+	c.heal()
+	c.start(3)
+	if err := c.nodes[c.leader(all(3)...)].Join("n3", "node3", ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.nodes[3].Applying() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the new node did not report the install it could not complete")
+		}
+		time.Sleep(10 * time.Millisecond) // poll under a deadline
+	}
+	t.Logf("while no peer serves segments: %v", c.nodes[3].Applying())
+	c.mu.Lock()
+	c.fetchRefused = false
+	c.mu.Unlock()
+	for k, v := range c.proposeMany(c.leader(all(3)...), 50, 4, "b") {
+		acked[k] = v
+	}
+	c.waitHealthy(3)
+	checkAcked(t, acked, payloads(t, c.converge(all(4)...)))
+}

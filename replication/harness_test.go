@@ -32,6 +32,8 @@ type cluster struct {
 
 	firstErr error // the first proposal error seen by proposeMany
 	logBuf   logBuffer
+	// fetchRefused makes every segment fetch fail (under mu).
+	fetchRefused bool
 	// adjust, if set, changes node i's options before it starts.
 	adjust func(i int, o *Options)
 
@@ -177,8 +179,9 @@ func (c *cluster) fetch(ctx context.Context, peerHTTP, name string, w io.Writer)
 	if i < len(c.nodes) {
 		n = c.nodes[i]
 	}
+	refused := c.fetchRefused
 	c.mu.Unlock()
-	if n == nil {
+	if n == nil || refused {
 		return fmt.Errorf("no node at %q", peerHTTP)
 	}
 	return n.WriteSegment(name, w)

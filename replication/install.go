@@ -79,6 +79,9 @@ func (a *applier) fetchLocked(m manifestEntry) (string, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", peer, err))
 	}
 	a.logOpts.FS.Remove(tmp)
+	if len(errs) == 0 {
+		return "", fmt.Errorf("%w of %s: no peer known", errNoCopy, m.Name)
+	}
 	return "", fmt.Errorf("%w of %s: %w", errNoCopy, m.Name, errors.Join(errs...))
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+
+	"github.com/hashicorp/raft"
 )
 
 // The member book (node ID -> HTTP address) is folded from the log, but a
@@ -45,5 +47,20 @@ func (a *applier) savePeersLocked() {
 	a.savedPeers = make(map[string]string, len(a.members))
 	for k, v := range a.members {
 		a.savedPeers[k] = v
+	}
+}
+
+// learnMembersLocked takes the member records of an entry this node cannot
+// apply yet into the member book, so the recovery loop knows whom to fetch
+// segments from. They are applied again, to the same effect, once it can.
+func (a *applier) learnMembersLocked(l *raft.Log) {
+	recs, err := decodeBatch(l.Data)
+	if err != nil {
+		return
+	}
+	for i := range recs {
+		if recs[i].Kind == KindMember {
+			a.foldRecord(0, &recs[i]) // member records never reach the machine
+		}
 	}
 }

@@ -57,6 +57,12 @@ func (a *applier) tryRecover() error {
 	if a.failed == nil || a.fatal != nil {
 		return a.fatal
 	}
+	if a.pending != nil { // a snapshot restored without its segments
+		if err := a.installLocked(a.pending); err != nil {
+			return err
+		}
+		a.pending = nil
+	}
 	if err := a.reopenLocked(); err != nil {
 		return err
 	}

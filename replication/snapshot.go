@@ -220,14 +220,24 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 	if err != nil {
 		return err
 	}
+	a.folded, a.caughtUp, a.failed, a.pending = log.Offset(position), false, nil, nil
+	a.setHealth(nil)
 	if a.log.NextOffset() < log.Offset(position) {
 		if err := a.installLocked(manifest); err != nil {
-			return err
+			// raft has stored the snapshot before calling Restore, so
+			// failing here would fail every start. Keep its state and
+			// apply nothing until the recovery loop has the segments.
+			a.pending = manifest
+			a.failLocked(fmt.Errorf("replication: install the snapshot's segments: %w", err))
+			return nil
 		}
 	}
-	a.folded, a.caughtUp, a.failed = log.Offset(position), false, nil
-	a.setHealth(nil)
-	return a.catchUpLocked()
+	err = a.catchUpLocked()
+	if isDamage(err) {
+		a.failLocked(err) // repaired and folded by the recovery loop
+		return nil
+	}
+	return err
 }
 
 func readManifest(r *bufio.Reader) ([]manifestEntry, error) {
