@@ -51,15 +51,6 @@ func (v *views) Subscriptions(client string) []Subscription {
 	return out
 }
 
-// SharedGroup returns the members of "$share/name/filter" in client id order.
-func (v *views) SharedGroup(name, filter string) []string {
-	g, ok := v.groups.Get(&group{Name: name, Filter: filter})
-	if !ok {
-		return nil
-	}
-	return slices.Clone(g.Members)
-}
-
 // Inflight returns the offsets client's cursor holds explicitly, in order.
 func (v *views) Inflight(client string) []Inflight {
 	var out []Inflight

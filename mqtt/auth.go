@@ -91,7 +91,7 @@ func scanPasswordLines(path string, data []byte, entry func(line, user, hash str
 		user, hash, err := parsePasswordLine(sc.Text())
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s:%d: %v", path, n, err)
+			return fmt.Errorf("%s:%d: %w", path, n, err)
 		case user != "" && seen[user]:
 			return fmt.Errorf("%s:%d: user %q listed twice", path, n, user)
 		}
@@ -119,7 +119,7 @@ func parsePasswordLine(line string) (user, hash string, err error) {
 		return "", "", err
 	}
 	if err := checkHash(hash); err != nil {
-		return "", "", fmt.Errorf("user %q: %v", user, err)
+		return "", "", fmt.Errorf("user %q: %w", user, err)
 	}
 	return user, hash, nil
 }
@@ -147,7 +147,7 @@ func checkHash(hash string) error {
 		return errors.New("not a bcrypt hash (want $2a$, $2b$ or $2y$)")
 	}
 	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-		return fmt.Errorf("bad bcrypt hash: %v", err)
+		return fmt.Errorf("bad bcrypt hash: %w", err)
 	}
 	if len(hash) != 60 {
 		return fmt.Errorf("bad bcrypt hash: %d characters, want 60", len(hash))

@@ -49,8 +49,7 @@ type Broker struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	stop    chan struct{}
-	stopped chan struct{}
+	stop chan struct{}
 
 	stats   Stats
 	sysLast map[string]string // last $SYS values published (background goroutine)
@@ -94,7 +93,7 @@ func New(o Options) (*Broker, error) {
 		o: o, logger: o.Logger, boot: hex.EncodeToString(b[:]),
 		conns: map[string]*conn{}, clients: map[string]*conn{}, listeners: map[net.Listener]struct{}{},
 		sysLast: map[string]string{},
-		stop:    make(chan struct{}), stopped: make(chan struct{}),
+		stop:    make(chan struct{}),
 	}, nil
 }
 
@@ -105,7 +104,11 @@ func (b *Broker) Stats() *Stats { return &b.stats }
 // session expiry), releasing this node's sessions left connected by an
 // earlier run, and $SYS statistics.
 func (b *Broker) Start() {
-	go b.background()
+	b.wg.Add(1) // Close waits for it with the connections
+	go func() {
+		defer b.wg.Done()
+		b.background()
+	}()
 }
 
 // Serve accepts connections on ln until Close. Clients without credentials
@@ -367,7 +370,6 @@ func (b *Broker) proposeQuiet(e fsm.Entry) {
 
 // background runs the periodic duties until Close.
 func (b *Broker) background() {
-	defer close(b.stopped)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var lastSys, lastSweep time.Time

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -113,7 +114,7 @@ func (c *conn) finish(err error) {
 	c.ctrl = nil
 	code, why, est := c.closeCode, c.closeWhy, c.established
 	c.mu.Unlock()
-	if err == errClosed {
+	if errors.Is(err, errClosed) {
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		for _, p := range ctrl {
 			if c.write(p) != nil {

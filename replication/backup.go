@@ -101,8 +101,12 @@ func restoreSegmentFile(src, logDir string, m manifestEntry) error {
 	if err := verifyCopy(o, dst, m); err != nil {
 		return fmt.Errorf("replication: restore %s: %w", m.Name, err)
 	}
-	if sum, err := segmentChecksum(o, dst); err != nil || sum != m.Checksum {
-		return fmt.Errorf("replication: restore %s: checksum %08x, the manifest says %08x (%v)", m.Name, sum, m.Checksum, err)
+	sum, err := segmentChecksum(o, dst)
+	if err != nil {
+		return fmt.Errorf("replication: restore %s: %w", m.Name, err)
+	}
+	if sum != m.Checksum {
+		return fmt.Errorf("replication: restore %s: checksum %08x, the manifest says %08x", m.Name, sum, m.Checksum)
 	}
 	return nil
 }

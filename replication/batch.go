@@ -58,7 +58,7 @@ func decodeBatch(data []byte) ([]log.Record, error) {
 		var r log.Record
 		var err error
 		if r, p, err = decodeRecord(p); err != nil {
-			return nil, fmt.Errorf("%w: record %d: %v", errBatch, i, err)
+			return nil, fmt.Errorf("%w: record %d: %w", errBatch, i, err)
 		}
 		recs = append(recs, r)
 	}

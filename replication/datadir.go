@@ -107,7 +107,10 @@ func readIdentity(dir string) (id identity, ok bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&id); err != nil || id.NodeID == "" {
-		return identity{}, false, fmt.Errorf("replication: %s is damaged (want {\"node_id\": ..., \"raft_addr\": ...}): %v",
+		if err == nil {
+			err = errors.New("no node_id")
+		}
+		return identity{}, false, fmt.Errorf("replication: %s is damaged (want {\"node_id\": ..., \"raft_addr\": ...}): %w",
 			filepath.Join(dir, identityFile), err)
 	}
 	return id, true, nil

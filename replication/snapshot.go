@@ -362,8 +362,11 @@ func (n *Node) TakeSnapshot() (SnapshotInfo, error) {
 		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: %w", err)
 	}
 	metas, err := n.o.Snapshots.List()
-	if err != nil || len(metas) == 0 {
-		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: none listed: %v", err)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("replication: snapshot: list: %w", err)
+	}
+	if len(metas) == 0 {
+		return SnapshotInfo{}, errors.New("replication: snapshot: none listed")
 	}
 	m := metas[0] // newest first
 	info := SnapshotInfo{ID: m.ID, Index: m.Index, Term: m.Term}

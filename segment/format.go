@@ -45,16 +45,6 @@ func (c Codec) String() string {
 	return "codec(" + strconv.Itoa(int(c)) + ")"
 }
 
-// ParseCodec reads "none", "s2" or "zstd".
-func ParseCodec(s string) (Codec, error) {
-	for _, c := range []Codec{CodecNone, CodecS2, CodecZstd} {
-		if c.String() == s {
-			return c, nil
-		}
-	}
-	return 0, fmt.Errorf("segment: unknown codec %q (none, s2, zstd)", s)
-}
-
 // fileHeader is the first 32 bytes of a .seg file:
 //
 //	0  magic "STRATSEG"  8 bytes
