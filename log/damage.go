@@ -50,16 +50,9 @@ func (l *Log) noteDamageLocked(base, next Offset, path string, err error) {
 		l.mu.damaged = map[Offset]Damage{}
 	}
 	if _, ok := l.mu.damaged[base]; !ok {
-		l.logger.Error().Err(err).Str("segment", path).Msg("segment damaged")
+		l.logger.Error().Err(err).Str("segment", path).Msg("segment damaged: its records cannot be read until a verified copy replaces it")
 	}
 	l.mu.damaged[base] = Damage{Base: base, Next: next, Path: path, Err: err}
-}
-
-func (l *Log) isDamaged(base Offset) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	_, ok := l.mu.damaged[base]
-	return ok
 }
 
 // Replace installs the file at path, a verified copy of the damaged sealed
@@ -122,34 +115,23 @@ func (l *Log) damagedSeg(base Offset) (*seg, Damage) {
 // damaged ones; it returns how many it found damaged. It stops early, with
 // what it found so far, when stop is closed.
 func (l *Log) Scrub(stop <-chan struct{}) int {
+	segs := l.segments()
 	n := 0
-	for _, s := range l.segments() {
+	for _, s := range segs[:len(segs)-1] { // the sealed ones: the last is active
 		select {
 		case <-stop:
 			return n
 		default:
 		}
-		h := s.acquire()
-		if h == nil || h == l.activeHandle() {
-			if h != nil {
-				h.release()
-			}
-			continue
-		}
+		// Verify opens the file itself: one deleted meanwhile fails to open
+		// (not ErrCorrupt), one rewritten is read whole in either layout.
 		_, err := segment.Verify(l.o.FS, s.path, l.o.Segment)
-		h.release()
 		if errors.Is(err, segment.ErrCorrupt) && l.stillSealed(s) {
 			l.noteDamage(s.base, err)
 			n++
 		}
 	}
 	return n
-}
-
-func (l *Log) activeHandle() *handle {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.mu.active.h.Load()
 }
 
 // stillSealed reports whether s is still one of the log's sealed segments

@@ -146,7 +146,6 @@ func isClusteredErr(err error) bool { return errors.Is(err, segment.ErrSealed) }
 func (l *Log) openSealed(base, next Offset) error {
 	r, err := segment.Open(l.o.FS, l.segPath(base), l.o.Segment)
 	if err != nil && errors.Is(err, segment.ErrCorrupt) && next > 0 {
-		l.logger.Error().Err(err).Str("segment", l.segPath(base)).Msg("damaged segment: its records cannot be read until it is replaced")
 		r, err = segment.OpenDamaged(l.segPath(base), base, next, err)
 		if err == nil {
 			l.noteDamageLocked(base, next, r.Path(), r.Damaged())

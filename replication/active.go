@@ -58,40 +58,29 @@ func isLastSegment(fsys segment.FS, dir, path string) bool {
 // replaceActive fetches a verified copy of the segment at path from a peer
 // and puts it in place, keeping the damaged file as <path>.damaged.
 func (n *Node) replaceActive(path string) error {
-	if n.o.FetchSegment == nil {
-		return errors.New("no segment fetcher configured")
-	}
 	base, _ := segment.ParseFileName(filepath.Base(path))
 	minTag, err := n.latestSnapshotIndex()
 	if err != nil {
 		return err
 	}
-	tmp := path + ".fetch.tmp"
-	var errs []error
+	var peers []string // from peers.json: the log, which holds the book, is not open yet
 	for id, addr := range loadPeers(n.o.DataDir) {
-		if id == n.o.NodeID || addr == "" {
-			continue
+		if id != n.o.NodeID && addr != "" {
+			peers = append(peers, addr)
 		}
-		err := n.fetchActive(addr, filepath.Base(path), tmp, base, minTag)
-		if err == nil {
-			return n.swapActive(path, tmp)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", id, err))
 	}
-	n.o.Log.FS.Remove(tmp)
-	if len(errs) == 0 {
-		return errors.New("no peer known (peers.json)")
-	}
-	return errors.Join(errs...)
-}
-
-// fetchActive copies name from the peer at addr into tmp and verifies it:
-// every frame, the base, and a last Raft index of at least minTag.
-func (n *Node) fetchActive(addr, name, tmp string, base log.Offset, minTag uint64) error {
-	if err := fetchToFile(n.o.Log.FS, n.o.FetchSegment, n.o.FetchTimeout, addr, name, tmp); err != nil {
+	f := segmentFetch{fs: n.o.Log.FS, fetch: n.o.FetchSegment, timeout: n.o.FetchTimeout, logger: n.logger}
+	tmp := path + ".fetch.tmp"
+	if err := f.fetchAny(peers, filepath.Base(path), tmp, func(p string) error { return n.verifyActive(p, base, minTag) }); err != nil {
 		return err
 	}
-	info, err := segment.Verify(n.o.Log.FS, tmp, n.o.Log.Segment)
+	return n.swapActive(path, tmp)
+}
+
+// verifyActive checks a fetched copy of the active segment: every frame,
+// the base, and a last Raft index of at least minTag.
+func (n *Node) verifyActive(path string, base log.Offset, minTag uint64) error {
+	info, err := segment.Verify(n.o.Log.FS, path, n.o.Log.Segment)
 	switch {
 	case err != nil:
 		return err

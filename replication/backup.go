@@ -2,7 +2,6 @@ package replication
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/stratamq/strata/log"
-	"github.com/stratamq/strata/segment"
 )
 
 // RestoreBackup lays out a new data directory from a snapshot directory
@@ -61,33 +59,17 @@ func readBackupManifest(snapDir string) ([]manifestEntry, error) {
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
-	hdr := make([]byte, len(snapMagic)+1)
-	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapMagic)]) != snapMagic || hdr[len(snapMagic)] != snapVersion {
-		return nil, fmt.Errorf("%w: %s is not a Strata snapshot of version %d", errSnapshot, snapDir, snapVersion)
+	_, mlen, err := readSnapHeader(r)
+	if err == nil {
+		_, err = r.Discard(int(mlen))
 	}
-	for i := 0; i < 2; i++ { // position, last tag
-		if _, err := readUvarint(r); err != nil {
-			return nil, err
-		}
+	if err == nil {
+		_, err = readMembers(r)
 	}
-	for i := 0; i < 2; i++ { // machine, member book
-		n, err := readUvarint(r)
-		if err == nil {
-			_, err = r.Discard(int(n))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errSnapshot, err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("replication: restore: %s: %w", snapDir, err)
 	}
 	return readManifest(r)
-}
-
-func readUvarint(r *bufio.Reader) (uint64, error) {
-	v, err := binary.ReadUvarint(r)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errSnapshot, err)
-	}
-	return v, nil
 }
 
 // restoreSegmentFile copies src's first m.Size bytes into logDir and
@@ -97,23 +79,14 @@ func restoreSegmentFile(src, logDir string, m manifestEntry) error {
 	if err := copyFile(src, dst, m.Size); err != nil {
 		return err
 	}
-	o := log.DefaultOptions()
-	if err := verifyCopy(o, dst, m); err != nil {
-		return fmt.Errorf("replication: restore %s: %w", m.Name, err)
+	info, err := verifyCopy(log.DefaultOptions(), dst, m)
+	if err == nil && info.Checksum != m.Checksum {
+		err = fmt.Errorf("checksum %08x, the manifest says %08x", info.Checksum, m.Checksum)
 	}
-	sum, err := segmentChecksum(o, dst)
 	if err != nil {
 		return fmt.Errorf("replication: restore %s: %w", m.Name, err)
 	}
-	if sum != m.Checksum {
-		return fmt.Errorf("replication: restore %s: checksum %08x, the manifest says %08x", m.Name, sum, m.Checksum)
-	}
 	return nil
-}
-
-func segmentChecksum(o log.Options, path string) (uint32, error) {
-	info, err := segment.Verify(o.FS, path, o.Segment)
-	return info.Checksum, err
 }
 
 // copyFile copies src to dst (private to the user), n bytes or all (n < 0),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
 )
@@ -63,67 +65,86 @@ func holds(s log.SegmentInfo, m manifestEntry) bool {
 	return s.NextOffset == m.Next && (m.LastTag == 0 || s.LastTag == m.LastTag) // 0: unknown
 }
 
-// fetchLocked gets a verified copy of m from the first peer that has one.
+// fetchLocked gets a verified copy of m from the first peer that has one,
+// into <name>.fetch.tmp.
 func (a *applier) fetchLocked(m manifestEntry) (string, error) {
-	if a.fetch == nil {
-		return "", fmt.Errorf("%w of %s: no segment fetcher configured", errNoCopy, m.Name)
-	}
 	tmp := filepath.Join(a.logDir, m.Name+".fetch.tmp")
+	return tmp, a.fetcher().fetchAny(a.peersLocked(), m.Name, tmp, func(path string) error {
+		_, err := verifyCopy(a.logOpts, path, m)
+		return err
+	})
+}
+
+func (a *applier) fetcher() segmentFetch {
+	return segmentFetch{fs: a.logOpts.FS, fetch: a.fetch, timeout: a.fetchTimeout, logger: a.logger}
+}
+
+// segmentFetch copies segments from peers: snapshot installs, repairs of
+// sealed segments and of the active one all go through fetchAny.
+type segmentFetch struct {
+	fs      segment.FS
+	fetch   SegmentFetcher
+	timeout time.Duration
+	logger  zerolog.Logger
+}
+
+// fetchAny copies segment name from the first of peers (HTTP addresses)
+// whose copy verify accepts, into tmp; on failure tmp is removed and the
+// error names every peer's reason.
+func (f segmentFetch) fetchAny(peers []string, name, tmp string, verify func(path string) error) error {
+	if f.fetch == nil {
+		return fmt.Errorf("%w of %s: no segment fetcher configured", errNoCopy, name)
+	}
 	var errs []error
-	for _, peer := range a.peersLocked() {
-		err := a.fetchFrom(peer, m, tmp)
+	for _, peer := range peers {
+		err := f.toFile(peer, name, tmp)
 		if err == nil {
-			a.logger.Info().Str("segment", m.Name).Str("peer", peer).Msg("fetched segment from peer")
-			return tmp, nil
+			err = verify(tmp)
+		}
+		if err == nil {
+			f.logger.Info().Str("segment", name).Str("peer", peer).Msg("fetched a verified copy of a segment from a peer")
+			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", peer, err))
 	}
-	a.logOpts.FS.Remove(tmp)
+	f.fs.Remove(tmp)
 	if len(errs) == 0 {
-		return "", fmt.Errorf("%w of %s: no peer known", errNoCopy, m.Name)
+		return fmt.Errorf("%w of %s: no peer known", errNoCopy, name)
 	}
-	return "", fmt.Errorf("%w of %s: %w", errNoCopy, m.Name, errors.Join(errs...))
+	return fmt.Errorf("%w of %s: %w", errNoCopy, name, errors.Join(errs...))
 }
 
-// fetchFrom copies m from peer into tmp, makes it durable and verifies it.
-func (a *applier) fetchFrom(peer string, m manifestEntry, tmp string) error {
-	if err := fetchToFile(a.logOpts.FS, a.fetch, a.fetchTimeout, peer, m.Name, tmp); err != nil {
-		return err
-	}
-	return verifyCopy(a.logOpts, tmp, m)
-}
-
-// fetchToFile copies segment name from peer into the file tmp (created or
+// toFile copies segment name from peer into the file tmp (created or
 // truncated) and makes it durable; the caller verifies it.
-func fetchToFile(fsys segment.FS, fetch SegmentFetcher, timeout time.Duration, peer, name, tmp string) error {
-	f, err := fsys.Create(tmp)
+func (f segmentFetch) toFile(peer, name, tmp string) error {
+	file, err := f.fs.Create(tmp)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	err = fetch(ctx, peer, name, f)
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	err = f.fetch(ctx, peer, name, file)
 	cancel()
 	if err == nil {
-		err = f.Sync()
+		err = file.Sync()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := file.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// verifyCopy reads a fetched file whole and checks it holds m's records.
-func verifyCopy(o log.Options, path string, m manifestEntry) error {
+// verifyCopy reads a copied file whole and checks it holds m's records.
+func verifyCopy(o log.Options, path string, m manifestEntry) (segment.Info, error) {
 	info, err := segment.Verify(o.FS, path, o.Segment)
 	if err != nil {
-		return err
+		return info, err
 	}
 	got := log.SegmentInfo{Base: info.Base, NextOffset: info.NextOffset, LastTag: info.LastTag}
 	if !holds(got, m) {
-		return fmt.Errorf("copy of %s holds [%d, %d) tag %d; the snapshot names [%d, %d) tag %d",
+		return info, fmt.Errorf("copy of %s holds [%d, %d) tag %d; the snapshot names [%d, %d) tag %d",
 			m.Name, info.Base, info.NextOffset, info.LastTag, m.Base, m.Next, m.LastTag)
 	}
-	return nil
+	return info, nil
 }
 
 // peersLocked lists the HTTP addresses to fetch from: the leader first.

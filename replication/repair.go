@@ -37,19 +37,14 @@ func (a *applier) repair(l *log.Log, d log.Damage) error {
 	peers := a.peersLocked()
 	a.mu.Unlock()
 	tmp := filepath.Join(l.Dir(), m.Name+".repair.tmp")
-	var errs []error
-	for _, peer := range peers {
-		err := a.fetchFrom(peer, m, tmp)
-		if err == nil {
-			return l.Replace(d.Base, tmp)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", peer, err))
+	err := a.fetcher().fetchAny(peers, m.Name, tmp, func(path string) error {
+		_, err := verifyCopy(a.logOpts, path, m)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	a.logOpts.FS.Remove(tmp)
-	if len(errs) == 0 {
-		return fmt.Errorf("%w of %s: no peer to ask", errNoCopy, m.Name)
-	}
-	return fmt.Errorf("%w of %s: %w", errNoCopy, m.Name, errors.Join(errs...))
+	return l.Replace(d.Base, tmp)
 }
 
 // damageHealth describes the log's damaged segments, nil if there are none.

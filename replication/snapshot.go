@@ -192,20 +192,30 @@ func (s *snapshot) Release() {}
 
 var errSnapshot = errors.New("replication: malformed snapshot")
 
-func (a *applier) restoreLocked(rc io.Reader) error {
-	r := bufio.NewReader(rc)
+// readSnapHeader reads a snapshot stream up to the machine's bytes: the
+// log position and the machine's length.
+func readSnapHeader(r *bufio.Reader) (position, mlen uint64, err error) {
 	hdr := make([]byte, len(snapMagic)+1)
 	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapMagic)]) != snapMagic {
-		return fmt.Errorf("%w: header", errSnapshot)
+		return 0, 0, fmt.Errorf("%w: header", errSnapshot)
 	}
 	if v := hdr[len(snapMagic)]; v != snapVersion {
-		return fmt.Errorf("%w: version %d (this version reads %d)", errSnapshot, v, snapVersion)
+		return 0, 0, fmt.Errorf("%w: version %d (this version reads %d)", errSnapshot, v, snapVersion)
 	}
 	position, err1 := binary.ReadUvarint(r)
 	_, err2 := binary.ReadUvarint(r) // last tag: informative
 	mlen, err3 := binary.ReadUvarint(r)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return fmt.Errorf("%w: %w", errSnapshot, err)
+		return 0, 0, fmt.Errorf("%w: %w", errSnapshot, err)
+	}
+	return position, mlen, nil
+}
+
+func (a *applier) restoreLocked(rc io.Reader) error {
+	r := bufio.NewReader(rc)
+	position, mlen, err := readSnapHeader(r)
+	if err != nil {
+		return err
 	}
 	if err := a.m.Restore(io.LimitReader(r, int64(mlen))); err != nil {
 		return fmt.Errorf("replication: restore machine: %w", err)

@@ -121,11 +121,7 @@ func Verify(fsys FS, path string, o Options) (Info, error) {
 	if err != nil {
 		return info, err
 	}
-	var fh [fileHeaderSize]byte
-	if _, err := f.ReadAt(fh[:], 0); err != nil {
-		return info, r.readErr(0, "read file header", err)
-	}
-	info.Checksum, _, err = r.sumFrames(crc32.Update(0, castagnoli, fh[:]), fileHeaderSize, size)
+	info.Checksum, err = r.ChecksumAt(size)
 	return info, err
 }
 
