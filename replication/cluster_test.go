@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 func TestClusterPartitionHeal(t *testing.T) {
@@ -114,13 +112,7 @@ func TestRestartReplaysWithoutDuplicates(t *testing.T) {
 func TestSnapshotInstallCatchesUpNewNode(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.leader(all(3)...)
-	for i := range c.nodes {
-		err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 10, SnapshotInterval: time.Hour,
-			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.snapshotsByHand(10)
 	acked := c.proposeMany(lead, 400, 8, "a")
 	for i := range c.nodes {
 		if err := c.nodes[i].Snapshot(); err != nil {
@@ -204,12 +196,7 @@ func TestFollowersForward(t *testing.T) {
 func TestSnapshotInstallWithoutPeersWaitsAndHeals(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.leader(all(3)...)
-	for i := range c.nodes {
-		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 10, SnapshotInterval: time.Hour,
-			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.snapshotsByHand(10)
 	acked := c.proposeMany(lead, 300, 8, "a")
 	c.converge(all(3)...)
 	for i := range c.nodes {

@@ -225,6 +225,20 @@ func (c *cluster) close() {
 	}
 }
 
+// snapshotsByHand makes every node snapshot only when a test asks, and
+// keep trailing entries of its Raft log after one (so that a node further
+// behind needs the snapshot).
+func (c *cluster) snapshotsByHand(trailing uint64) {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		err := n.raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: trailing, SnapshotInterval: time.Hour,
+			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
 // leader waits for a leader among the given nodes and returns its index.
 func (c *cluster) leader(among ...int) int {
 	c.t.Helper()

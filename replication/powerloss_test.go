@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
 )
@@ -102,12 +100,7 @@ func powerLossAt(t *testing.T, k int64) {
 	}
 	c := newClusterPerNode(t, 3, memLogs(fss))
 	lead := c.leader(all(3)...)
-	for i := range c.nodes {
-		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 16, SnapshotInterval: time.Hour,
-			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.snapshotsByHand(16)
 	p.arm()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/stratamq/strata/log"
 )
 
@@ -156,12 +154,7 @@ func TestDamagedSegmentReadFailsNotSkips(t *testing.T) {
 func TestDamagedActiveSegmentHealsFromPeers(t *testing.T) {
 	c := newClusterWith(t, 3, func(o *Options) { o.Log.SegmentBytes = 1 << 20 }) // one segment
 	lead := c.leader(all(3)...)
-	for i := range c.nodes {
-		if err := c.nodes[i].raft.ReloadConfig(raft.ReloadableConfig{TrailingLogs: 10, SnapshotInterval: time.Hour,
-			SnapshotThreshold: 1 << 30, HeartbeatTimeout: 250 * time.Millisecond, ElectionTimeout: 250 * time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.snapshotsByHand(10)
 	acked := c.proposeMany(lead, 300, 8, "a")
 	c.converge(all(3)...)
 	for i := range c.nodes {
