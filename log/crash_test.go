@@ -1,7 +1,6 @@
 package log
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -199,17 +198,7 @@ func reopenAndRead(t *testing.T, fs *segment.MemFS, seed uint64, what string) []
 			t.Fatalf("%s: %s left after open", what, e.Name())
 		}
 	}
-	it := l.Iter(0)
-	defer it.Close()
-	var out []Record
-	for it.Next() {
-		r := it.Record()
-		r.Key, r.Value = bytes.Clone(r.Key), bytes.Clone(r.Value)
-		out = append(out, r)
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("%s: read: %v", what, err)
-	}
+	out := collect(t, l.Iter(0))
 	if l.NextOffset() != Offset(len(out)) {
 		t.Fatalf("%s: NextOffset %d after reading %d records", what, l.NextOffset(), len(out))
 	}
