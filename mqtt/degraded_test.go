@@ -41,10 +41,12 @@ func TestConnectRefusedWhileNodeCannotApply(t *testing.T) {
 	if ack.ReasonCode != packet.CodeServerUnavailable || ack.Properties.ReasonString == "" {
 		t.Fatalf("MQTT 5 CONNACK %v %q, want server unavailable with a reason", ack.ReasonCode, ack.Properties.ReasonString)
 	}
+	v5.waitClose(5 * time.Second) // a refused CONNACK closes the connection [MQTT-3.2.2-7]
 	v3 := dialRaw(t, tb.addr, packet.Version311)
 	if ack := v3.connect(&packet.Connect{ClientID: "d3", CleanStart: true}); ack.ReasonCode != packet.CodeServerUnavailable {
 		t.Fatalf("3.1.1 CONNACK %v, want server unavailable", ack.ReasonCode)
 	}
+	v3.waitClose(5 * time.Second) // [MQTT-3.2.2-5]
 
 	mem.SetFault(".", nil)
 	waitFor(t, 10*time.Second, "the node to resume", func() bool { return tb.node.Applying() == nil })
