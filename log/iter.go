@@ -213,3 +213,14 @@ func (l *Log) seek(t int64) (Offset, error) {
 	}
 	return l.NextOffset(), nil
 }
+
+// Cursor is what a reader of the log iterates with: *Iterator implements
+// it, and so can an in-memory log in another package's tests.
+type Cursor interface {
+	Next() bool     // advance; false at the end or on error
+	Record() Record // the current record
+	Err() error     // why Next returned false, nil at the end
+	Close() error   // release the cursor; safe to call more than once
+}
+
+var _ Cursor = (*Iterator)(nil)
