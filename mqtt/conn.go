@@ -16,91 +16,90 @@ import (
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/replication"
 )
 
-// conn is one client connection. The reader goroutine (run) decodes
-// packets and proposes entries; the writer goroutine (writeLoop) sends what
-// is queued: control packets in the order queued, and deliveries in offset
-// order within the outbound window. Commit callbacks and Apply only queue
-// and wake the writer; they never block on the network.
+// conn is one client connection, run by two goroutines (docs/threads.md):
+// the reader (run) decodes packets and proposes entries; the writer
+// (writeLoop) sends what is queued (control packets in the order queued,
+// deliveries in offset order within the outbound window) and turns the
+// futures of proposals into their answers (PUBACK after the publish
+// committed, ...). Apply, on the node's dispatcher goroutine, only queues
+// and wakes the writer; it never touches the network.
+//
+// Fields are grouped by who owns them.
 type conn struct {
+	// Set by newConn, then read-only.
 	b        *Broker
 	nc       net.Conn
-	br       *bufio.Reader
 	listener Listener
 	name     string // the connection's name in the log (fsm Connect.Node)
-	logger   zerolog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
+	wake     chan struct{} // wakes the writer
+	done     chan struct{} // closed when the connection is torn down
+	once     sync.Once
 
-	// Set by the reader before the connection is established, then read-only.
+	// Set by the reader while it handles CONNECT, before anything else
+	// reads them (the writer reads them after c.mu hands it a packet), then
+	// read-only.
+	logger       zerolog.Logger
 	version      byte
 	clientID     string
 	keepAlive    time.Duration
 	cliMaxPacket uint32 // client's Maximum Packet Size, 0 none
 	cliAliasMax  uint16 // client's Topic Alias Maximum
 	window       int    // outbound QoS 1/2 in flight
+	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
 	connOff      atomic.Uint64
-	expiryZero   bool // CONNECT session expiry was 0 [MQTT-3.14.2-2]
 
-	mu          sync.Mutex
+	mu connState
+
+	// Reader only.
+	r struct {
+		br        *bufio.Reader
+		inAliases map[uint16]string // inbound topic aliases
+	}
+	// Writer only.
+	w struct {
+		bw          *bufio.Writer
+		buf         []byte
+		sentThrough log.Offset        // the highest live offset sent
+		aliases     map[string]uint16 // outbound topic aliases
+	}
+}
+
+// connState is what the reader, the writer and Apply share, under its
+// mutex. Lock order: conn.mu may be held while taking a View, never the
+// reverse; nothing that proposes holds it.
+type connState struct {
+	sync.Mutex
+	// Outbound stream.
 	ctrl        []packet.Packet
-	queue       []delivery // live deliveries, at most QueueLength
-	resume      *fsm.Resume
-	lagging     bool       // deliveries past the queue bound are read back from the log
-	liveFrom    log.Offset // deliveries below this were covered by a catch-up view
-	established bool       // CONNACK queued: deliveries may flow
-	closing     bool
-	closeCode   packet.ReasonCode // DISCONNECT to send (5.0) when closing, 0 none
-	closeWhy    string
-	proposeEnd  bool // propose a SessionDisconnect when the connection ends
-	endReason   fsm.DisconnectReason
-	endExpiry   *uint32
-	out         map[uint16]*outMsg // outbound QoS 1/2 by packet id
-	inQoS2      map[uint16]bool    // inbound QoS 2 ids: false committing, true awaiting PUBREL
-	inflightIn  int                // inbound QoS 1/2 not yet answered (Receive Maximum)
-	replaying   int                // replayed gap messages not yet acknowledged
-	replayDone  bool               // every gap message has been sent
-	acks        []fsm.Ack
-	// pendingReplays are SUBSCRIBEs with replays awaiting their apply.
-	pendingReplays []*pendingReplay
-	ackWaiters     []func(error)
-	ackBusy        bool
-
-	wake chan struct{}
-	done chan struct{} // closed when the connection is torn down
-	once sync.Once
-
-	// writer only
-	bw          *bufio.Writer
-	buf         []byte
-	sentThrough log.Offset
-	aliases     map[string]uint16
-
-	// reader only
-	inAliases map[uint16]string
-}
-
-type delivery struct {
-	off    log.Offset
-	e      *fsm.Entry
-	qos    byte
-	retain bool
-	subIDs []uint32
-	dup    bool
-	replay bool // from a replay gap: counts toward AckThrough
-	// applyOff is the offset of the entry whose apply queued this delivery
-	// (for a retained message sent on subscribe, the subscribe's).
-	applyOff log.Offset
-	rp       *replayReq            // a subscription's replay, sent in place of a message
-	extra    []packet.UserProperty // MQTT 5 user properties added to this delivery
-}
-
-type outMsg struct {
-	off      log.Offset
-	qos      byte
-	received bool // PUBREC seen, PUBREL sent
-	replay   bool
+	queue       []delivery  // live deliveries, at most QueueLength (plus replay marks)
+	resume      *fsm.Resume // set by Apply on the connect; sent first
+	lagging     bool        // deliveries past the queue bound are read back from the log
+	liveFrom    log.Offset  // deliveries below this were covered by a catch-up view
+	established bool        // CONNACK queued: deliveries may flow
+	// Closing.
+	closing    bool
+	closeCode  packet.ReasonCode // DISCONNECT to send (5.0) when closing, 0 none
+	closeWhy   string
+	proposeEnd bool // propose a SessionDisconnect when the connection ends
+	endReason  fsm.DisconnectReason
+	endExpiry  *uint32
+	// QoS flows.
+	out        map[uint16]*outMsg // outbound QoS 1/2 by packet id
+	inQoS2     map[uint16]bool    // inbound QoS 2 ids: false committing, true awaiting PUBREL
+	inflightIn int                // inbound QoS 1/2 not yet answered (Receive Maximum)
+	replaying  int                // replayed gap messages not yet acknowledged
+	replayDone bool               // every gap message has been sent
+	// Proposals awaiting their outcome (pending.go), replays awaiting their
+	// place in the stream (replay.go) and acknowledgements to propose
+	// (acks.go).
+	pending []*pending
+	replays []*pendingReplay
+	acks    ackState
 }
 
 // errClosed ends the writer when the connection is being torn down.
@@ -108,12 +107,13 @@ var errClosed = errors.New("connection closed")
 
 func newConn(b *Broker, nc net.Conn, l Listener, name string) *conn {
 	c := &conn{b: b, nc: nc, listener: l, name: name,
-		br:   bufio.NewReaderSize(nc, 16<<10),
-		bw:   bufio.NewWriterSize(nc, 16<<10),
-		out:  map[uint16]*outMsg{},
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
-		inQoS2: map[uint16]bool{}, inAliases: map[uint16]string{}, aliases: map[string]uint16{},
-	}
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.r.br = bufio.NewReaderSize(nc, 16<<10)
+	c.r.inAliases = map[uint16]string{}
+	c.w.bw = bufio.NewWriterSize(nc, 16<<10)
+	c.w.aliases = map[string]uint16{}
+	c.mu.out = map[uint16]*outMsg{}
+	c.mu.inQoS2 = map[uint16]bool{}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.logger = b.logger.With().Str("conn", name).Str("remote", nc.RemoteAddr().String()).Logger()
 	return c
@@ -124,7 +124,7 @@ func (c *conn) connectOffset() log.Offset { return log.Offset(c.connOff.Load()) 
 func (c *conn) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closing
+	return c.mu.closing
 }
 
 func (c *conn) signal() {
@@ -137,8 +137,8 @@ func (c *conn) signal() {
 // queueCtrl queues a control packet for the writer.
 func (c *conn) queueCtrl(p packet.Packet) {
 	c.mu.Lock()
-	if !c.closing {
-		c.ctrl = append(c.ctrl, p)
+	if !c.mu.closing {
+		c.mu.ctrl = append(c.mu.ctrl, p)
 	}
 	c.mu.Unlock()
 	c.signal()
@@ -149,18 +149,18 @@ func (c *conn) queueCtrl(p packet.Packet) {
 // disconnect (the new connection's entry ended this one).
 func (c *conn) shutdown(code packet.ReasonCode, why string) {
 	c.mu.Lock()
-	if c.closing {
+	if c.mu.closing {
 		c.mu.Unlock()
 		return
 	}
-	c.closing, c.closeCode, c.closeWhy = true, code, why
+	c.mu.closing, c.mu.closeCode, c.mu.closeWhy = true, code, why
 	if code == packet.CodeSessionTakenOver || code == packet.CodeAdministrativeAction {
-		c.proposeEnd = false
+		c.mu.proposeEnd = false
 	}
 	c.mu.Unlock()
 	c.signal()
 	// The writer sends the DISCONNECT and closes the socket; bound its time.
-	time.AfterFunc(2*time.Second, func() { c.nc.Close() })
+	time.AfterFunc(c.b.o.CloseTimeout, func() { c.nc.Close() })
 }
 
 // fail tears the connection down after a protocol error: code is sent to
@@ -173,7 +173,6 @@ func (c *conn) fail(code packet.ReasonCode, why string) {
 
 // run is the reader: CONNECT, then packets until the connection ends.
 func (c *conn) run() {
-	b := c.b
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writeLoop() }()
 	defer func() {
@@ -183,19 +182,9 @@ func (c *conn) run() {
 		c.once.Do(func() { close(c.done) })
 		c.cancel()
 		c.end()
-		b.forget(c)
+		c.b.forget(c)
 	}()
-	c.nc.SetReadDeadline(time.Now().Add(b.o.ConnectTimeout))
-	p, err := packet.Read(c.br, 0, b.o.MaxPacketSize)
-	if err != nil {
-		c.connectFailed(p, err)
-		return
-	}
-	cp, ok := p.(*packet.Connect)
-	if !ok {
-		return // only CONNECT is read before CONNECT [MQTT-3.1.0-1]
-	}
-	if !c.connect(cp) {
+	if !c.readConnect() {
 		return
 	}
 	for {
@@ -204,7 +193,7 @@ func (c *conn) run() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := packet.Read(c.br, c.version, b.o.MaxPacketSize)
+		p, err := packet.Read(c.r.br, c.version, c.b.o.MaxPacketSize)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -213,6 +202,55 @@ func (c *conn) run() {
 			return
 		}
 	}
+}
+
+// readConnect reads and handles the CONNECT; false ends the connection.
+func (c *conn) readConnect() bool {
+	c.nc.SetReadDeadline(time.Now().Add(c.b.o.ConnectTimeout))
+	p, err := packet.Read(c.r.br, 0, c.b.o.MaxPacketSize)
+	if err != nil {
+		c.connectFailed(p, err)
+		return false
+	}
+	cp, ok := p.(*packet.Connect)
+	if !ok {
+		return false // only CONNECT is read before CONNECT [MQTT-3.1.0-1]
+	}
+	return c.connect(cp)
+}
+
+// handle processes one packet after CONNECT; false ends the connection.
+func (c *conn) handle(p packet.Packet) bool {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.publish(p)
+	case *packet.Puback:
+		c.completed(p.PacketID, 1)
+	case *packet.Pubcomp:
+		c.completed(p.PacketID, 2)
+	case *packet.Pubrec:
+		c.pubrec(p)
+	case *packet.Pubrel:
+		c.pubrel(p)
+	case *packet.Subscribe:
+		return c.subscribe(p)
+	case *packet.Unsubscribe:
+		c.unsubscribe(p)
+	case *packet.Pingreq:
+		c.queueCtrl(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.disconnect(p)
+	case *packet.Connect:
+		c.fail(packet.CodeProtocolError, "a second CONNECT") // [MQTT-3.1.0-2]
+		return false
+	case *packet.Auth:
+		c.fail(packet.CodeProtocolError, "AUTH without an authentication method in CONNECT")
+		return false
+	default:
+		c.fail(packet.CodeProtocolError, p.Type().String()+" is sent by servers, not clients")
+		return false
+	}
+	return true
 }
 
 // readFailed decides how a failed read ends the connection.
@@ -231,35 +269,8 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// end proposes the session's disconnect when the connection ended without
-// one that the fsm already knows of.
-func (c *conn) end() {
-	c.mu.Lock()
-	propose, reason, exp := c.proposeEnd, c.endReason, c.endExpiry
-	c.proposeEnd = false
-	c.mu.Unlock()
-	if !propose {
-		return
-	}
-	d := fsm.Disconnect{Reason: reason, Since: c.connectOffset()}
-	if exp != nil {
-		d.HasExpiry, d.ExpirySeconds = true, *exp
-	}
-	e := fsm.Entry{Kind: fsm.KindSessionDisconnect, Time: time.Now().UnixNano(), ClientID: c.clientID, Disconnect: d}
-	rec, err := e.Record()
-	if err != nil {
-		c.logger.Error().Err(err).Msg("disconnect entry invalid")
-		return
-	}
-	done := make(chan struct{})
-	c.b.o.Cluster.ProposeAsync(context.Background(), rec, func(_ log.Offset, err error) {
-		if err != nil {
-			c.logger.Warn().Err(err).Msg("disconnect not committed; the sweep will retry")
-		}
-		close(done)
-	})
-	select { // keep the connection known until its disconnect applies (sweep)
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
+// propose queues entries (consecutive in the log) and returns their future.
+// An entry that cannot be encoded gives a resolved future with the error.
+func (c *conn) propose(es ...*fsm.Entry) *replication.Future {
+	return c.b.propose(es...)
 }

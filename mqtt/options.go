@@ -9,19 +9,37 @@ import (
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/replication"
 )
 
-// Cluster is what the broker needs from replication: ordered asynchronous
-// proposals, leadership (the leader proposes due wills and expiries) and the
-// node's log (offline messages are read back from it). *replication.Node
-// implements it.
+// Cluster is what the broker needs from replication: ordered proposals
+// whose futures resolve once committed and applied on this node.
+// *replication.Node implements it; tests use an in-memory fold.
 type Cluster interface {
-	// ProposeAsync queues rec behind the caller's earlier proposals and calls
-	// done exactly once with its offset once committed, or with an error.
-	ProposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error))
+	// Propose queues recs, consecutive and behind the caller's earlier
+	// proposals, and returns at once (it may wait while the proposal queue
+	// is full). Never called from Apply.
+	Propose(ctx context.Context, recs ...log.Record) *replication.Future
+	// IsLeader reports whether this node leads: the leader publishes the
+	// cluster-wide $SYS figures.
 	IsLeader() bool
-	Log() *log.Log
 }
+
+// LogReader reads this node's log: offline messages, catch-up after a
+// queue overflow, replays and retained messages are read back from it.
+// *replication.Reader implements it.
+type LogReader interface {
+	FirstOffset() log.Offset
+	Iter(from log.Offset) log.Cursor
+	Read(filter string, from, to log.Bound) (log.Cursor, error)
+}
+
+// Clock tells the time for message expiry. Tests use a fake one.
+type Clock interface{ Now() time.Time }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
 
 // Applying is an optional capability of a Cluster (found by type
 // assertion): Applying is nil while the node applies committed entries,
@@ -48,7 +66,9 @@ type Authenticator interface {
 type Options struct {
 	NodeID  string // the replication node id: deliveries name it
 	Cluster Cluster
+	Log     LogReader
 	Views   Views
+	Clock   Clock // nil: the wall clock
 
 	// Auth checks credentials when a client sends a user name; nil accepts
 	// none (only anonymous clients, where allowed).
@@ -74,9 +94,16 @@ type Options struct {
 	// SweepInterval is how often sessions left connected to a dead
 	// connection or node are looked for.
 	SweepInterval time.Duration
-	// NodeLostAfter is how long the leader must fail to reach a node before
-	// the sessions it held end (and their wills are published).
-	NodeLostAfter time.Duration
+	// CommitTimeout bounds, after a CONNECT, the wait for its session to
+	// commit and apply on this node; past it the client gets 0x88 server
+	// unavailable (the sweep ends the session if it commits later).
+	CommitTimeout time.Duration
+	// CloseTimeout bounds how long a closing connection may take to send
+	// its DISCONNECT before the socket is closed under it.
+	CloseTimeout time.Duration
+	// EndTimeout bounds how long an ended connection waits for its
+	// session's disconnect to commit (the sweep retries after it).
+	EndTimeout time.Duration
 
 	Logger zerolog.Logger
 }
@@ -94,7 +121,9 @@ func DefaultOptions() Options {
 		QueueLength:       65536,
 		SysInterval:       10 * time.Second,
 		SweepInterval:     2 * time.Second,
-		NodeLostAfter:     10 * time.Second,
+		CommitTimeout:     10 * time.Second,
+		CloseTimeout:      2 * time.Second,
+		EndTimeout:        5 * time.Second,
 		Logger:            zerolog.Nop(),
 	}
 }
@@ -104,8 +133,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.NodeID == "":
 		return errors.New("mqtt: NodeID is required")
-	case o.Cluster == nil || o.Views == nil:
-		return errors.New("mqtt: Cluster and Views are required")
+	case o.Cluster == nil || o.Views == nil || o.Log == nil:
+		return errors.New("mqtt: Cluster, Log and Views are required")
 	case o.MaxPacketSize < 64:
 		return errors.New("mqtt: MaxPacketSize must be at least 64 bytes")
 	case o.ReceiveMaximum == 0 || o.MaxInflight == 0:
@@ -114,8 +143,8 @@ func (o *Options) Validate() error {
 		return errors.New("mqtt: MaxTopicLength must be 1..65535")
 	case o.QueueLength < 1:
 		return errors.New("mqtt: QueueLength must be at least 1")
-	case o.SweepInterval <= 0 || o.NodeLostAfter <= 0:
-		return errors.New("mqtt: SweepInterval and NodeLostAfter must be positive")
+	case o.SweepInterval <= 0 || o.CommitTimeout <= 0 || o.CloseTimeout <= 0 || o.EndTimeout <= 0:
+		return errors.New("mqtt: SweepInterval, CommitTimeout, CloseTimeout and EndTimeout must be positive")
 	case o.MaxConnections < 0:
 		return errors.New("mqtt: MaxConnections must not be negative")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/replication"
 )
 
 // Replay: a subscription that first receives the log's matching messages
@@ -18,8 +19,8 @@ import (
 // inner filter): live deliveries start after its offset S, and the replay
 // reads [from, S) from the log, so the seam has no gap and no duplicate.
 const (
-	replayPrefix   = "$replay/"
-	replayProperty = "replay-from"
+	replayPrefix       = "$replay/"
+	replayPropertyName = "replay-from"
 )
 
 // replayFrom is a parsed starting point.
@@ -68,44 +69,101 @@ type replayReq struct {
 	upTo   log.Offset // the Subscribe entry's offset: live deliveries follow it
 }
 
-// pendingReplay is a SUBSCRIBE with replays, proposed and not yet applied.
+// pendingReplay is a SUBSCRIBE with replays, proposed and not yet placed
+// in the delivery stream. Apply queues a mark for each Subscribe entry of
+// this client that applies while one waits (markSubscribe); the writer,
+// on reaching a mark, places the replays there if the mark is their
+// subscribe's (placeReplays). So the replay sits exactly between the
+// deliveries applied before the subscription and those after it, on every
+// node, and the match is by offset, not by content.
 type pendingReplay struct {
-	subs []fsm.Subscription
-	reqs []*replayReq
+	subs     []fsm.Subscription
+	reqs     []*replayReq
+	f        *replication.Future // set once proposed (closes proposed)
+	proposed chan struct{}
 }
 
-// subscribed is called by Apply for each Subscribe entry of this
-// connection's client: if it is one of ours with replays, they go into the
-// delivery stream here, before any delivery applied after off, so the seam
-// is exact on every node.
-func (c *conn) subscribed(off log.Offset, e *fsm.Entry) {
+// markSubscribe is called by Apply for each Subscribe entry of this
+// connection's client, in offset order.
+func (c *conn) markSubscribe(off log.Offset, e *fsm.Entry) {
 	c.mu.Lock()
-	for i, p := range c.pendingReplays {
-		if !slices.Equal(p.subs, e.Subscriptions) {
-			continue
-		}
-		c.pendingReplays = slices.Delete(c.pendingReplays, 0, i+1) // earlier ones never committed
-		items := make([]delivery, len(p.reqs))
-		for k, r := range p.reqs {
-			r.upTo = off
-			items[k] = delivery{applyOff: off, rp: r}
-		}
-		c.queue = append(c.queue, items...)
+	if len(c.mu.replays) == 0 || c.mu.closing {
 		c.mu.Unlock()
-		c.signal()
 		return
 	}
+	c.mu.queue = append(c.mu.queue, delivery{applyOff: off, mark: e.Subscriptions})
 	c.mu.Unlock()
+	c.signal()
 }
 
-// dropPendingReplay forgets a SUBSCRIBE that did not commit.
+// placeReplays handles a subscribe mark at off (writer goroutine): the
+// oldest pending replay whose subscribe is the marked entry is sent here.
+// A mark for another subscribe of the client passes; a pending replay
+// whose subscribe failed is dropped.
+func (c *conn) placeReplays(off log.Offset, subs []fsm.Subscription) error {
+	for {
+		c.mu.Lock()
+		if len(c.mu.replays) == 0 {
+			c.mu.Unlock()
+			return nil
+		}
+		pr := c.mu.replays[0]
+		c.mu.Unlock()
+		if !slices.Equal(pr.subs, subs) {
+			return nil // not the subscribe it waits for
+		}
+		first, err, stop := c.awaitReplay(pr)
+		switch {
+		case stop != nil:
+			return stop
+		case err != nil:
+			c.dropPendingReplay(pr) // never committed
+			continue
+		case first > off:
+			return nil // an equal subscribe of the client, not ours
+		}
+		c.dropPendingReplay(pr)
+		for _, r := range pr.reqs {
+			r.upTo = first // live deliveries of the subscription follow it
+			if err := c.sendReplay(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// awaitReplay waits for a pending replay's subscribe to resolve, answering
+// proposals and sending control packets meanwhile. stop is set when the
+// writer must stop (closing, a failed write).
+func (c *conn) awaitReplay(pr *pendingReplay) (first log.Offset, err, stop error) {
+	for {
+		if c.isClosing() {
+			return 0, nil, errClosed
+		}
+		var wait <-chan struct{} = pr.proposed
+		select {
+		case <-pr.proposed:
+			if first, err, ok := pr.f.Result(); ok {
+				return first, err, nil
+			}
+			wait = pr.f.Done()
+		default:
+		}
+		if err := c.idleFlush(wait); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// dropPendingReplay forgets a pending replay (placed, or never committed).
 func (c *conn) dropPendingReplay(p *pendingReplay) {
 	if p == nil {
 		return
 	}
 	c.mu.Lock()
-	if i := slices.Index(c.pendingReplays, p); i >= 0 {
-		c.pendingReplays = slices.Delete(c.pendingReplays, i, i+1)
+	if i := slices.Index(c.mu.replays, p); i >= 0 {
+		c.mu.replays = slices.Delete(c.mu.replays, i, i+1)
 	}
 	c.mu.Unlock()
 }
@@ -117,7 +175,7 @@ func (c *conn) dropPendingReplay(p *pendingReplay) {
 // that fails ends the connection (a *logReadError), never the replay alone
 // in silence.
 func (c *conn) sendReplay(r *replayReq) error {
-	l := c.b.o.Cluster.Log()
+	l := c.b.o.Log
 	first := l.FirstOffset()
 	from := r.from.bound
 	truncated := false
@@ -181,7 +239,7 @@ func (c *conn) replayed(r *replayReq, rec log.Record) (delivery, bool) {
 
 // boundBefore reports whether b starts before offset first (the earliest
 // retained): an offset below it, or a time before that record's time.
-func boundBefore(l *log.Log, b log.Bound, first log.Offset) (bool, error) {
+func boundBefore(l LogReader, b log.Bound, first log.Offset) (bool, error) {
 	if o, ok := b.Offset(); ok {
 		return o < first, nil
 	}
@@ -199,7 +257,7 @@ func boundBefore(l *log.Log, b log.Bound, first log.Offset) (bool, error) {
 
 // lastMatching returns the offsets of the n most recent messages matching
 // filter below upTo, oldest first.
-func lastMatching(l *log.Log, filter string, upTo log.Offset, n int) ([]log.Offset, error) {
+func lastMatching(l LogReader, filter string, upTo log.Offset, n int) ([]log.Offset, error) {
 	it, err := l.Read(filter, log.Unbounded(), log.AtOffset(upTo))
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: replay last:N: %w", err)

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/stratamq/strata/fsm"
 )
@@ -13,7 +12,6 @@ import (
 // like any publish, so every node's subscribers see the same values; topics
 // starting with '$' are never matched by a leading '#' or '+' [MQTT-4.7.2-1].
 func (b *Broker) publishSys(v *fsm.View) {
-	now := time.Now().UnixNano()
 	var msgs [][2]string
 	if b.o.Cluster.IsLeader() {
 		msgs = append(msgs,
@@ -33,12 +31,16 @@ func (b *Broker) publishSys(v *fsm.View) {
 		[2]string{node + "bytes/sent", strconv.FormatUint(s.BytesSent.Load(), 10)},
 	)
 	last := b.sysLast // only this goroutine (background) touches it
+	var es []*fsm.Entry
 	for _, m := range msgs {
 		if last[m[0]] == m[1] {
 			continue // unchanged: no need to grow the log
 		}
 		last[m[0]] = m[1]
-		b.proposeQuiet(fsm.Entry{Kind: fsm.KindPublish, Time: now, ClientID: "$SYS",
+		es = append(es, &fsm.Entry{Kind: fsm.KindPublish, ClientID: "$SYS",
 			Publish: fsm.Publish{Message: fsm.Message{Topic: m[0], Payload: []byte(m[1]), Retain: true}}})
+	}
+	if len(es) > 0 {
+		b.await("$SYS", b.propose(es...))
 	}
 }

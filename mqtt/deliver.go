@@ -1,0 +1,413 @@
+package mqtt
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/mqtt/packet"
+)
+
+// delivery is one message queued for a connection, or a subscribe mark.
+type delivery struct {
+	off    log.Offset
+	e      *fsm.Entry // nil: read it back from the log (retained on subscribe)
+	qos    byte
+	retain bool
+	subIDs []uint32
+	dup    bool
+	replay bool // from a replay gap: counts toward AckThrough
+	// applyOff is the offset of the entry whose apply queued this delivery
+	// (for a retained message sent on subscribe, the subscribe's).
+	applyOff log.Offset
+	// mark, when set, is no message but a Subscribe entry of the client
+	// applied at applyOff: a pending replay may go here (replay.go).
+	mark  []fsm.Subscription
+	extra []packet.UserProperty // MQTT 5 user properties added to this delivery
+}
+
+type outMsg struct {
+	off      log.Offset
+	qos      byte
+	received bool // PUBREC seen, PUBREL sent
+	replay   bool
+}
+
+// deliver queues one live delivery (from Apply). Past QueueLength, QoS 0
+// messages are dropped and counted; QoS 1/2 ones are already in the
+// session's cursor (fsm Inflight), so the connection switches to reading
+// them back from the log (catchUp) and memory stays bounded.
+func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
+	off := d.Offset
+	c.mu.Lock()
+	if c.mu.closing || (e != nil && off < c.mu.liveFrom) {
+		c.mu.Unlock()
+		return
+	}
+	if c.mu.lagging || len(c.mu.queue) >= c.b.o.QueueLength {
+		if d.QoS == 0 {
+			c.b.stats.DroppedQoS0.Add(1)
+		} else {
+			c.mu.lagging = true
+		}
+		c.mu.Unlock()
+		c.signal()
+		return
+	}
+	c.mu.queue = append(c.mu.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, applyOff: applyOff})
+	c.mu.Unlock()
+	c.signal()
+}
+
+// resumed records what a resumed session owes (from Apply, before the
+// connect's future resolves for the reader).
+func (c *conn) resumed(r *fsm.Resume) {
+	c.mu.Lock()
+	c.mu.resume = r
+	c.mu.Unlock()
+}
+
+// writeLoop sends queued packets until the connection closes.
+func (c *conn) writeLoop() {
+	for {
+		if err := c.drain(); err != nil {
+			c.finish(err)
+			return
+		}
+		c.idle(nil)
+	}
+}
+
+// next is the writer's next piece of work, taken under c.mu.
+type next struct {
+	ctrl    []packet.Packet
+	closing bool
+	resume  *fsm.Resume
+	d       delivery
+	haveD   bool
+	lag     bool
+}
+
+func (c *conn) takeNext() next {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := next{ctrl: c.mu.ctrl, closing: c.mu.closing}
+	c.mu.ctrl = nil
+	if !c.mu.established || n.closing {
+		return n
+	}
+	switch {
+	case c.mu.resume != nil:
+		n.resume, c.mu.resume = c.mu.resume, nil
+	case len(c.mu.queue) > 0:
+		n.d, n.haveD = c.mu.queue[0], true
+		c.mu.queue[0] = delivery{}
+		c.mu.queue = c.mu.queue[1:]
+	case c.mu.lagging:
+		n.lag = true
+	}
+	return n
+}
+
+// drain answers resolved proposals, writes control packets, then the
+// resume, then live deliveries, and flushes when there is nothing left.
+func (c *conn) drain() error {
+	for {
+		c.answerResolved()
+		n := c.takeNext()
+		if err := c.writeAll(n.ctrl); err != nil {
+			return err
+		}
+		var err error
+		switch {
+		case n.closing:
+			return errClosed
+		case n.resume != nil:
+			err = c.sendResume(n.resume)
+		case n.haveD && n.d.mark != nil:
+			err = c.placeReplays(n.d.applyOff, n.d.mark)
+		case n.haveD:
+			err = c.send(n.d)
+		case n.lag:
+			err = c.catchUp()
+		case len(n.ctrl) == 0:
+			return c.w.bw.Flush()
+		}
+		if err != nil {
+			return c.endOnReadError(err)
+		}
+	}
+}
+
+func (c *conn) writeAll(ps []packet.Packet) error {
+	for _, p := range ps {
+		if err := c.write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idleFlush is the writer's wait while it cannot go on with a delivery
+// (full outbound window, a replay's subscribe not yet resolved): it
+// answers resolved proposals and writes control packets meanwhile (a
+// client may wait for its PUBACKs before acknowledging ours), flushes, and
+// waits for something to change or extra.
+func (c *conn) idleFlush(extra <-chan struct{}) error {
+	c.answerResolved()
+	c.mu.Lock()
+	ctrl := c.mu.ctrl
+	c.mu.ctrl = nil
+	c.mu.Unlock()
+	if len(ctrl) > 0 {
+		return c.writeAll(ctrl)
+	}
+	if err := c.w.bw.Flush(); err != nil {
+		return err
+	}
+	c.idle(extra)
+	return nil
+}
+
+// finish sends what is left (a refusing CONNACK, a DISCONNECT with reason
+// code to an MQTT 5 client) and closes the socket.
+func (c *conn) finish(err error) {
+	c.mu.Lock()
+	c.mu.closing = true
+	ctrl := c.mu.ctrl
+	c.mu.ctrl = nil
+	code, why, est := c.mu.closeCode, c.mu.closeWhy, c.mu.established
+	c.mu.Unlock()
+	if errors.Is(err, errClosed) {
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		c.writeAll(ctrl)
+		if code != 0 && est && c.version == packet.Version5 {
+			d := &packet.Disconnect{ReasonCode: code}
+			d.Properties.ReasonString = why
+			c.write(d)
+		}
+		c.w.bw.Flush()
+	}
+	c.nc.Close()
+}
+
+func (c *conn) write(p packet.Packet) error {
+	var err error
+	c.w.buf, err = packet.Encode(c.w.buf[:0], p, c.version)
+	if err == nil && c.cliMaxPacket > 0 && uint32(len(c.w.buf)) > c.cliMaxPacket {
+		// Reason String and User Properties are left out rather than exceed
+		// the client's Maximum Packet Size [MQTT-3.14.2-3] (and likewise for
+		// the other packets); PUBLISH sizes are checked in send.
+		if pp := problemProps(p); pp != nil && (pp.ReasonString != "" || len(pp.UserProperties) > 0) {
+			pp.ReasonString, pp.UserProperties = "", nil
+			c.w.buf, err = packet.Encode(c.w.buf[:0], p, c.version)
+		}
+	}
+	if err != nil {
+		c.logger.Error().Err(err).Str("packet", p.Type().String()).Msg("cannot encode")
+		return nil
+	}
+	c.b.stats.BytesSent.Add(uint64(len(c.w.buf)))
+	_, err = c.w.bw.Write(c.w.buf)
+	return err
+}
+
+// problemProps returns the properties of a packet that may carry a Reason
+// String and User Properties, other than PUBLISH; nil for the rest.
+func problemProps(p packet.Packet) *packet.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Properties
+	case *packet.Puback:
+		return &p.Properties
+	case *packet.Pubrec:
+		return &p.Properties
+	case *packet.Pubrel:
+		return &p.Properties
+	case *packet.Pubcomp:
+		return &p.Properties
+	case *packet.Suback:
+		return &p.Properties
+	case *packet.Unsuback:
+		return &p.Properties
+	case *packet.Disconnect:
+		return &p.Properties
+	}
+	return nil
+}
+
+// waitSlot waits for room in the outbound window.
+func (c *conn) waitSlot() error {
+	for {
+		c.mu.Lock()
+		closing, full := c.mu.closing, len(c.mu.out) >= c.window
+		c.mu.Unlock()
+		switch {
+		case closing:
+			return errClosed
+		case !full:
+			return nil
+		}
+		if err := c.idleFlush(nil); err != nil {
+			return err
+		}
+	}
+}
+
+// allocID reserves a packet identifier for an outbound QoS 1/2 message. It
+// is derived from the offset, so a resend after a reconnect reuses the id
+// the client saw (it matters to QoS 2 receivers [MQTT-4.3.3]); collisions
+// probe upwards. waitSlot guarantees a free id.
+func (c *conn) allocID(m *outMsg) uint16 {
+	id := uint16(m.off%65535) + 1
+	c.mu.Lock()
+	for {
+		if _, used := c.mu.out[id]; !used {
+			break
+		}
+		if id++; id == 0 {
+			id = 1
+		}
+	}
+	c.mu.out[id] = m
+	if m.replay {
+		c.mu.replaying++
+	}
+	c.mu.Unlock()
+	return id
+}
+
+// release frees id without a client acknowledgement.
+func (c *conn) release(id uint16) {
+	c.mu.Lock()
+	if m := c.mu.out[id]; m != nil && m.replay {
+		c.mu.replaying--
+	}
+	delete(c.mu.out, id)
+	c.mu.Unlock()
+}
+
+// send writes one delivery: expired messages are skipped [MQTT-3.3.2-5],
+// a message larger than the client's Maximum Packet Size is dropped
+// [MQTT-3.1.2-25]; either is acknowledged in the session's cursor.
+func (c *conn) send(d delivery) error {
+	e, err := c.messageOf(d)
+	if e == nil {
+		return err
+	}
+	p, ok := c.publishPacket(d, e)
+	if !ok {
+		c.b.stats.Expired.Add(1)
+		c.skip(d)
+		return nil
+	}
+	newAlias := c.alias(p, e.Publish.Message.Topic)
+	if d.qos > 0 {
+		if err := c.waitSlot(); err != nil {
+			return err
+		}
+		p.PacketID = c.allocID(&outMsg{off: d.off, qos: d.qos, replay: d.replay})
+	}
+	if c.cliMaxPacket > 0 {
+		if n, err := packet.Size(p, c.version); err == nil && uint32(n) > c.cliMaxPacket {
+			c.b.stats.DroppedTooLarge.Add(1)
+			if d.qos > 0 {
+				c.release(p.PacketID)
+			}
+			c.skip(d)
+			return nil
+		}
+	}
+	if newAlias {
+		c.w.aliases[e.Publish.Message.Topic] = p.Properties.TopicAlias
+	}
+	if err := c.write(p); err != nil {
+		return err
+	}
+	c.b.stats.PublishSent.Add(1)
+	if !d.replay && !d.dup && d.off > c.w.sentThrough {
+		c.w.sentThrough = d.off
+	}
+	return nil
+}
+
+// skip completes, in the session's cursor, a QoS 1/2 delivery that is not
+// sent.
+func (c *conn) skip(d delivery) {
+	if d.qos > 0 {
+		c.ackOffset(d.off)
+	}
+}
+
+// messageOf returns a delivery's message, reading it back from the log
+// when it was queued without one; nil, nil when the log no longer has it
+// (retention; a QoS 1/2 delivery is then completed).
+func (c *conn) messageOf(d delivery) (*fsm.Entry, error) {
+	if d.e != nil {
+		return d.e, nil
+	}
+	rd := newOffsetReader(c.b.o.Log)
+	e, err := rd.at(d.off)
+	rd.close()
+	if err != nil {
+		return nil, err // unreadable: the connection ends, nothing is acked
+	}
+	if e == nil {
+		c.logger.Warn().Uint64("offset", uint64(d.off)).Msg("retained message no longer in the log")
+		c.skip(d)
+	}
+	return e, nil
+}
+
+// publishPacket builds the PUBLISH for d: the expiry sent is what remains
+// (false: expired); MQTT 5 clients get the message's properties, the
+// offset user property and the subscription ids.
+func (c *conn) publishPacket(d delivery, e *fsm.Entry) (*packet.Publish, bool) {
+	m := &e.Publish.Message
+	var remaining uint32
+	if m.Props.HasExpiry {
+		age := c.b.clock.Now().UnixNano() - e.Time
+		if age >= int64(m.Props.MessageExpirySeconds)*int64(time.Second) {
+			return nil, false
+		}
+		remaining = m.Props.MessageExpirySeconds - uint32(age/int64(time.Second))
+	}
+	p := &packet.Publish{Dup: d.dup, QoS: d.qos, Retain: d.retain, Topic: m.Topic, Payload: m.Payload}
+	if c.version != packet.Version5 {
+		return p, true
+	}
+	pp := &p.Properties
+	pp.PayloadFormat = m.Props.PayloadFormat
+	if m.Props.HasExpiry {
+		pp.MessageExpirySeconds = remaining
+		pp.Present.Add(packet.PropMessageExpiry)
+	}
+	pp.ContentType, pp.ResponseTopic, pp.CorrelationData = m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData
+	pp.SubscriptionIDs = d.subIDs
+	pp.UserProperties = make([]packet.UserProperty, 0, len(m.Props.User)+len(d.extra)+1)
+	for _, u := range m.Props.User {
+		pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: u.Name, Value: u.Value})
+	}
+	pp.UserProperties = append(pp.UserProperties, d.extra...)
+	pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: "offset", Value: strconv.FormatUint(uint64(d.off), 10)})
+	return p, true
+}
+
+// alias replaces p's topic by an outbound topic alias when the client
+// allows them; true when the alias is new (record it once sent).
+func (c *conn) alias(p *packet.Publish, topic string) bool {
+	if c.cliAliasMax == 0 {
+		return false
+	}
+	if a, ok := c.w.aliases[topic]; ok {
+		p.Properties.TopicAlias, p.Topic = a, ""
+		return false
+	}
+	if len(c.w.aliases) < int(c.cliAliasMax) {
+		p.Properties.TopicAlias = uint16(len(c.w.aliases) + 1)
+		return true
+	}
+	return false
+}

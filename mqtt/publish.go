@@ -1,0 +1,204 @@
+package mqtt
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/mqtt/packet"
+)
+
+// sysPrefix starts the broker's statistics topics; clients cannot publish
+// there.
+const sysPrefix = "$SYS/"
+
+// publish handles an inbound PUBLISH: checks, then proposes it; the writer
+// answers once it committed (answerResolved).
+func (c *conn) publish(p *packet.Publish) bool {
+	name, ok := c.topicOf(p)
+	if !ok {
+		return false
+	}
+	if p.QoS > 0 {
+		if proceed, alive := c.admitQoS(p); !proceed {
+			return alive
+		}
+	}
+	if strings.HasPrefix(name, sysPrefix) {
+		if p.QoS > 0 {
+			c.answer(p.QoS, p.PacketID, packet.CodeNotAuthorized)
+		}
+		return true
+	}
+	v5 := c.version == packet.Version5
+	if v5 && p.Properties.PayloadFormat == 1 && !utf8.Valid(p.Payload) {
+		if p.QoS == 0 {
+			c.fail(packet.CodePayloadFormatInvalid, "payload is not UTF-8 as its payload format indicator says")
+			return false
+		}
+		c.answer(p.QoS, p.PacketID, packet.CodePayloadFormatInvalid)
+		return true
+	}
+	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: c.clientID,
+		Publish: fsm.Publish{Message: fsm.Message{Topic: name, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain}}}
+	if p.QoS > 0 {
+		e.PacketID = p.PacketID
+	}
+	if v5 {
+		e.Publish.Props = messageProps(&p.Properties)
+	}
+	c.b.stats.PublishReceived.Add(1)
+	c.await(&pending{f: c.propose(&e), kind: pendPublish, qos: p.QoS, id: p.PacketID})
+	return true
+}
+
+// topicOf resolves a PUBLISH's topic (alias included) and checks it; false
+// ends the connection.
+func (c *conn) topicOf(p *packet.Publish) (string, bool) {
+	name := p.Topic
+	if c.version == packet.Version5 && p.Properties.Has(packet.PropTopicAlias) {
+		a, max := p.Properties.TopicAlias, c.b.o.TopicAliasMaximum
+		if a == 0 || a > max {
+			c.fail(packet.CodeTopicAliasInvalid, fmt.Sprintf("topic alias %d is outside 1..%d", a, max)) // [MQTT-3.3.2-9/10]
+			return "", false
+		}
+		if name == "" {
+			t, ok := c.r.inAliases[a]
+			if !ok {
+				c.fail(packet.CodeProtocolError, fmt.Sprintf("topic alias %d was never set", a))
+				return "", false
+			}
+			name = t
+		} else {
+			c.r.inAliases[a] = name
+		}
+	}
+	if err := c.checkTopic(name); err != nil {
+		c.fail(packet.CodeTopicNameInvalid, err.Error())
+		return "", false
+	}
+	if len(p.Properties.SubscriptionIDs) > 0 {
+		c.fail(packet.CodeProtocolError, "a PUBLISH from a client carries a subscription identifier") // [MQTT-3.3.4-6]
+		return "", false
+	}
+	return name, true
+}
+
+// admitQoS counts an inbound QoS 1/2 publish against Receive Maximum and
+// spots a QoS 2 resend; proceed is false when the packet needs no
+// proposal, alive false when the connection ends.
+func (c *conn) admitQoS(p *packet.Publish) (proceed, alive bool) {
+	c.mu.Lock()
+	if p.QoS == 2 {
+		if awaiting, dup := c.mu.inQoS2[p.PacketID]; dup {
+			c.mu.Unlock()
+			if awaiting { // PUBREC lost: send it again [MQTT-4.3.3-10]
+				c.queueCtrl(&packet.Pubrec{PacketID: p.PacketID})
+			}
+			return false, true
+		}
+	}
+	if c.mu.inflightIn >= int(c.b.o.ReceiveMaximum) {
+		c.mu.Unlock()
+		c.fail(packet.CodeReceiveMaximumExceeded, fmt.Sprintf("more than %d QoS 1/2 publishes unacknowledged", c.b.o.ReceiveMaximum)) // [MQTT-3.3.4-9]
+		return false, false
+	}
+	c.mu.inflightIn++
+	if p.QoS == 2 {
+		c.mu.inQoS2[p.PacketID] = false
+	}
+	c.mu.Unlock()
+	return true, true
+}
+
+// published answers a publish once its proposal resolved.
+func (c *conn) published(p *pending, err error) {
+	switch {
+	case err != nil && p.qos == 0:
+		c.logger.Debug().Err(err).Msg("QoS 0 publish not committed")
+	case err != nil:
+		// Not acknowledged: the client resends after reconnecting.
+		c.fail(packet.CodeServerBusy, "publish not committed: "+err.Error())
+	case p.qos == 1:
+		c.answer(1, p.id, 0) // only now, after the commit
+	case p.qos == 2:
+		c.mu.Lock()
+		c.mu.inQoS2[p.id] = true
+		c.mu.Unlock()
+		c.queueCtrl(&packet.Pubrec{PacketID: p.id})
+	}
+}
+
+// answer sends the acknowledgement of an inbound publish.
+func (c *conn) answer(qos byte, id uint16, code packet.ReasonCode) {
+	if c.version != packet.Version5 {
+		code = 0
+	}
+	c.mu.Lock()
+	if qos == 1 || code.IsError() {
+		c.mu.inflightIn = max(c.mu.inflightIn-1, 0)
+		if qos == 2 {
+			delete(c.mu.inQoS2, id)
+		}
+	}
+	c.mu.Unlock()
+	if qos == 1 {
+		c.queueCtrl(&packet.Puback{PacketID: id, ReasonCode: code})
+	} else {
+		c.queueCtrl(&packet.Pubrec{PacketID: id, ReasonCode: code})
+	}
+}
+
+// pubrel releases an inbound QoS 2 packet id once the release commits.
+func (c *conn) pubrel(p *packet.Pubrel) {
+	id := p.PacketID
+	c.mu.Lock()
+	awaiting, ok := c.mu.inQoS2[id]
+	c.mu.Unlock()
+	if !ok || !awaiting {
+		code := packet.ReasonCode(0)
+		if c.version == packet.Version5 {
+			code = packet.CodePacketIdentifierNotFound
+		}
+		c.queueCtrl(&packet.Pubcomp{PacketID: id, ReasonCode: code})
+		return
+	}
+	e := fsm.Entry{Kind: fsm.KindQoS2Release, ClientID: c.clientID, PacketID: id}
+	c.await(&pending{f: c.propose(&e), kind: pendRelease, id: id})
+}
+
+// released answers a PUBREL once its release resolved.
+func (c *conn) released(id uint16, err error) {
+	if err != nil {
+		c.fail(packet.CodeServerBusy, "release not committed: "+err.Error())
+		return
+	}
+	c.mu.Lock()
+	delete(c.mu.inQoS2, id)
+	c.mu.inflightIn = max(c.mu.inflightIn-1, 0)
+	c.mu.Unlock()
+	c.queueCtrl(&packet.Pubcomp{PacketID: id})
+}
+
+// checkTopic applies the broker's topic length limit. The codec already
+// enforced the topic name rules (UTF-8, no wildcards) on PUBLISH and will
+// topics, and an alias resolves to a name that passed them.
+func (c *conn) checkTopic(name string) error {
+	if len(name) > c.b.o.MaxTopicLength {
+		return fmt.Errorf("topic is %d bytes, longer than this broker's limit of %d", len(name), c.b.o.MaxTopicLength)
+	}
+	return nil
+}
+
+func messageProps(p *packet.Properties) fsm.Properties {
+	fp := fsm.Properties{PayloadFormat: p.PayloadFormat, ContentType: p.ContentType,
+		ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
+	if p.Has(packet.PropMessageExpiry) {
+		fp.HasExpiry, fp.MessageExpirySeconds = true, p.MessageExpirySeconds
+	}
+	for _, u := range p.UserProperties {
+		fp.User = append(fp.User, fsm.UserProperty{Name: u.Key, Value: u.Value})
+	}
+	return fp
+}
