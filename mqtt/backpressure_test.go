@@ -61,7 +61,7 @@ func TestSlowSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "stalled subscriber registered", func() bool {
-		return tb.machine.View().SubscriberCount("q0/#") == 1
+		return tb.views.View().SubscriberCount("q0/#") == 1
 	})
 	big := bytes.Repeat([]byte("z"), 64<<10)
 	before := tb.broker.Stats().DroppedQoS0.Load()

@@ -185,10 +185,7 @@ func TestClusterResumeOnAnotherNode(t *testing.T) {
 // TestClusterWillOfLostNode: a client connected to a node that dies has its
 // will published by the surviving nodes.
 func TestClusterWillOfLostNode(t *testing.T) {
-	tc := startCluster(t, 3, func(o *mqtt.Options) {
-		o.NodeLostAfter = 500 * time.Millisecond
-		o.SweepInterval = 200 * time.Millisecond
-	})
+	tc := startCluster(t, 3, nil) // the harness's housekeeping: lost after 500 ms
 	in := newInbox()
 	watcher := pahoClient(t, tc.nodes[0].url(), "watcher", true, nil)
 	wait(t, watcher.Subscribe("wills/#", 1, in.handler))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,22 +13,94 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/housekeeping"
+	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
 
-// testBroker is one real node (raft-boltdb, TCP transport, segment files)
-// with an MQTT broker on a loopback port.
+// testBroker is an MQTT broker on a loopback port, over a fake cluster
+// (startBroker: the fold in memory, a fake clock) or one real node (raft,
+// TCP transport, segment files: startRealBroker, startBrokerIn).
 type testBroker struct {
-	t       testing.TB
-	dir     string
-	node    *replication.Node
-	machine *replication.FSMMachine
-	broker  *mqtt.Broker
-	addr    string
-	ln      net.Listener
-	// raftAddr is set for cluster nodes
-	raftAddr string
+	t      testing.TB
+	broker *mqtt.Broker
+	addr   string
+	ln     net.Listener
+	views  interface{ View() *fsm.View }
+	keeper *housekeeping.Keeper
+	// a fake cluster's
+	fake *fakeCluster
+	// a real node's
+	dir      string
+	node     *replication.Node
+	raftAddr string // set for cluster nodes
+}
+
+// startBroker starts a broker on a fake cluster: for protocol tests.
+func startBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
+	t.Helper()
+	f := newFakeCluster()
+	tb := &testBroker{t: t, fake: f, views: f}
+	mo := testOptions(t, "n1", tune)
+	mo.Cluster, mo.Log, mo.Views, mo.Clock = f, f, f, f.clock
+	b := tb.serve(mo, fakeLiveness{f}, f.clock)
+	f.apply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+		b.Apply(off, e, fx)
+		tb.keeper.OnApply(off, e, fx)
+	}
+	return tb
+}
+
+// fakeLiveness completes a fake cluster for housekeeping: one node, never
+// lost.
+type fakeLiveness struct{ *fakeCluster }
+
+func (fakeLiveness) Unreachable(time.Duration) []string { return nil }
+func (fakeLiveness) Members() []string                  { return []string{"n1"} }
+
+func testOptions(t testing.TB, node string, tune func(*mqtt.Options)) mqtt.Options {
+	mo := mqtt.DefaultOptions()
+	mo.NodeID = node
+	mo.SysInterval = 0
+	mo.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("node", node).Logger()
+	if tune != nil {
+		tune(&mo)
+	}
+	return mo
+}
+
+// serve starts the broker (and its housekeeping) with mo and listens.
+func (tb *testBroker) serve(mo mqtt.Options, cl housekeeping.Cluster, clock housekeeping.Clock) *mqtt.Broker {
+	t := tb.t
+	t.Helper()
+	b, err := mqtt.New(mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko := housekeeping.DefaultOptions()
+	ko.NodeID, ko.Cluster, ko.Views, ko.Clock, ko.Logger = mo.NodeID, cl, mo.Views, clock, mo.Logger
+	ko.Interval, ko.SweepInterval, ko.NodeLostAfter = 20*time.Millisecond, 200*time.Millisecond, 500*time.Millisecond
+	if tb.keeper, err = housekeeping.New(ko); err != nil {
+		t.Fatal(err)
+	}
+	tb.keeper.Start()
+	b.Start()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.ln, tb.broker, tb.addr = ln, b, ln.Addr().String()
+	go b.Serve(ln, "tcp")
+	t.Cleanup(tb.stop)
+	return b
+}
+
+// startRealBroker starts a broker on one real node in a temporary directory.
+func startRealBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
+	t.Helper()
+	return startBrokerIn(t, t.TempDir(), tune)
 }
 
 func fastRaft(c *raft.Config) {
@@ -35,11 +108,6 @@ func fastRaft(c *raft.Config) {
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
-}
-
-func startBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
-	t.Helper()
-	return startBrokerIn(t, t.TempDir(), tune)
 }
 
 func startBrokerIn(t testing.TB, dir string, tune func(*mqtt.Options)) *testBroker {
@@ -56,15 +124,21 @@ func startBrokerOpts(t testing.TB, dir string, tuneNode func(*replication.Option
 	if tuneNode != nil {
 		tuneNode(&o)
 	}
-	tb.machine = replication.NewFSMMachine()
+	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
-	tb.machine.OnApply = hook.Apply
-	o.Machine = tb.machine
+	var keeper atomic.Pointer[housekeeping.Keeper]
+	machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+		hook.Apply(off, e, fx)
+		if k := keeper.Load(); k != nil {
+			k.OnApply(off, e, fx)
+		}
+	}
+	o.Machine = machine
 	n, err := replication.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb.node = n
+	tb.node, tb.views = n, machine
 	if o.Bootstrap { // a joining node has no leader until it is added
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -72,26 +146,10 @@ func startBrokerOpts(t testing.TB, dir string, tuneNode func(*replication.Option
 			t.Fatal(err)
 		}
 	}
-	mo := mqtt.DefaultOptions()
-	mo.NodeID, mo.Cluster, mo.Views = o.NodeID, n, tb.machine
-	mo.SysInterval = 0
-	mo.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("node", o.NodeID).Logger()
-	if tune != nil {
-		tune(&mo)
-	}
-	b, err := mqtt.New(mo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hook.Set(b)
-	b.Start()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.ln, tb.broker, tb.addr = ln, b, ln.Addr().String()
-	go b.Serve(ln, "tcp")
-	t.Cleanup(tb.stop)
+	mo := testOptions(t, o.NodeID, tune)
+	mo.Cluster, mo.Log, mo.Views = n, n.Reader(), machine
+	hook.Set(tb.serve(mo, n, nil))
+	keeper.Store(tb.keeper)
 	return tb
 }
 
@@ -102,7 +160,10 @@ func (tb *testBroker) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tb.broker.Close(ctx)
-	tb.node.Close()
+	tb.keeper.Close()
+	if tb.node != nil {
+		tb.node.Close()
+	}
 	tb.broker = nil
 }
 

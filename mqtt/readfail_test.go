@@ -119,7 +119,7 @@ func acked(t *testing.T, tb *testBroker, client string) map[log.Offset]bool {
 // owes reports whether client's session still owes off: in flight, or in
 // one of its offline gaps.
 func owes(tb *testBroker, client string, off log.Offset) bool {
-	v := tb.machine.View()
+	v := tb.views.View()
 	for _, in := range v.Inflight(client) {
 		if in.Offset == off {
 			return true
@@ -368,6 +368,6 @@ func TestReadErrorPubrelNeedsNoRead(t *testing.T) {
 	}
 	sub.mustSend(&packet.Pubcomp{PacketID: p.PacketID})
 	waitFor(t, 10*time.Second, "the delivery completed", func() bool {
-		return len(tb.machine.View().Inflight("q2")) == 0
+		return len(tb.views.View().Inflight("q2")) == 0
 	})
 }

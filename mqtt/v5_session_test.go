@@ -12,7 +12,7 @@ import (
 
 // session returns the folded state's session of id.
 func (tb *testBroker) session(id string) (fsm.Session, bool) {
-	return tb.machine.View().Session(id)
+	return tb.views.View().Session(id)
 }
 
 // waitOffline waits until the session of id is not connected (or gone).
@@ -113,7 +113,7 @@ func TestV5SessionExpiryElapses(t *testing.T) {
 	if el := time.Since(closed); el < 900*time.Millisecond {
 		t.Fatalf("session expired %v after the disconnect, want >= 1 s", el)
 	}
-	if subs := tb.machine.View().Subscriptions("short"); len(subs) != 0 {
+	if subs := tb.views.View().Subscriptions("short"); len(subs) != 0 {
 		t.Fatalf("expired session kept subscriptions %v", subs)
 	}
 	sub, ack := rawConnect(t, tb.addr, connectV5("short", false, 1))
@@ -326,7 +326,7 @@ func TestV5Will(t *testing.T) {
 	if p, topic := sub.recvPublish(5 * time.Second); topic != "will/marker" {
 		t.Fatalf("after a takeover of a delayed will: got %s %q", topic, p.Payload)
 	}
-	if _, ok := tb.machine.View().PendingWill("w7"); ok {
+	if _, ok := tb.views.View().PendingWill("w7"); ok {
 		t.Fatal("w7's will still pending after the takeover")
 	}
 	// A takeover with clean start ends the old session: its will is due
@@ -348,7 +348,7 @@ func TestV5WillDelayCancelled(t *testing.T) {
 	w.close()
 	closed := time.Now()
 	tb.waitOffline(t, "wd")
-	if _, ok := tb.machine.View().PendingWill("wd"); !ok {
+	if _, ok := tb.views.View().PendingWill("wd"); !ok {
 		t.Fatal("no pending will after the connection closed")
 	}
 	w, ack := rawConnect(t, tb.addr, connectV5("wd", false, 10))
@@ -358,7 +358,7 @@ func TestV5WillDelayCancelled(t *testing.T) {
 	if time.Since(closed) > 1500*time.Millisecond {
 		t.Skip("reconnect too slow to test cancellation")
 	}
-	if _, ok := tb.machine.View().PendingWill("wd"); ok {
+	if _, ok := tb.views.View().PendingWill("wd"); ok {
 		t.Fatal("will still pending after the reconnect")
 	}
 	// Past the delay, the will has still not been published.

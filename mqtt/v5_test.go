@@ -566,7 +566,7 @@ func TestV5MaximumPacketSize(t *testing.T) {
 	pub.expectDisconnect(packet.CodePacketTooLarge, 10*time.Second)
 
 	// The dropped QoS 1 message is done with: nothing stays in flight.
-	waitFor(t, 5*time.Second, "no message in flight", func() bool { return len(tb.machine.View().Inflight("small")) == 0 })
+	waitFor(t, 5*time.Second, "no message in flight", func() bool { return len(tb.views.View().Inflight("small")) == 0 })
 }
 
 // TestV5MaximumPacketSizeReasonString: the broker drops the Reason String

@@ -13,12 +13,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/housekeeping"
 	"github.com/stratamq/strata/httpapi"
+	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 )
@@ -207,7 +211,13 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.FetchSegment = httpapi.FetchSegment(&http.Client{}) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
-	machine.OnApply = hook.Apply
+	var keeperHook atomic.Pointer[housekeeping.Keeper]
+	machine.OnApply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+		hook.Apply(off, e, fx) // this node's connections
+		if k := keeperHook.Load(); k != nil {
+			k.OnApply(off, e, fx) // due wills: the leader proposes them
+		}
+	}
 	o.Machine = machine
 	o.Logger = logger
 	o.Log.Logger = logger
@@ -240,8 +250,18 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 
+	ko := housekeeping.DefaultOptions()
+	ko.NodeID, ko.Cluster, ko.Views, ko.Logger = f.nodeID, node, machine, logger
+	keeper, err := housekeeping.New(ko)
+	if err != nil {
+		return err
+	}
+	keeperHook.Store(keeper)
+	keeper.Start()
+	defer keeper.Close()
+
 	mo := f.mqtt
-	mo.NodeID, mo.Cluster, mo.Views, mo.Logger = f.nodeID, node, machine, logger
+	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.Logger = f.nodeID, node, node.Reader(), machine, logger
 	broker, err := mqtt.New(mo)
 	if err != nil {
 		return err
