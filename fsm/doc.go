@@ -6,9 +6,10 @@
 //
 // An Entry is one replicated event, stored as one log record (Record builds
 // it, DecodeRecord reads it back): the entry's Kind is the record's Kind
-// byte, its Time the record's Time (stamped by the leader), a publish's
-// topic the record's Key (empty for every other kind), and everything else
-// the record's Value. Each fact is stored once: the value holds neither the
+// byte, its Time the record's Time (the commit time the leader stamps on
+// every record it proposes; whatever time a proposer set is overwritten), a
+// publish's topic the record's Key (empty for every other kind), and
+// everything else the record's Value. Each fact is stored once: the value holds neither the
 // kind, the time nor the topic. Kinds are part of the on-disk format and are
 // never renumbered:
 //

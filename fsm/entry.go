@@ -73,7 +73,9 @@ const (
 // mutation, safe to share read-only.
 type Entry struct {
 	Kind Kind
-	// Time is the proposer's clock (unix ns). Apply reads no other clock.
+	// Time is the commit time (unix ns) the leader stamps on every record
+	// of a batch (replication's batcher, non-decreasing along the log); the
+	// value a proposer sets is ignored. Apply reads no other clock.
 	Time int64
 	// ClientID is the session the entry belongs to (the publisher for publishes).
 	ClientID string
