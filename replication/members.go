@@ -9,15 +9,16 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 )
 
 // KindMember is the log record kind replication uses for cluster metadata:
 // a node's HTTP address, so followers can forward proposals to the leader.
-// Kinds from 0xF0 up are reserved for replication (fsm kinds are small);
-// part of the on-disk format, never renumber. Member records have an empty
-// key, so topic-filtered reads never return them.
-const KindMember uint8 = 0xF0
+// Declared with every other record kind in fsm (fsm.KindMember); part of the
+// on-disk format. Member records have an empty key, so topic-filtered reads
+// never return them.
+const KindMember = uint8(fsm.KindMember)
 
 // memberRecord encodes (id, httpAddr) as: uvarint len, id, uvarint len, addr.
 func memberRecord(id, httpAddr string) log.Record {
