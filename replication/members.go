@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -28,14 +29,19 @@ func memberRecord(id, httpAddr string) log.Record {
 	return log.Record{Kind: KindMember, Value: append(v, httpAddr...)}
 }
 
+var errMember = errors.New("replication: malformed member record")
+
 func decodeMember(v []byte) (id, addr string, err error) {
-	f1, rest, ok := field(v)
-	if !ok {
-		return "", "", errors.New("replication: malformed member record")
+	f1, rest, err := field(v)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: node id: %w", errMember, err)
 	}
-	f2, rest, ok := field(rest)
-	if !ok || len(rest) != 0 {
-		return "", "", errors.New("replication: malformed member record")
+	f2, rest, err := field(rest)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: http address: %w", errMember, err)
+	}
+	if len(rest) != 0 {
+		return "", "", fmt.Errorf("%w: %d trailing bytes", errMember, len(rest))
 	}
 	return string(f1), string(f2), nil
 }
