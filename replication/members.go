@@ -31,6 +31,10 @@ func memberRecord(id, httpAddr string) log.Record {
 
 var errMember = errors.New("replication: malformed member record")
 
+// DecodeMember decodes a KindMember record's value: the node's ID and HTTP
+// address. It is how the leader checks member records a follower forwards.
+func DecodeMember(v []byte) (id, httpAddr string, err error) { return decodeMember(v) }
+
 func decodeMember(v []byte) (id, addr string, err error) {
 	f1, rest, err := field(v)
 	if err != nil {
