@@ -26,6 +26,13 @@
 //	                     through (the replay gaps below an offset are done)
 //	8 QoS2Release        an inbound PUBREL: frees a packet id
 //
+// The Kind constants declare the record kind byte's whole space, which fsm
+// shares with replication: KindMember (0xF0) is replication's record of a
+// node's HTTP address, not an entry (Valid is false, DecodeRecord refuses
+// it); kinds from 0xF0 up are reserved for replication, every other value is
+// unassigned. Add a record kind here, never elsewhere (docs/format.md,
+// Record kinds).
+//
 // Subscription identifiers are per delivery (Delivery.SubscriptionIDs), topic
 // aliases per connection: neither is part of a message.
 //
