@@ -117,9 +117,13 @@ func dialLean(ctx context.Context, broker, id string, handler func([]byte)) (cli
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	p, err := packet.Read(br, packet.Version311, 0)
 	nc.SetReadDeadline(time.Time{})
-	if ack, ok := p.(*packet.Connack); err != nil || !ok || ack.ReasonCode != 0 {
+	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("connect %s to %s: %v %v", id, broker, p, err)
+		return nil, fmt.Errorf("connect %s to %s: %w", id, broker, err)
+	}
+	if ack, ok := p.(*packet.Connack); !ok || ack.ReasonCode != 0 {
+		nc.Close()
+		return nil, fmt.Errorf("connect %s to %s: refused: %v", id, broker, p)
 	}
 	go c.readLoop(br)
 	go c.flushLoop()

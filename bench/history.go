@@ -90,8 +90,11 @@ func runStored(ctx context.Context, cfg Config) (Result, error) {
 				return res, fmt.Errorf("bench: history line: %w", err)
 			}
 			buf, err = base64.StdEncoding.AppendDecode(buf[:0], []byte(row.Payload))
-			if err != nil || len(buf) < 24 {
-				return res, fmt.Errorf("bench: history payload: %v", err)
+			if err != nil {
+				return res, fmt.Errorf("bench: history payload: %w", err)
+			}
+			if len(buf) < 24 {
+				return res, fmt.Errorf("bench: history payload of %d bytes, want at least 24", len(buf))
 			}
 			// Latency is meaningless for a read of stored messages: stamp now.
 			binary.BigEndian.PutUint64(buf[16:], uint64(time.Now().UnixNano()))

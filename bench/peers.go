@@ -72,7 +72,7 @@ func ensureDebian(bin, pkg string, log io.Writer) (string, error) {
 	fmt.Fprintf(log, "installing %s (apt-get install -y %s)\n", bin, pkg)
 	out, err := exec.Command("apt-get", "install", "-y", pkg).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("apt-get install %s: %v\n%s", pkg, err, out)
+		return "", fmt.Errorf("apt-get install %s: %w\n%s", pkg, err, out)
 	}
 	for _, dir := range []string{"", "/usr/sbin/", "/usr/bin/"} {
 		if p, err := exec.LookPath(dir + bin); err == nil {
@@ -225,7 +225,7 @@ func StartMochi(ctx context.Context, log io.Writer) (*Peer, error) {
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("building mochi-mqtt: go %s: %v\n%s", strings.Join(args, " "), err, out)
+			return nil, fmt.Errorf("building mochi-mqtt: go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 	port, err := freePort()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/stratamq/strata/internal/varint"
 )
 
 // Primitive encoders and a strict decoder shared by entries and snapshots.
@@ -77,13 +79,9 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	if n != uvarintLen(v) {
-		d.fail("non-minimal varint")
+	v, n, err := varint.Uvarint(d.b)
+	if err != nil {
+		d.fail("%w", err)
 		return 0
 	}
 	d.b = d.b[n:]
@@ -146,15 +144,6 @@ func (d *decoder) end() {
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
 }
 
 // checkExtensions verifies that ext is a sequence of (uvarint tag, uvarint

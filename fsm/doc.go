@@ -6,9 +6,10 @@
 //
 // An Entry is one replicated event, stored as one log record (Record builds
 // it, DecodeRecord reads it back): the entry's Kind is the record's Kind
-// byte, its Time the record's Time (stamped by the leader), a publish's
-// topic the record's Key (empty for every other kind), and everything else
-// the record's Value. Each fact is stored once: the value holds neither the
+// byte, its Time the record's Time (the commit time the leader stamps on
+// every record it proposes; whatever time a proposer set is overwritten), a
+// publish's topic the record's Key (empty for every other kind), and
+// everything else the record's Value. Each fact is stored once: the value holds neither the
 // kind, the time nor the topic. Kinds are part of the on-disk format and are
 // never renumbered:
 //
@@ -24,6 +25,13 @@
 //	7 Ack                batched acknowledgements: complete (PUBACK/PUBCOMP), received (PUBREC),
 //	                     through (the replay gaps below an offset are done)
 //	8 QoS2Release        an inbound PUBREL: frees a packet id
+//
+// The Kind constants declare the record kind byte's whole space, which fsm
+// shares with replication: KindMember (0xF0) is replication's record of a
+// node's HTTP address, not an entry (Valid is false, DecodeRecord refuses
+// it); kinds from 0xF0 up are reserved for replication, every other value is
+// unassigned. Add a record kind here, never elsewhere (docs/format.md,
+// Record kinds).
 //
 // Subscription identifiers are per delivery (Delivery.SubscriptionIDs), topic
 // aliases per connection: neither is part of a message.

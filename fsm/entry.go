@@ -8,8 +8,14 @@ import (
 	"github.com/stratamq/strata/topic"
 )
 
-// Kind identifies an entry's schema. It is also the log record's Kind byte.
-// The values are part of the on-disk format; never renumber, only append.
+// Kind identifies an entry's schema. It is also the log record's Kind byte,
+// whose whole space is declared here, in one place: 1..8 are fsm entries,
+// KindMember is replication's record, every other value is unassigned
+// (kinds from 0xF0 up are reserved for replication). Every kind has a name
+// in kindNames, whose keyed literal refuses two kinds with one value at
+// compile time; kinds_test.go checks that every constant is named there and
+// internal/lint that records are built only with declared kinds. The values
+// are part of the on-disk format; never renumber, only append.
 type Kind uint8
 
 const (
@@ -21,19 +27,29 @@ const (
 	KindSessionExpire     Kind = 6 // a disconnected session's expiry interval elapsed
 	KindAck               Kind = 7 // batched delivery acknowledgements from one client
 	KindQoS2Release       Kind = 8 // an inbound PUBREL: frees a QoS 2 packet id
+
+	// KindMember is replication's member record (replication.KindMember): a
+	// node's HTTP address. Not an entry: Valid is false, DecodeRecord
+	// refuses it, and replication folds it itself.
+	KindMember Kind = 0xF0
 )
 
 var kindNames = [...]string{
 	KindPublish: "publish", KindSubscribe: "subscribe", KindUnsubscribe: "unsubscribe",
 	KindSessionConnect: "connect", KindSessionDisconnect: "disconnect",
 	KindSessionExpire: "expire", KindAck: "ack", KindQoS2Release: "release",
+	KindMember: "member",
 }
 
-// Valid reports whether k is a known kind.
+// Valid reports whether k is an entry kind (one Apply folds).
 func (k Kind) Valid() bool { return k >= KindPublish && k <= KindQoS2Release }
 
+// Declared reports whether k is a declared record kind: an entry kind or
+// KindMember.
+func (k Kind) Declared() bool { return int(k) < len(kindNames) && kindNames[k] != "" }
+
 func (k Kind) String() string {
-	if !k.Valid() {
+	if !k.Declared() {
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
 	return kindNames[k]
@@ -73,7 +89,9 @@ const (
 // mutation, safe to share read-only.
 type Entry struct {
 	Kind Kind
-	// Time is the proposer's clock (unix ns). Apply reads no other clock.
+	// Time is the commit time (unix ns) the leader stamps on every record
+	// of a batch (replication's batcher, non-decreasing along the log); the
+	// value a proposer sets is ignored. Apply reads no other clock.
 	Time int64
 	// ClientID is the session the entry belongs to (the publisher for publishes).
 	ClientID string

@@ -179,7 +179,7 @@ func decodeWill(d *decoder) *Will {
 	w.DelaySeconds = uint32(d.uvarintMax(maxUint32, "will delay"))
 	if d.err == nil {
 		if err := w.Message.validate(); err != nil {
-			d.fail("will: %v", err)
+			d.fail("will: %w", err)
 		}
 	}
 	return w

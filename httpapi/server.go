@@ -202,7 +202,8 @@ type ProposeResponse struct {
 
 // propose is the leader's side of forwarding: the body is a batch in
 // replication's format; the answer lists each record's offset once all are
-// committed. Only nodes of the cluster call it.
+// committed. Only nodes of the cluster call it. A batch holding a record no
+// follower forwards (see checkForwarded) is refused whole with 400.
 func (s *server) propose(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
@@ -210,6 +211,9 @@ func (s *server) propose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recs, err := replication.DecodeBatch(body)
+	if err == nil {
+		err = checkForwarded(recs)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stratamq/strata/internal/varint"
 	"github.com/stratamq/strata/log"
 )
 
@@ -48,9 +49,12 @@ func decodeBatch(data []byte) ([]log.Record, error) {
 		return nil, fmt.Errorf("%w: unknown version", errBatch)
 	}
 	p := data[1:]
-	n, k := binary.Uvarint(p)
-	if !minimal(p, k) || n > uint64(len(p)) {
-		return nil, fmt.Errorf("%w: count", errBatch)
+	n, k, err := varint.Uvarint(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: count: %w", errBatch, err)
+	}
+	if n > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: count %d exceeds the %d bytes left", errBatch, n, len(p))
 	}
 	p = p[k:]
 	recs := make([]log.Record, 0, n)
@@ -74,33 +78,33 @@ func decodeRecord(p []byte) (log.Record, []byte, error) {
 		return r, nil, errors.New("kind")
 	}
 	r.Kind, p = p[0], p[1:]
-	t, k := binary.Varint(p)
-	if !minimal(p, k) {
-		return r, nil, errors.New("time")
+	t, k, err := varint.Varint(p)
+	if err != nil {
+		return r, nil, fmt.Errorf("time: %w", err)
 	}
 	r.Time, p = t, p[k:]
-	var ok bool
-	if r.Key, p, ok = field(p); !ok {
-		return r, nil, errors.New("key")
+	if r.Key, p, err = field(p); err != nil {
+		return r, nil, fmt.Errorf("key: %w", err)
 	}
-	if r.Value, p, ok = field(p); !ok {
-		return r, nil, errors.New("value")
+	if r.Value, p, err = field(p); err != nil {
+		return r, nil, fmt.Errorf("value: %w", err)
 	}
 	return r, p, nil
 }
 
-// minimal reports whether the k-byte varint at the start of p decoded and is
-// in its shortest form (a longer form ends in a zero byte), so that every
-// accepted batch is canonical.
-func minimal(p []byte, k int) bool { return k > 0 && (k == 1 || p[k-1] != 0) }
-
-func field(p []byte) ([]byte, []byte, bool) {
-	n, k := binary.Uvarint(p)
-	if !minimal(p, k) || n > uint64(len(p)-k) {
-		return nil, nil, false
+// field reads a uvarint length and that many bytes, aliased. Varints are
+// canonical (internal/varint), so every accepted batch re-encodes to the
+// same bytes.
+func field(p []byte) ([]byte, []byte, error) {
+	n, k, err := varint.Uvarint(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > uint64(len(p)-k) {
+		return nil, nil, fmt.Errorf("length %d exceeds the %d bytes left", n, len(p)-k)
 	}
 	p = p[k:]
-	return p[:n:n], p[n:], true
+	return p[:n:n], p[n:], nil
 }
 
 // EncodeBatch encodes records in the Raft entry format; the forwarding wire

@@ -18,7 +18,17 @@ func TestBatchRoundTrip(t *testing.T) {
 			t.Fatalf("record %d: %+v, want %+v", i, got[i], recs[i])
 		}
 	}
-	for _, bad := range [][]byte{nil, {2, 0}, {1, 5}, {1, 1, 1}, append(encodeBatch(recs), 0)} {
+	nonMinimal := [][]byte{
+		{1, 0x80, 0x00},             // count 0 in two bytes
+		{1, 1, 4, 0x80, 0x00, 0, 0}, // time
+		{1, 1, 4, 0, 0x80, 0x00, 0}, // key length
+		{1, 1, 4, 0, 0, 0x80, 0x00}, // value length
+		{1, 1, 4, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, // overlong
+	}
+	if _, err := decodeBatch([]byte{1, 1, 4, 0, 0, 0}); err != nil {
+		t.Fatalf("the canonical form of the non-minimal cases: %v", err)
+	}
+	for _, bad := range append([][]byte{nil, {2, 0}, {1, 5}, {1, 1, 1}, append(encodeBatch(recs), 0)}, nonMinimal...) {
 		if _, err := decodeBatch(bad); err == nil {
 			t.Fatalf("decodeBatch(%x) accepted", bad)
 		}

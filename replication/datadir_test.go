@@ -191,23 +191,6 @@ func (m *armOnApply) Apply(off log.Offset, rec *log.Record) {
 	m.StateMachine.Apply(off, rec)
 }
 
-func damage(t *testing.T, path string, at int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xFF
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestRaftAddrChangeAppliedByLeader: a one-node cluster restarted with a new
 // --raft-addr applies it to its configuration once it leads, and then
 // records it in the data directory.

@@ -4,20 +4,22 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 )
 
 // KindMember is the log record kind replication uses for cluster metadata:
 // a node's HTTP address, so followers can forward proposals to the leader.
-// Kinds from 0xF0 up are reserved for replication (fsm kinds are small);
-// part of the on-disk format, never renumber. Member records have an empty
-// key, so topic-filtered reads never return them.
-const KindMember uint8 = 0xF0
+// Declared with every other record kind in fsm (fsm.KindMember); part of the
+// on-disk format. Member records have an empty key, so topic-filtered reads
+// never return them.
+const KindMember = uint8(fsm.KindMember)
 
 // memberRecord encodes (id, httpAddr) as: uvarint len, id, uvarint len, addr.
 func memberRecord(id, httpAddr string) log.Record {
@@ -27,14 +29,23 @@ func memberRecord(id, httpAddr string) log.Record {
 	return log.Record{Kind: KindMember, Value: append(v, httpAddr...)}
 }
 
+var errMember = errors.New("replication: malformed member record")
+
+// DecodeMember decodes a KindMember record's value: the node's ID and HTTP
+// address. It is how the leader checks member records a follower forwards.
+func DecodeMember(v []byte) (id, httpAddr string, err error) { return decodeMember(v) }
+
 func decodeMember(v []byte) (id, addr string, err error) {
-	f1, rest, ok := field(v)
-	if !ok {
-		return "", "", errors.New("replication: malformed member record")
+	f1, rest, err := field(v)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: node id: %w", errMember, err)
 	}
-	f2, rest, ok := field(rest)
-	if !ok || len(rest) != 0 {
-		return "", "", errors.New("replication: malformed member record")
+	f2, rest, err := field(rest)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: http address: %w", errMember, err)
+	}
+	if len(rest) != 0 {
+		return "", "", fmt.Errorf("%w: %d trailing bytes", errMember, len(rest))
 	}
 	return string(f1), string(f2), nil
 }

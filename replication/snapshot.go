@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/stratamq/strata/internal/varint"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
 )
@@ -202,9 +203,9 @@ func readSnapHeader(r *bufio.Reader) (position, mlen uint64, err error) {
 	if v := hdr[len(snapMagic)]; v != snapVersion {
 		return 0, 0, fmt.Errorf("%w: version %d (this version reads %d)", errSnapshot, v, snapVersion)
 	}
-	position, err1 := binary.ReadUvarint(r)
-	_, err2 := binary.ReadUvarint(r) // last tag: informative
-	mlen, err3 := binary.ReadUvarint(r)
+	position, err1 := varint.ReadUvarint(r)
+	_, err2 := varint.ReadUvarint(r) // last tag: informative
+	mlen, err3 := varint.ReadUvarint(r)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return 0, 0, fmt.Errorf("%w: %w", errSnapshot, err)
 	}
@@ -251,9 +252,12 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 }
 
 func readManifest(r *bufio.Reader) ([]manifestEntry, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > 1<<24 {
-		return nil, fmt.Errorf("%w: segment count", errSnapshot)
+	n, err := varint.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: segment count: %w", errSnapshot, err)
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("%w: segment count %d", errSnapshot, n)
 	}
 	out := make([]manifestEntry, 0, min(n, 1024))
 	for i := uint64(0); i < n; i++ {
@@ -271,13 +275,16 @@ func readManifest(r *bufio.Reader) ([]manifestEntry, error) {
 
 func readManifestEntry(r *bufio.Reader) (manifestEntry, error) {
 	var m manifestEntry
-	nlen, err := binary.ReadUvarint(r)
-	if err != nil || nlen > 64 {
-		return m, errors.New("name")
+	nlen, err := varint.ReadUvarint(r)
+	if err != nil {
+		return m, fmt.Errorf("name: %w", err)
+	}
+	if nlen > 64 {
+		return m, fmt.Errorf("name of %d bytes", nlen)
 	}
 	name := make([]byte, nlen)
 	if _, err := io.ReadFull(r, name); err != nil {
-		return m, errors.New("name")
+		return m, fmt.Errorf("name: %w", err)
 	}
 	m.Name = string(name)
 	base, ok := segment.ParseFileName(m.Name)
@@ -286,7 +293,7 @@ func readManifestEntry(r *bufio.Reader) (manifestEntry, error) {
 	}
 	var vals [3]uint64
 	for i := range vals {
-		if vals[i], err = binary.ReadUvarint(r); err != nil {
+		if vals[i], err = varint.ReadUvarint(r); err != nil {
 			return m, err
 		}
 	}
@@ -294,13 +301,16 @@ func readManifestEntry(r *bufio.Reader) (manifestEntry, error) {
 	if _, err := io.ReadFull(r, sum[:]); err != nil {
 		return m, err
 	}
-	tag, err := binary.ReadUvarint(r)
+	tag, err := varint.ReadUvarint(r)
 	if err != nil {
 		return m, err
 	}
 	flags, err := r.ReadByte()
-	if err != nil || flags > 1 {
-		return m, errors.New("flags")
+	if err != nil {
+		return m, fmt.Errorf("flags: %w", err)
+	}
+	if flags > 1 {
+		return m, fmt.Errorf("flags %#x", flags)
 	}
 	m.Base, m.Next, m.Size = log.Offset(vals[0]), log.Offset(vals[1]), int64(vals[2])
 	m.Checksum, m.LastTag, m.Sealed = binary.LittleEndian.Uint32(sum[:]), tag, flags == 1
@@ -311,28 +321,31 @@ func readManifestEntry(r *bufio.Reader) (manifestEntry, error) {
 }
 
 func readMembers(r *bufio.Reader) (map[string]string, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > 1<<20 {
-		return nil, fmt.Errorf("%w: member book", errSnapshot)
+	n, err := varint.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: member book: %w", errSnapshot, err)
+	}
+	if n > 1<<20 {
+		return nil, fmt.Errorf("%w: member book of %d bytes", errSnapshot, n)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("%w: member book", errSnapshot)
+		return nil, fmt.Errorf("%w: member book: %w", errSnapshot, err)
 	}
-	count, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, fmt.Errorf("%w: member book", errSnapshot)
+	count, k, err := varint.Uvarint(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: member count: %w", errSnapshot, err)
 	}
 	b = b[k:]
 	m := map[string]string{}
 	for i := uint64(0); i < count; i++ {
-		v, rest, ok := field(b)
-		if !ok {
-			return nil, fmt.Errorf("%w: member %d", errSnapshot, i)
+		v, rest, err := field(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: member %d: %w", errSnapshot, i, err)
 		}
 		id, addr, err := decodeMember(v)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: member %d: %w", errSnapshot, i, err)
 		}
 		m[id], b = addr, rest
 	}

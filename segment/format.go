@@ -242,8 +242,11 @@ func decompress(c Codec, z *ZstdCodec, dst, body []byte, rawLen int) ([]byte, er
 		out = body
 	case CodecS2:
 		n, derr := s2.DecodedLen(body)
-		if derr != nil || n != rawLen {
-			return nil, fmt.Errorf("s2 body length %d, header says %d (%v)", n, rawLen, derr)
+		if derr != nil {
+			return nil, fmt.Errorf("s2 body length: %w", derr)
+		}
+		if n != rawLen {
+			return nil, fmt.Errorf("s2 body length %d, header says %d", n, rawLen)
 		}
 		out, err = s2.Decode(dst[:cap(dst)], body)
 	case CodecZstd:

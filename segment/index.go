@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/stratamq/strata/internal/varint"
 )
 
 // An index file (.idx) beside a sealed segment:
@@ -97,9 +99,9 @@ type idxDecoder struct {
 var errIndex = errors.New("malformed index")
 
 func (d *idxDecoder) u() uint64 {
-	v, n := binary.Uvarint(d.p)
-	if n <= 0 {
-		d.err, d.p = errIndex, nil
+	v, n, err := varint.Uvarint(d.p)
+	if err != nil {
+		d.fail(err)
 		return 0
 	}
 	d.p = d.p[n:]
@@ -107,20 +109,27 @@ func (d *idxDecoder) u() uint64 {
 }
 
 func (d *idxDecoder) s() int64 {
-	v, n := binary.Varint(d.p)
-	if n <= 0 {
-		d.err, d.p = errIndex, nil
+	v, n, err := varint.Varint(d.p)
+	if err != nil {
+		d.fail(err)
 		return 0
 	}
 	d.p = d.p[n:]
 	return v
 }
 
+func (d *idxDecoder) fail(err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %w", errIndex, err)
+	}
+	d.p = nil
+}
+
 // count reads a length and checks it against what the payload could hold.
 func (d *idxDecoder) count() int {
 	v := d.u()
 	if v > uint64(len(d.p)) {
-		d.err, d.p = errIndex, nil
+		d.fail(fmt.Errorf("count %d exceeds the %d bytes left", v, len(d.p)))
 		return 0
 	}
 	return int(v)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/stratamq/strata/internal/varint"
 )
 
 // appendRecords encodes recs as a frame body and fills in the header's count,
@@ -44,8 +46,8 @@ func decodeRecords(dst []Record, raw []byte, h *frameHeader) ([]Record, error) {
 	clustered := h.clustered()
 	pos := 0
 	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(raw[pos:])
-		if n <= 0 {
+		v, n, err := varint.Uvarint(raw[pos:])
+		if err != nil {
 			return 0, false
 		}
 		pos += n

@@ -39,6 +39,3 @@ func Match(filter, name string) bool {
 		filter, name = frest, nrest
 	}
 }
-
-// HasWildcard reports whether a filter contains '+' or '#'.
-func HasWildcard(filter string) bool { return strings.ContainsAny(filter, "+#") }

@@ -39,7 +39,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	for name, v := range map[string]string{"from": *from, "to": *to} {
 		if _, err := strlog.ParseBound(v); err != nil {
-			return fmt.Errorf("%w: --%s: %v", errUsage, name, err)
+			return fmt.Errorf("%w: --%s: %w", errUsage, name, err)
 		}
 	}
 	if *format != "ndjson" && *format != "csv" {

@@ -79,7 +79,7 @@ func verifyAll(l *strlog.Log) (int, error) {
 func parseBound(s string) (strlog.Bound, error) {
 	b, err := strlog.ParseBound(s)
 	if err != nil {
-		return b, fmt.Errorf("%w: %v", errUsage, err)
+		return b, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return b, nil
 }
@@ -116,7 +116,7 @@ func runLogDump(args []string, stdout, stderr io.Writer) error {
 	defer l.Close()
 	it, err := l.Read(*filter, fb, tb)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	defer it.Close()
 	return writeDump(it, stdout)

@@ -36,7 +36,7 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() != 2 {
 		return fmt.Errorf("%w: want FILE USER, got %d argument(s) (strata passwd --help)", errUsage, fs.NArg())

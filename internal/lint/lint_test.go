@@ -17,19 +17,20 @@ const module = "github.com/stratamq/strata"
 
 // allowed lists, per package of ours, the packages of ours it may depend on
 // (transitively) and the third-party module prefixes it may import directly.
-// Packages not listed (cmd/strata, bench, internal/*) may import anything.
+// Packages not listed (cmd/strata, bench, internal/lint) may import anything.
 var allowed = map[string]struct {
 	ours       []string
 	thirdParty []string
 }{
-	"topic":       {},
-	"segment":     {thirdParty: []string{"github.com/klauspost/compress"}},
-	"log":         {ours: []string{"segment", "topic"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
-	"fsm":         {ours: []string{"log", "segment", "topic"}, thirdParty: []string{"github.com/google/btree"}},
-	"replication": {ours: []string{"log", "segment", "topic", "fsm"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
-	"mqtt":        {ours: []string{"log", "segment", "topic", "fsm", "mqtt/packet"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket", "golang.org/x/crypto/bcrypt"}},
-	"mqtt/packet": {}, // the codec imports nothing but the standard library
-	"httpapi":     {ours: []string{"log", "segment", "topic", "fsm", "replication"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"topic":           {},
+	"internal/varint": {}, // the standard library only
+	"segment":         {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
+	"log":             {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
+	"fsm":             {ours: []string{"log", "segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree"}},
+	"replication":     {ours: []string{"log", "segment", "topic", "fsm", "internal/varint"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
+	"mqtt":            {ours: []string{"log", "segment", "topic", "fsm", "mqtt/packet", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket", "golang.org/x/crypto/bcrypt"}},
+	"mqtt/packet":     {}, // the codec imports nothing but the standard library
+	"httpapi":         {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 }
 
 // forbidden may not be imported directly by any package of ours: the standard
