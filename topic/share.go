@@ -27,6 +27,10 @@ func ParseShare(filter string) (group, inner string, ok bool, err error) {
 		return "", "", true, invalid(filter, "a share name must not contain '+' or '#' [MQTT-4.8.2-2]")
 	case !found || inner == "":
 		return "", "", true, invalid(filter, "a shared subscription needs a topic filter after the share name [MQTT-4.8.2-2]")
+	case strings.HasPrefix(inner, sharePrefix):
+		// Its filter would read as a shared subscription again wherever it is
+		// checked or matched on its own.
+		return "", "", true, invalid(filter, "a shared subscription's filter cannot be a shared subscription")
 	}
 	if err := checkLevels(inner); err != nil {
 		return "", "", true, err

@@ -72,6 +72,7 @@ var filterCases = []struct {
 	{"shared no filter [MQTT-4.8.2-2]", "$share/g", false, "MQTT-4.8.2-2"},
 	{"shared empty filter [MQTT-4.8.2-2]", "$share/g/", false, "MQTT-4.8.2-2"},
 	{"shared bad inner [MQTT-4.7.1-2]", "$share/g/a/#/b", false, "MQTT-4.7.1-2"},
+	{"shared inside shared (found by FuzzValidateFilter)", "$share/0/$share/", false, "cannot be a shared subscription"},
 	{"not shared: $shared", "$shared/x", true, ""},
 }
 
