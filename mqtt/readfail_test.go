@@ -188,7 +188,7 @@ func publishAll(rc *rawClient, topic string, payloads ...string) {
 // is acked, the session still owes it, and once the frame is good again a
 // reconnect delivers it.
 func TestReadErrorInflightResend(t *testing.T) {
-	tb := startBroker(t, nil)
+	tb := startRealBroker(t, nil)
 	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
 	sub, _ := rawConnect(t, tb.addr, connectV5("owed", true, 60))
 	sub.subscribe(0, packet.Subscription{Filter: "rf/#", QoS: 1})
@@ -229,7 +229,7 @@ func TestReadErrorInflightResend(t *testing.T) {
 func TestReadErrorOfflineGap(t *testing.T) {
 	for _, version := range []byte{packet.Version5, packet.Version311} {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			tb := startBroker(t, nil)
+			tb := startRealBroker(t, nil)
 			id := fmt.Sprintf("gap%d", version)
 			cp := func(clean bool) *packet.Connect {
 				c := connectV5(id, clean, 60)
@@ -281,7 +281,7 @@ func TestReadErrorOfflineGap(t *testing.T) {
 // messages back from the log; a damaged one ends the connection with 0x80
 // and stays owed.
 func TestReadErrorCatchUp(t *testing.T) {
-	tb := startBroker(t, func(o *mqtt.Options) {
+	tb := startRealBroker(t, func(o *mqtt.Options) {
 		o.QueueLength = 2
 		o.MaxInflight = 1
 	})
@@ -312,7 +312,7 @@ func TestReadErrorCatchUp(t *testing.T) {
 // last:N) ends with DISCONNECT 0x80 after the messages before it, not in
 // silence.
 func TestReadErrorReplay(t *testing.T) {
-	tb := startBroker(t, nil)
+	tb := startRealBroker(t, nil)
 	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
 	publishAll(pub, "rp/a", "r0", "r1", "r2", "r3")
 	off := logOffsetOf(t, tb, "r2")
@@ -336,7 +336,7 @@ func TestReadErrorReplay(t *testing.T) {
 // TestReadErrorRetained: a retained message whose frame is damaged ends the
 // subscribing connection with 0x80 instead of being skipped.
 func TestReadErrorRetained(t *testing.T) {
-	tb := startBroker(t, nil)
+	tb := startRealBroker(t, nil)
 	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
 	pub.publish(&packet.Publish{Topic: "rt/a", QoS: 1, Retain: true, Payload: []byte("kept")})
 	off := logOffsetOf(t, tb, "kept")
@@ -350,7 +350,7 @@ func TestReadErrorRetained(t *testing.T) {
 // recorded gets its PUBREL again on resume even though its frame is
 // damaged: the PUBREL carries only the packet id.
 func TestReadErrorPubrelNeedsNoRead(t *testing.T) {
-	tb := startBroker(t, nil)
+	tb := startRealBroker(t, nil)
 	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
 	sub, _ := rawConnect(t, tb.addr, connectV5("q2", true, 60))
 	sub.subscribe(0, packet.Subscription{Filter: "q2/#", QoS: 2})

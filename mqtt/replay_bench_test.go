@@ -19,7 +19,7 @@ import (
 // delivery rate end to end (broker and client share the machine).
 func BenchmarkReplay1M(b *testing.B) {
 	const n = 1 << 20
-	tb := startBroker(b, nil)
+	tb := startRealBroker(b, nil)
 	benchFill(b, tb, n)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

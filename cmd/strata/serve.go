@@ -81,7 +81,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if configFile != "" {
 		if err := applyConfigFile(fs, configFile); err != nil {
-			return fmt.Errorf("%w: --config %v", errUsage, err)
+			return fmt.Errorf("%w: --config %w", errUsage, err)
 		}
 	}
 	for _, lim := range []struct {
@@ -124,7 +124,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	level, err := zerolog.ParseLevel(f.logLevel)
 	if err != nil {
-		return fmt.Errorf("%w: --log-level %q: %v", errUsage, f.logLevel, err)
+		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
 	}
 	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
