@@ -243,7 +243,10 @@ func TestEffectsInOrderAcrossRestartAndInstall(t *testing.T) {
 	if len(installed) == 0 || installed[0] == 0 {
 		t.Fatal("the new node performed the effects below its snapshot")
 	}
-	end := c.nodes[3].Log().NextOffset()
+	end := c.nodes[3].Reader().NextOffset() // the Reader follows the log the install replaced
+	if end != c.nodes[lead].Log().NextOffset() {
+		t.Fatalf("the new node's Reader ends at %d, the leader's log at %d", end, c.nodes[lead].Log().NextOffset())
+	}
 	waitUntil(t, "the new node's watermark", 10*time.Second, func() bool { return c.nodes[3].Applied() == end })
 }
 
@@ -299,4 +302,38 @@ func TestSlowPerformDoesNotStopCommits(t *testing.T) {
 		}
 	}
 	checkIncreasing(t, "n0", recs[0].performed())
+}
+
+// TestDispatcherWatermark: without raft, a dispatcher performs effects in
+// the order handed over, skips those below its watermark (a Restore behind
+// the fold), resolves a future once the watermark passes its last record,
+// at once if it already has, and with ErrClosed when it closes first.
+func TestDispatcherWatermark(t *testing.T) {
+	m := &recorder{FSMMachine: NewFSMMachine()}
+	d := newDispatcher(m, 4)
+	early, late, never := newFuture(), newFuture(), newFuture()
+	d.await(early, 0, 2) // offsets 0 and 1
+	d.await(late, 2, 3)  // offsets 2 to 4
+	d.await(never, 9, 1)
+	d.handOver([]handoff{{effects: []effectAt{{0, "a"}, {1, "b"}}, through: 2}})
+	if off := waitAll(t, []*Future{early}, 5*time.Second)[0]; off != 0 {
+		t.Fatalf("first offset %d, want 0", off)
+	}
+	d.handOver([]handoff{{through: 1}, {effects: []effectAt{{1, "again"}, {2, "c"}}, through: 5}})
+	waitAll(t, []*Future{late}, 5*time.Second)
+	if _, _, ok := never.Result(); ok {
+		t.Fatal("a future beyond the watermark resolved")
+	}
+	below := newFuture()
+	d.await(below, 3, 1)
+	if _, err, ok := below.Result(); !ok || err != nil {
+		t.Fatalf("a future below the watermark: resolved %v, error %v; want at once", ok, err)
+	}
+	d.close()
+	if _, err, ok := never.Result(); !ok || !errors.Is(err, ErrClosed) {
+		t.Fatalf("a waiting future at close: resolved %v, error %v; want ErrClosed", ok, err)
+	}
+	if got, want := fmt.Sprint(m.performed()), "[0 1 2]"; got != want {
+		t.Fatalf("performed %s, want %s", got, want)
+	}
 }
