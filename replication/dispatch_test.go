@@ -16,18 +16,21 @@ import (
 
 // recorder is an FSMMachine that records the offsets whose effects were
 // performed, in the order performed; with a gate, Perform waits until the
-// gate is closed (a slow dispatcher).
+// gate is closed (a stuck dispatcher); with a delay, each Perform takes
+// that long first (a slow one, so that a future resolved too early shows).
 type recorder struct {
 	*FSMMachine
-	gate chan struct{}
-	mu   sync.Mutex
-	seen []log.Offset
+	gate  chan struct{}
+	delay time.Duration
+	mu    sync.Mutex
+	seen  []log.Offset
 }
 
 func (r *recorder) Perform(off log.Offset, effect any) {
 	if r.gate != nil {
 		<-r.gate
 	}
+	time.Sleep(r.delay) // simulated work, not a wait for a condition
 	r.mu.Lock()
 	r.seen = append(r.seen, off)
 	r.mu.Unlock()
@@ -75,7 +78,10 @@ func checkIncreasing(t *testing.T, who string, offs []log.Offset) {
 // performed on that node; a proposal's records get consecutive offsets.
 func TestFutureResolvesAfterPerform(t *testing.T) {
 	recs := make([]*recorder, 3)
-	c := newClusterPerNode(t, 3, recorders(recs, nil))
+	c := newClusterPerNode(t, 3, func(i int, o *Options) {
+		recorders(recs, nil)(i, o)
+		recs[i].delay = 200 * time.Microsecond
+	})
 	l := c.leader(all(3)...)
 	f := (l + 1) % 3
 	waitLeaderHTTP(t, c.nodes[f])
