@@ -16,10 +16,9 @@ import (
 // Errors: ErrNotLeader (wrapped) means not committed, and so does
 // ErrClosed from a proposal the closing node still held; a context that
 // ended before the records left this node means not proposed. ErrClosed for
-// records already in Raft (the node closed before it applied them, or
-// before raft decided) and any other error (a forward cut by a leader
-// change, a timeout, a node that cannot write its log) leave the outcome
-// unknown.
+// committed records the node closed before applying, and any other error
+// (raft shut down under the entry, a forward cut by a leader change, a
+// timeout, a node that cannot write its log) leave the outcome unknown.
 type Future struct {
 	done chan struct{}
 	off  log.Offset
