@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/replication"
 	"github.com/stratamq/strata/segment"
 	"github.com/stratamq/strata/topic"
 )
@@ -30,18 +31,18 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	it, err := s.n.Log().Read(q.filter, q.from, q.to)
+	it, err := s.n.Reader().Read(q.filter, q.from, q.to)
 	if err != nil {
 		if errors.Is(err, topic.ErrInvalid) {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		s.historyFailed(newHistoryStream(w, r), q, q.start(s.n.Log()), err) // a time bound's seek failed
+		s.historyFailed(newHistoryStream(w, r), q, q.start(s.n.Reader()), err) // a time bound's seek failed
 		return
 	}
 	defer it.Close()
 	st := newHistoryStream(w, r)
-	next, err := st.copy(it, q.limit, q.start(s.n.Log()))
+	next, err := st.copy(it, q.limit, q.start(s.n.Reader()))
 	if err != nil {
 		s.historyFailed(st, q, next, err)
 		return
@@ -86,7 +87,7 @@ func parseHistoryQuery(q url.Values) (historyQuery, error) {
 
 // start is the first offset the read may return: from if it is an offset,
 // else the first retained one (a lower bound for error messages).
-func (h historyQuery) start(l *log.Log) log.Offset {
+func (h historyQuery) start(l *replication.Reader) log.Offset {
 	o, _ := h.from.Offset()
 	return max(o, l.FirstOffset())
 }
@@ -154,7 +155,7 @@ func (st *historyStream) begin() {
 // copy writes the iterator's publishes (records the fold cannot decode are
 // skipped, as Apply skips them) until the end, limit, or the client going
 // away. On a read error it returns the first offset not yet read.
-func (st *historyStream) copy(it *log.Iterator, limit uint64, next log.Offset) (log.Offset, error) {
+func (st *historyStream) copy(it log.Cursor, limit uint64, next log.Offset) (log.Offset, error) {
 	var n uint64
 	for it.Next() {
 		rec := it.Record()

@@ -49,7 +49,7 @@ func fillLog(t *testing.T, n *replication.Node, count int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := n.Propose(context.Background(), rec); err != nil {
+		if _, err := n.Propose(context.Background(), rec).Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}

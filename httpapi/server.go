@@ -22,14 +22,14 @@ import (
 
 // Node is what the API needs of a replication node.
 type Node interface {
-	Propose(ctx context.Context, rec log.Record) (log.Offset, error)
+	Propose(ctx context.Context, recs ...log.Record) *replication.Future
 	Status() (replication.Status, error)
 	ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error)
 	Join(id, raftAddr, httpAddr string) error
 	Remove(id string) error
 	Leader() (id, addr string)
 	LeaderHTTP() string
-	Log() *log.Log
+	Reader() *replication.Reader
 	TakeSnapshot() (replication.SnapshotInfo, error)
 	WriteSegment(name string, w io.Writer) error
 }
@@ -187,12 +187,23 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
 	defer cancel()
-	off, err := s.n.Propose(ctx, rec)
+	off, err := commit(ctx, s.n.Propose(ctx, rec))
 	if err != nil {
 		s.leaderOnly(w, err, nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"offset": uint64(off)})
+}
+
+// commit waits for f or ctx, whichever ends first (then the publish's
+// outcome is unknown).
+func commit(ctx context.Context, f *replication.Future) (log.Offset, error) {
+	select {
+	case <-f.Done():
+		return f.Wait()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for commit: %w", ctx.Err())
+	}
 }
 
 // ProposeResponse answers a forwarded batch.

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +25,26 @@ type applyResult struct {
 var errReplayed = errors.New("replication: entry already in the log")
 
 // applier is the raft.BatchingFSM: it appends committed batches to the
-// segment log and folds them into the StateMachine. raft calls ApplyBatch,
-// Snapshot and Restore from its FSM goroutine; mu also serialises snapshot
-// persistence (which syncs the log) and readers swapping the log.
+// segment log, folds them into the StateMachine and hands the effects to
+// the dispatcher. raft calls ApplyBatch, Snapshot and Restore from its FSM
+// goroutine; mu also serialises snapshot persistence (which syncs the log)
+// and readers swapping the log.
+//
+// Whatever moves folded (ApplyBatch, Snapshot's and the start's catch-up,
+// Restore, recovery) runs between lockFold and unlockFold: sendMu keeps
+// the handoffs in the order folded, and they are sent after mu is released,
+// so the dispatcher's Perform may read through the applier (Log,
+// memberAddr) while raft's FSM goroutine waits for room in its queue.
+// Lock order: sendMu before mu.
 type applier struct {
-	mu      sync.Mutex
+	sendMu sync.Mutex
+	mu     sync.Mutex
+	d      *dispatcher
+	// Under mu: effects folded since the last handoff, and the handoffs
+	// formed but not yet sent.
+	effects []effectAt
+	out     []handoff
+
 	log     *log.Log
 	logDir  string
 	logOpts log.Options
@@ -65,8 +81,8 @@ func (a *applier) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.L
 // Raft index, then folds its records. Entries already in the log (replayed
 // after a restart) are skipped.
 func (a *applier) ApplyBatch(logs []*raft.Log) []interface{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.lockFold()
+	defer a.unlockFold()
 	out := make([]interface{}, len(logs))
 	if err := a.catchUpLocked(); err != nil {
 		a.failLocked(err)
@@ -108,11 +124,41 @@ func (a *applier) appendAndFoldLocked(l *raft.Log) applyResult {
 		return applyResult{Err: a.failLocked(err)}
 	}
 	for i := range recs {
-		a.foldRecord(first+log.Offset(i), &recs[i])
+		a.foldLocked(first+log.Offset(i), &recs[i])
 		a.maxTime.Store(max(a.maxTime.Load(), recs[i].Time))
 	}
 	a.folded = first + log.Offset(len(recs))
+	a.handLocked()
 	return applyResult{First: first, N: len(recs)}
+}
+
+// lockFold and unlockFold bracket everything that moves folded; unlockFold
+// sends what was folded to the dispatcher after releasing mu.
+func (a *applier) lockFold() {
+	a.sendMu.Lock()
+	a.mu.Lock()
+}
+
+func (a *applier) unlockFold() {
+	out := a.out
+	a.out = nil
+	a.mu.Unlock()
+	defer a.sendMu.Unlock()
+	a.d.handOver(out)
+}
+
+// foldLocked folds rec and keeps its effect for the dispatcher.
+func (a *applier) foldLocked(off log.Offset, rec *log.Record) {
+	if effect := a.foldRecord(off, rec); effect != nil {
+		a.effects = append(a.effects, effectAt{off: off, effect: effect})
+	}
+}
+
+// handLocked closes the effects folded so far into one handoff, applied
+// here through folded once they are performed.
+func (a *applier) handLocked() {
+	a.out = append(a.out, handoff{effects: a.effects, through: a.folded})
+	a.effects = nil
 }
 
 // failLocked stops this node from applying: its log can no longer be
@@ -130,6 +176,9 @@ func (a *applier) failLocked(err error) error {
 	return a.failed
 }
 
+// catchUpHandoff is how many records of the catch-up fold share a handoff.
+const catchUpHandoff = 256
+
 // catchUpLocked folds the local log's records that the machine has not
 // seen: after a restart, or after Restore kept a local log longer than the
 // snapshot.
@@ -137,13 +186,19 @@ func (a *applier) catchUpLocked() error {
 	if a.caughtUp {
 		return nil
 	}
+	defer a.handLocked() // what was folded, also when a read failed
 	it := a.log.Iter(a.folded)
 	defer it.Close()
 	for it.Next() {
 		rec := it.Record()
-		a.foldRecord(rec.Offset, &rec)
+		// The iterator reuses its buffers; an effect may keep the bytes.
+		rec.Key, rec.Value = bytes.Clone(rec.Key), bytes.Clone(rec.Value)
+		a.foldLocked(rec.Offset, &rec)
 		a.maxTime.Store(max(a.maxTime.Load(), rec.Time))
 		a.folded = rec.Offset + 1
+		if len(a.effects) >= catchUpHandoff {
+			a.handLocked()
+		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("replication: fold the local log: %w", err)
@@ -162,8 +217,8 @@ func (a *applier) Log() *log.Log {
 
 // Snapshot captures the machine and the log position; Persist does the I/O.
 func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.lockFold() // a catch-up may fold
+	defer a.unlockFold()
 	if err := errors.Join(a.failed, a.fatal); err != nil {
 		return nil, fmt.Errorf("replication: no snapshot of a failed fold: %w", err)
 	}
@@ -182,7 +237,7 @@ func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 // snapshot covers (its records are immutable, so it is then a superset).
 func (a *applier) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.lockFold()
+	defer a.unlockFold()
 	return a.restoreLocked(rc)
 }

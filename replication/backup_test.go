@@ -26,7 +26,7 @@ func TestSnapshotNamesSegmentsAndRestoresFromBackup(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for k := from + g; k < to; k += 8 {
-					if _, err := n.Propose(context.Background(), publish(fmt.Sprintf("b/%d", k%5), fmt.Sprint("m", k))); err != nil {
+					if _, err := n.Propose(context.Background(), publish(fmt.Sprintf("b/%d", k%5), fmt.Sprint("m", k))).Wait(); err != nil {
 						t.Error(err)
 						return
 					}
@@ -88,7 +88,7 @@ func TestSnapshotNamesSegmentsAndRestoresFromBackup(t *testing.T) {
 			t.Fatalf("restored record %d differs", i)
 		}
 	}
-	off, err := n2.Propose(context.Background(), publish("b/new", "after-restore"))
+	off, err := n2.Propose(context.Background(), publish("b/new", "after-restore")).Wait()
 	if err != nil || off != log.Offset(len(want)) {
 		t.Fatalf("publish after restore: offset %d, %v (want %d)", off, err, len(want))
 	}

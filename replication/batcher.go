@@ -18,11 +18,15 @@ var (
 	ErrNotLeader = errors.New("replication: not the leader")
 )
 
+// errNoRecords answers a proposal of nothing.
+var errNoRecords = errors.New("replication: a proposal needs at least one record")
+
+// proposal is one Propose call: its records stay consecutive, in one Raft
+// entry.
 type proposal struct {
-	rec  log.Record
-	ctx  context.Context         // the proposer's: once it ends, the record is not sent to Raft or a leader
-	done chan result             // Propose waits here
-	cb   func(log.Offset, error) // or ProposeAsync's callback
+	recs []log.Record
+	ctx  context.Context // the proposer's: once it ends, the records are not sent to Raft or a leader
+	f    *Future
 	// leaderOnly proposals came forwarded from a follower: they fail on a
 	// node that is not the leader instead of being forwarded again (two
 	// nodes forwarding to each other during an election would wait on
@@ -30,18 +34,16 @@ type proposal struct {
 	leaderOnly bool
 }
 
-// resolve reports the proposal's outcome exactly once.
-func (p *proposal) resolve(r result) {
-	if p.cb != nil {
-		p.cb(r.off, r.err)
-		return
-	}
-	p.done <- r
-}
+// fail resolves the proposal's future with err at once.
+func (p *proposal) fail(err error) { p.f.resolve(0, err) }
 
-type result struct {
-	off log.Offset
-	err error
+// size is the proposal's encoded size in a batch.
+func (p *proposal) size() int {
+	n := 0
+	for i := range p.recs {
+		n += encodedSize(&p.recs[i])
+	}
+	return n
 }
 
 // batcher coalesces proposals into Raft entries (group commit). While up to
@@ -51,6 +53,7 @@ type batcher struct {
 	o        *Options
 	raft     *raft.Raft
 	a        *applier
+	d        *dispatcher  // resolves futures once their records are applied here
 	watch    *leaderWatch // leader changes, for forwarding
 	in       chan *proposal
 	inflight chan struct{}
@@ -59,8 +62,8 @@ type batcher struct {
 	lastTime int64
 }
 
-func newBatcher(o *Options, r *raft.Raft, a *applier) *batcher {
-	b := &batcher{o: o, raft: r, a: a, watch: newLeaderWatch(r),
+func newBatcher(o *Options, r *raft.Raft, a *applier, d *dispatcher) *batcher {
+	b := &batcher{o: o, raft: r, a: a, d: d, watch: newLeaderWatch(r),
 		in:       make(chan *proposal, 4*o.MaxBatchCount),
 		inflight: make(chan struct{}, o.MaxInflight),
 		stop:     make(chan struct{}), stopped: make(chan struct{})}
@@ -68,48 +71,40 @@ func newBatcher(o *Options, r *raft.Raft, a *applier) *batcher {
 	return b
 }
 
-// propose queues rec and waits for its commit.
-func (b *batcher) propose(ctx context.Context, rec log.Record) (log.Offset, error) {
-	p := &proposal{rec: rec, ctx: ctx, done: make(chan result, 1)}
-	select {
-	case b.in <- p:
-	case <-b.stop:
-		return 0, ErrClosed
-	case <-ctx.Done():
-		return 0, ctx.Err()
+// propose queues recs in order behind earlier proposals and returns their
+// future. It blocks while the queue is full, until ctx ends or the batcher
+// closes.
+func (b *batcher) propose(ctx context.Context, recs []log.Record, leaderOnly bool) *Future {
+	p := &proposal{recs: recs, ctx: ctx, f: newFuture(), leaderOnly: leaderOnly}
+	if len(recs) == 0 {
+		p.fail(errNoRecords)
+		return p.f
 	}
 	select {
-	case r := <-p.done:
-		return r.off, r.err
-	case <-b.stopped:
-		// Stranded in the queue after the batcher stopped: fail it (and any
-		// others); if it was already in Raft, Raft's shutdown resolves it.
-		b.failQueued()
-		r := <-p.done
-		return r.off, r.err
-	case <-ctx.Done():
-		// The entry may still commit: the caller must treat this as unknown.
-		return 0, fmt.Errorf("replication: waiting for commit: %w", ctx.Err())
-	}
-}
-
-// proposeAsync queues rec in order behind earlier proposals and returns;
-// done runs once with the outcome, on the committing goroutine (or on the
-// caller's when rec cannot be queued). It blocks while the queue is full.
-func (b *batcher) proposeAsync(ctx context.Context, rec log.Record, leaderOnly bool, done func(log.Offset, error)) {
-	select {
-	case <-b.stop:
-		done(0, ErrClosed)
-		return
+	case <-b.stop: // checked first: a closed batcher takes nothing more
+		p.fail(ErrClosed)
+		return p.f
 	default:
 	}
-	p := &proposal{rec: rec, ctx: ctx, cb: done, leaderOnly: leaderOnly}
 	select {
 	case b.in <- p:
+		b.failStranded()
 	case <-b.stop:
-		done(0, ErrClosed)
+		p.fail(ErrClosed)
 	case <-ctx.Done():
-		done(0, ctx.Err())
+		p.fail(fmt.Errorf("replication: not proposed: %w", ctx.Err()))
+	}
+	return p.f
+}
+
+// failStranded fails what is queued once the goroutine has stopped: a
+// proposal queued after close's last failQueued would wait for ever.
+// Queued before that, close's failQueued takes it.
+func (b *batcher) failStranded() {
+	select {
+	case <-b.stopped:
+		b.failQueued()
+	default:
 	}
 }
 
@@ -126,7 +121,7 @@ func (b *batcher) run() {
 		select {
 		case b.inflight <- struct{}{}:
 		case <-b.stop:
-			first.resolve(result{err: ErrClosed})
+			first.fail(ErrClosed)
 			b.failQueued()
 			return
 		}
@@ -134,15 +129,16 @@ func (b *batcher) run() {
 	}
 }
 
-// collect drains queued proposals up to the batch bounds.
+// collect drains queued proposals up to the batch bounds (a proposal
+// larger than MaxBatchBytes alone closes its batch).
 func (b *batcher) collect(first *proposal) []*proposal {
 	batch := []*proposal{first}
-	size := encodedSize(&first.rec)
+	size := first.size()
 	for len(batch) < b.o.MaxBatchCount && size < b.o.MaxBatchBytes {
 		select {
 		case p := <-b.in:
 			batch = append(batch, p)
-			size += encodedSize(&p.rec)
+			size += p.size()
 		default:
 			return batch
 		}
@@ -163,9 +159,8 @@ func (b *batcher) submit(batch []*proposal) {
 	}
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
 	b.lastTime = now
-	recs := make([]log.Record, len(batch))
-	for i, p := range batch {
-		recs[i] = p.rec
+	recs := records(batch) // a copy: the proposers' records are theirs
+	for i := range recs {
 		recs[i].Time = now
 	}
 	f := b.raft.Apply(encodeBatch(recs), b.o.ApplyTimeout)
@@ -180,7 +175,7 @@ func dropAbandoned(batch []*proposal) []*proposal {
 	keep := batch[:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
-			p.resolve(result{err: fmt.Errorf("replication: not proposed: %w", err)})
+			p.fail(fmt.Errorf("replication: not proposed: %w", err))
 			continue
 		}
 		keep = append(keep, p)
@@ -188,34 +183,37 @@ func dropAbandoned(batch []*proposal) []*proposal {
 	return keep
 }
 
+// await waits for raft's verdict on one entry. Committed proposals then
+// wait, in the dispatcher, until this node has applied them; await itself
+// only registers them, so the in-flight slot frees at commit.
 func (b *batcher) await(f raft.ApplyFuture, batch []*proposal) {
 	defer func() { <-b.inflight }()
-	res := commitResult(f)
-	for i, p := range batch {
-		if res.err != nil {
-			p.resolve(result{err: res.err})
+	first, err := commitResult(f)
+	for _, p := range batch {
+		if err != nil {
+			p.fail(err)
 			continue
 		}
-		p.resolve(result{off: res.off + log.Offset(i)})
+		b.d.await(p.f, first, len(p.recs))
+		first += log.Offset(len(p.recs))
 	}
 }
 
-func commitResult(f raft.ApplyFuture) result {
+// commitResult is the first offset of a committed entry, or why it did
+// not commit or could not be applied here.
+func commitResult(f raft.ApplyFuture) (log.Offset, error) {
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 			errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return result{err: fmt.Errorf("%w: %w", ErrNotLeader, err)}
+			return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
-		return result{err: fmt.Errorf("replication: commit: %w", err)}
+		return 0, fmt.Errorf("replication: commit: %w", err)
 	}
 	ar, ok := f.Response().(applyResult)
 	if !ok {
-		return result{err: errors.New("replication: commit: no apply result")}
+		return 0, errors.New("replication: commit: no apply result")
 	}
-	if ar.Err != nil {
-		return result{err: ar.Err}
-	}
-	return result{off: ar.First}
+	return ar.First, ar.Err
 }
 
 // close stops the goroutine; queued proposals fail with ErrClosed, and
@@ -231,7 +229,7 @@ func (b *batcher) failQueued() {
 	for {
 		select {
 		case p := <-b.in:
-			p.resolve(result{err: ErrClosed})
+			p.fail(ErrClosed)
 		default:
 			return
 		}

@@ -149,7 +149,7 @@ func benchPropose(b *testing.B, n *Node, conc int) {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
 				start := time.Now()
-				if _, err := n.Propose(context.Background(), rec); err != nil {
+				if _, err := n.Propose(context.Background(), rec).Wait(); err != nil {
 					b.Error(err)
 					return
 				}
@@ -189,7 +189,7 @@ func BenchmarkProposeLatency(b *testing.B) {
 				go func(i int) {
 					defer wg.Done()
 					t0 := time.Now()
-					if _, err := n.Propose(context.Background(), rec); err != nil {
+					if _, err := n.Propose(context.Background(), rec).Wait(); err != nil {
 						b.Error(err)
 					}
 					lat[i] = time.Since(t0)

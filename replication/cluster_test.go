@@ -29,7 +29,7 @@ func TestClusterPartitionHeal(t *testing.T) {
 			}
 			// The isolated leader cannot commit: its proposals must fail, not succeed.
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_, err := c.nodes[lead].Propose(ctx, publish("t/x", "isolated"))
+			_, err := c.nodes[lead].Propose(ctx, publish("t/x", "isolated")).Wait()
 			cancel()
 			if err == nil {
 				t.Fatal("an isolated leader acknowledged a proposal")
@@ -147,7 +147,7 @@ func TestProposeAfterCloseFails(t *testing.T) {
 	c.mu.Lock()
 	c.nodes[0] = nil
 	c.mu.Unlock()
-	if _, err := n.Propose(context.Background(), publish("a", "b")); !errors.Is(err, ErrClosed) {
+	if _, err := n.Propose(context.Background(), publish("a", "b")).Wait(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("propose after close: %v, want ErrClosed", err)
 	}
 }

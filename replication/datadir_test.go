@@ -125,7 +125,7 @@ func TestFailedStartShutsRaftDown(t *testing.T) {
 	addr := loopbackAddr(t)
 	n := startLeader(t, nodeOptions(dir, "solo", addr))
 	for k := 0; k < 50; k++ {
-		if _, err := n.Propose(context.Background(), publish("t/a", fmt.Sprint("payload ", k))); err != nil {
+		if _, err := n.Propose(context.Background(), publish("t/a", fmt.Sprint("payload ", k))).Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,9 +186,9 @@ type armOnApply struct {
 	once sync.Once
 }
 
-func (m *armOnApply) Apply(off log.Offset, rec *log.Record) {
+func (m *armOnApply) Apply(off log.Offset, rec *log.Record) any {
 	m.once.Do(m.arm)
-	m.StateMachine.Apply(off, rec)
+	return m.StateMachine.Apply(off, rec)
 }
 
 // TestRaftAddrChangeAppliedByLeader: a one-node cluster restarted with a new
@@ -217,7 +217,7 @@ func TestRaftAddrChangeAppliedByLeader(t *testing.T) {
 	if id, _, _ := readIdentity(dir); id.RaftAddr != newAddr {
 		t.Fatalf("recorded raft address %q, want %q", id.RaftAddr, newAddr)
 	}
-	if _, err := n.Propose(context.Background(), publish("t/a", "after the move")); err != nil {
+	if _, err := n.Propose(context.Background(), publish("t/a", "after the move")).Wait(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -46,7 +46,7 @@ func (b *batcher) forwardBatch(batch []*proposal) []*proposal {
 	for len(batch) > 0 {
 		id, addr, err := b.awaitLeader(skip, deadline)
 		if err != nil {
-			resolveForward(batch, nil, err)
+			b.resolveForward(batch, nil, err)
 			return nil
 		}
 		if addr == "" { // this node leads
@@ -57,7 +57,7 @@ func (b *batcher) forwardBatch(batch []*proposal) []*proposal {
 		}
 		offs, err := b.forwardOnce(id, addr, records(batch))
 		if !errors.Is(err, ErrNotSent) {
-			resolveForward(batch, offs, err)
+			b.resolveForward(batch, offs, err)
 			return nil
 		}
 		skip, deadline = id, time.Now().Add(b.forwardTimeout())
@@ -72,7 +72,7 @@ func refuseForwarded(batch []*proposal) []*proposal {
 	keep := batch[:0]
 	for _, p := range batch {
 		if p.leaderOnly {
-			p.resolve(result{err: fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader)})
+			p.fail(fmt.Errorf("%w: a forwarded proposal is not forwarded again", ErrNotLeader))
 			continue
 		}
 		keep = append(keep, p)
@@ -80,21 +80,36 @@ func refuseForwarded(batch []*proposal) []*proposal {
 	return keep
 }
 
+// records lists the batch's records in order, in a new slice.
 func records(batch []*proposal) []log.Record {
-	recs := make([]log.Record, len(batch))
-	for i, p := range batch {
-		recs[i] = p.rec
+	n := 0
+	for _, p := range batch {
+		n += len(p.recs)
+	}
+	recs := make([]log.Record, 0, n)
+	for _, p := range batch {
+		recs = append(recs, p.recs...)
 	}
 	return recs
 }
 
-func resolveForward(batch []*proposal, offs []log.Offset, err error) {
-	for i, p := range batch {
+// resolveForward resolves a forwarded batch's proposals: each waits until
+// this node has applied its records (offs lists every record's offset, as
+// the leader committed them), or fails with err at once.
+func (b *batcher) resolveForward(batch []*proposal, offs []log.Offset, err error) {
+	k := 0
+	for _, p := range batch {
 		if err != nil {
-			p.resolve(result{err: err})
-		} else {
-			p.resolve(result{off: offs[i]})
+			p.fail(err)
+			continue
 		}
+		n := len(p.recs)
+		if offs[k+n-1] != offs[k]+log.Offset(n-1) { // one proposal is one run of offsets
+			p.fail(fmt.Errorf("replication: the leader split a proposal (offsets %d to %d for %d records)", offs[k], offs[k+n-1], n))
+		} else {
+			b.d.await(p.f, offs[k], n)
+		}
+		k += n
 	}
 }
 

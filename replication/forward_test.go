@@ -58,7 +58,7 @@ func (c *cluster) proposeUntil(i, w int, prefix string, acks *ackLog, stop <-cha
 				}
 				p := fmt.Sprintf("%s-%d-%d", prefix, g, k)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				off, err := n.Propose(ctx, publish(fmt.Sprintf("t/%d", g), p))
+				off, err := n.Propose(ctx, publish(fmt.Sprintf("t/%d", g), p)).Wait()
 				cancel()
 				acks.add(p, off, err)
 			}

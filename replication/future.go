@@ -6,17 +6,19 @@ import (
 
 // Future is the outcome of one proposal, like hashicorp/raft's ApplyFuture:
 // it is resolved exactly once, when the proposal's records are committed
-// and this node has applied them and handed their effects to the
-// dispatcher (so anything the caller does next sees them in this node's
+// and this node has applied them and its dispatcher has performed their
+// effects (so anything the caller does next sees them in this node's
 // views and connections), or with the error that stopped it.
 //
 // A proposal's records are consecutive in the log: Wait returns the first
 // one's offset, and record i of the proposal has offset first+i.
 //
-// Errors: ErrNotLeader (wrapped) and ErrClosed mean not committed; a
-// context that ended before the records left this node means not proposed;
-// any other error (a forward cut by a leader change, a timeout) leaves the
-// outcome unknown.
+// Errors: ErrNotLeader (wrapped) means not committed, and so does
+// ErrClosed from a proposal the closing node still held; a context that
+// ended before the records left this node means not proposed. ErrClosed for
+// committed records the node closed before applying, and any other error
+// (raft shut down under the entry, a forward cut by a leader change, a
+// timeout, a node that cannot write its log) leave the outcome unknown.
 type Future struct {
 	done chan struct{}
 	off  log.Offset

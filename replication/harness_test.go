@@ -306,7 +306,7 @@ func (c *cluster) proposeMany(i, n, w int, prefix string) map[string]log.Offset 
 			for k := g; k < n; k += w {
 				p := fmt.Sprintf("%s-%d", prefix, k)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				off, err := c.nodes[i].Propose(ctx, publish(fmt.Sprintf("t/%d", k%7), p))
+				off, err := c.nodes[i].Propose(ctx, publish(fmt.Sprintf("t/%d", k%7), p)).Wait()
 				cancel()
 				mu.Lock()
 				if err == nil {

@@ -51,8 +51,9 @@ func decodeMember(v []byte) (id, addr string, err error) {
 }
 
 // foldRecord applies one record: member records update the address book,
-// everything else goes to the machine. Called with a.mu held.
-func (a *applier) foldRecord(off log.Offset, rec *log.Record) {
+// everything else goes to the machine, whose effect it returns (nil for a
+// member record). Called with a.mu held.
+func (a *applier) foldRecord(off log.Offset, rec *log.Record) (effect any) {
 	if rec.Kind == KindMember {
 		if id, addr, err := decodeMember(rec.Value); err == nil {
 			if a.members == nil {
@@ -61,9 +62,9 @@ func (a *applier) foldRecord(off log.Offset, rec *log.Record) {
 			a.members[id] = addr
 			a.savePeersLocked()
 		}
-		return
+		return nil
 	}
-	a.m.Apply(off, rec)
+	return a.m.Apply(off, rec)
 }
 
 // memberAddr returns a node's HTTP address as recorded in the log.
@@ -127,7 +128,7 @@ func (n *Node) announceHTTP(ctx context.Context) bool {
 	}
 	if id, _ := n.Leader(); id != "" {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n.b.propose(pctx, memberRecord(n.o.NodeID, n.o.HTTPAddr))
+		wait(pctx, n.Propose(pctx, memberRecord(n.o.NodeID, n.o.HTTPAddr)))
 		cancel()
 	}
 	return false

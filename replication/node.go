@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +65,7 @@ func New(o Options) (*Node, error) {
 	if err := n.adoptIdentity(); err != nil {
 		return nil, n.failStart(err)
 	}
-	n.b = newBatcher(&n.o, n.raft, n.a)
+	n.b = newBatcher(&n.o, n.raft, n.a, n.a.d)
 	n.live = newLiveness(n.raft)
 	n.stopAnnounce, n.announced = make(chan struct{}), make(chan struct{})
 	go n.announce(n.stopAnnounce)
@@ -88,7 +87,11 @@ func (n *Node) start() error {
 		return err
 	}
 	n.closers = append(n.closers, func() error { return n.a.Log().Close() })
-	n.a = &applier{log: l, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger,
+	// The dispatcher runs before raft starts (NewRaft may Restore) and
+	// stops after raft shut down (closers run then), before the log closes.
+	d := newDispatcher(o.Machine, o.DispatchQueue)
+	n.closers = append(n.closers, d.close)
+	n.a = &applier{log: l, d: d, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger,
 		self: o.NodeID, leaderID: n.leaderID, fetch: o.FetchSegment, fetchTimeout: o.FetchTimeout,
 		dataDir: o.DataDir, members: loadPeers(o.DataDir)}
 	n.a.savedPeers = n.a.members
@@ -105,7 +108,7 @@ func (n *Node) start() error {
 	n.raftp.Store(r)
 	// raft restored the latest snapshot inside NewRaft; fold the rest of the
 	// local log now, so the state (and the member book) is current at once.
-	n.a.mu.Lock()
+	n.a.lockFold()
 	err = n.a.catchUpLocked()
 	if isDamage(err) {
 		// A damaged segment: start anyway, not applying until the
@@ -113,7 +116,7 @@ func (n *Node) start() error {
 		n.a.failLocked(err)
 		err = nil
 	}
-	n.a.mu.Unlock()
+	n.a.unlockFold()
 	if err != nil {
 		return err
 	}
@@ -204,25 +207,28 @@ func (n *Node) BootstrapWith(voters []Server) error {
 	return nil
 }
 
-// Propose commits rec (its Time is set by the leader) and returns its
-// offset. It returns an error wrapping ErrNotLeader on a follower, ErrClosed
-// after Close, or the context's error; with a context error the proposal's
-// fate is unknown (it may still commit).
-func (n *Node) Propose(ctx context.Context, rec log.Record) (log.Offset, error) {
-	return n.b.propose(ctx, rec)
+// Propose queues recs behind this node's earlier proposals (so one
+// caller's proposals commit in the order made, also when forwarded to the
+// leader) and returns their future: resolved once they are committed and
+// applied here, their effects performed (see Future). The records stay
+// consecutive, in one Raft entry; the leader sets their Time. Zero records
+// give a resolved future with an error.
+//
+// Propose blocks while the batcher's queue is full, until ctx ends or the
+// node closes: it must never be called from raft's FSM goroutine
+// (StateMachine.Apply) or the dispatcher (StateMachine.Perform), whose
+// progress the queue may be waiting for. Callers that want a timeout
+// select on the future's Done and their own context or timer.
+func (n *Node) Propose(ctx context.Context, recs ...log.Record) *Future {
+	return n.b.propose(ctx, recs, false)
 }
 
-// ProposeAsync queues rec behind this node's earlier proposals (so one
-// caller's proposals commit in the order made) and returns without waiting;
-// done is called exactly once with rec's offset or the error, on another
-// goroutine, or on the caller's when rec cannot be queued. done must not
-// block. Like Propose, an error after queueing means the outcome is unknown
-// only for context errors; ErrNotLeader and ErrClosed mean not committed.
-func (n *Node) ProposeAsync(ctx context.Context, rec log.Record, done func(log.Offset, error)) {
-	n.b.proposeAsync(ctx, rec, false, done)
-}
+// Applied is one past the last offset whose effects were performed on this
+// node: futures for offsets below it are resolved.
+func (n *Node) Applied() log.Offset { return log.Offset(n.a.d.applied.Load()) }
 
-// Log is the node's segment log (a Restore may replace it: do not cache).
+// Log is the node's segment log (a Restore may replace it: do not cache),
+// for tools and tests; readers use Reader.
 func (n *Node) Log() *log.Log { return n.a.Log() }
 
 // Leader returns the leader's ID and Raft address, empty if unknown.
@@ -259,7 +265,7 @@ func (n *Node) Join(id, raftAddr, httpAddr string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.o.ApplyTimeout)
 	defer cancel()
-	_, err = n.b.propose(ctx, memberRecord(id, httpAddr))
+	_, err = wait(ctx, n.Propose(ctx, memberRecord(id, httpAddr)))
 	return wrapLeaderErr("record the address of "+id, err)
 }
 
@@ -269,23 +275,32 @@ func (n *Node) LeaderHTTP() string {
 	return n.a.memberAddr(id)
 }
 
-// ProposeBatch proposes several records, queued in order so they commit in
-// that order, and returns their offsets: the leader's side of forwarding.
-// On a node that is not the leader they fail with ErrNotLeader rather than
-// being forwarded again. They share Raft entries with other proposals.
+// ProposeBatch proposes recs as one proposal (consecutive offsets, one
+// Raft entry) and returns their offsets once applied here: the leader's
+// side of forwarding. On a node that is not the leader it fails with
+// ErrNotLeader rather than forwarding again. A context that ends first
+// leaves the outcome unknown.
 func (n *Node) ProposeBatch(ctx context.Context, recs []log.Record) ([]log.Offset, error) {
-	offs := make([]log.Offset, len(recs))
-	errs := make([]error, len(recs))
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
-	for i := range recs {
-		n.b.proposeAsync(ctx, recs[i], true, func(off log.Offset, err error) {
-			offs[i], errs[i] = off, err
-			wg.Done()
-		})
+	first, err := wait(ctx, n.b.propose(ctx, recs, true))
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	return offs, errors.Join(errs...)
+	offs := make([]log.Offset, len(recs))
+	for i := range offs {
+		offs[i] = first + log.Offset(i)
+	}
+	return offs, nil
+}
+
+// wait is f's outcome, or ctx's error if ctx ends first (the outcome is
+// then unknown).
+func wait(ctx context.Context, f *Future) (log.Offset, error) {
+	select {
+	case <-f.Done():
+		return f.Wait()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("replication: waiting for commit: %w", ctx.Err())
+	}
 }
 
 // TransferLeadership asks the leader to hand leadership to another voter
@@ -353,8 +368,9 @@ func (n *Node) Status() (Status, error) {
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
 // Close stops the batcher (queued proposals fail with ErrClosed), shuts Raft
-// down (entries in flight resolve with raft's error or their commit), then
-// closes the log and the stores.
+// down (entries in flight resolve with raft's error or their commit), stops
+// the dispatcher once it performed what was handed over (futures still
+// waiting resolve with ErrClosed), then closes the log and the stores.
 func (n *Node) Close() error {
 	close(n.stopAnnounce)
 	<-n.announced

@@ -24,7 +24,7 @@ func TestRestartFromSnapshotAndTail(t *testing.T) {
 	n, _ := realNode(t, dir)
 	var acked []log.Offset
 	propose := func(k int) {
-		off, err := n.Propose(context.Background(), publish(fmt.Sprintf("s/%d", k%5), fmt.Sprint("m", k)))
+		off, err := n.Propose(context.Background(), publish(fmt.Sprintf("s/%d", k%5), fmt.Sprint("m", k))).Wait()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestRestartFromSnapshotAndTail(t *testing.T) {
 	if _, err := filepath.Glob(filepath.Join(dir, "snapshots", "*")); err != nil {
 		t.Fatal(err)
 	}
-	off, err := n.Propose(context.Background(), publish("s/x", "after"))
+	off, err := n.Propose(context.Background(), publish("s/x", "after")).Wait()
 	if err != nil || off != next {
 		t.Fatalf("propose after restart: offset %d err %v, want %d", off, err, next)
 	}

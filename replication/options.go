@@ -12,12 +12,18 @@ import (
 	"github.com/stratamq/strata/log"
 )
 
-// StateMachine is the deterministic state folded from the log. Apply is
-// called from one goroutine, in offset order, for every record; it must not
-// block on I/O. Capture returns a consistent copy to be written later
-// (concurrently with further Applies). Restore replaces the state.
+// StateMachine is the deterministic state folded from the log, and what
+// must happen outside the fold when a record is applied. Capture returns a
+// consistent copy to be written later (concurrently with further Applies).
+// Restore replaces the state. Apply, Capture and Restore are called from
+// one goroutine at a time; Perform from the node's dispatcher goroutine.
 type StateMachine interface {
-	Apply(off log.Offset, rec *log.Record)
+	// Apply folds rec (pure: no I/O, no clock, no blocking) and returns what must happen
+	// outside the fold, nil for nothing. Called on raft's FSM goroutine in offset order.
+	Apply(off log.Offset, rec *log.Record) (effect any)
+	// Perform carries out effects returned by Apply, on the node's dispatcher goroutine, in
+	// offset order, after the fold. It must not block on the cluster (never propose and wait).
+	Perform(off log.Offset, effect any)
 	Capture() func(w io.Writer) error
 	Restore(r io.Reader) error
 }
@@ -67,6 +73,11 @@ type Options struct {
 	// (docs/benchmarks.md).
 	RaftMaxRPCsInFlight int
 
+	// DispatchQueue bounds the Raft entries folded but whose effects are
+	// not performed yet (the dispatcher's queue): when it is full, raft's
+	// FSM goroutine waits for the dispatcher, and raft keeps committing.
+	DispatchQueue int
+
 	// ApplyTimeout bounds how long a proposal waits to be committed.
 	ApplyTimeout time.Duration
 	// RecoverInterval is how often a node whose log write failed (a full
@@ -97,8 +108,8 @@ type Options struct {
 
 // DefaultOptions: 64 KiB / 4096-proposal batches, 4 in flight, up to 64
 // entries per Raft append (4 MiB per RPC to a lagging follower), 2
-// AppendEntries RPCs in flight per follower, snapshots every 65536 entries
-// or 10 minutes. See docs/benchmarks.md for how these were sized.
+// AppendEntries RPCs in flight per follower, 1024 entries queued for the
+// dispatcher, snapshots every 65536 entries or 10 minutes. See docs/benchmarks.md for how these were sized.
 func DefaultOptions() Options {
 	return Options{
 		Log:                  log.DefaultOptions(),
@@ -107,6 +118,7 @@ func DefaultOptions() Options {
 		MaxInflight:          4,
 		RaftMaxAppendEntries: 64,
 		RaftMaxRPCsInFlight:  1,
+		DispatchQueue:        1024,
 		ApplyTimeout:         10 * time.Second,
 		ForwardTimeout:       2 * time.Second,
 		RecoverInterval:      time.Second,
@@ -133,6 +145,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: ForwardTimeout must not be negative")
 	case o.MaxBatchBytes <= 0 || o.MaxBatchCount <= 0 || o.MaxInflight <= 0:
 		return errors.New("replication: batch bounds must be positive")
+	case o.DispatchQueue <= 0:
+		return errors.New("replication: DispatchQueue must be positive")
 	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:
 		return errors.New("replication: RecoverInterval and ScrubInterval must be positive")
 	case o.RaftMaxAppendEntries < o.MaxInflight || o.RaftMaxAppendEntries > 1024:

@@ -52,8 +52,8 @@ func (a *applier) needsRecovery() bool {
 // tryRecover makes one recovery attempt; it returns nil once the node
 // applies again.
 func (a *applier) tryRecover() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.lockFold()
+	defer a.unlockFold()
 	if a.failed == nil || a.fatal != nil {
 		return a.fatal
 	}

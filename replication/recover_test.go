@@ -52,7 +52,7 @@ func TestFullDiskStopsAcknowledgingAndResumes(t *testing.T) {
 
 	mem.SetFault(".", &segment.Fault{WriteErr: syscall.ENOSPC, WriteAfter: 37}) // a torn frame lands
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, err := n.Propose(ctx, publish("t/full", "refused"))
+	_, err := n.Propose(ctx, publish("t/full", "refused")).Wait()
 	cancel()
 	if err == nil {
 		t.Fatal("a publish was acknowledged while the disk was full")
@@ -68,7 +68,7 @@ func TestFullDiskStopsAcknowledgingAndResumes(t *testing.T) {
 	// More proposals while full: none may be acknowledged.
 	for k := 0; k < 20; k++ {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if _, err := n.Propose(ctx, publish("t/full", fmt.Sprint("full-", k))); err == nil {
+		if _, err := n.Propose(ctx, publish("t/full", fmt.Sprint("full-", k))).Wait(); err == nil {
 			t.Fatalf("publish %d acknowledged while the disk was full", k)
 		}
 		cancel()

@@ -243,6 +243,7 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 			return nil
 		}
 	}
+	a.handLocked() // a bare watermark: the snapshot's state is this node's now
 	err = a.catchUpLocked()
 	if isDamage(err) {
 		a.failLocked(err) // repaired and folded by the recovery loop

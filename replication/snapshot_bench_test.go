@@ -71,7 +71,10 @@ func benchApplier(b *testing.B, dir string, size int64) *applier {
 	if err := l.Sync(); err != nil {
 		b.Fatal(err)
 	}
-	return &applier{log: l, logDir: dir, logOpts: o, m: NewFSMMachine(), logger: zerolog.Nop(),
+	m := NewFSMMachine()
+	d := newDispatcher(m, 16)
+	b.Cleanup(func() { d.close() })
+	return &applier{log: l, d: d, logDir: dir, logOpts: o, m: m, logger: zerolog.Nop(),
 		folded: l.NextOffset(), caughtUp: true}
 }
 

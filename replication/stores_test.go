@@ -57,7 +57,7 @@ func TestOldLayoutRefused(t *testing.T) {
 func TestNewLayout(t *testing.T) {
 	dir := t.TempDir()
 	n, _ := realNode(t, dir)
-	off, err := n.Propose(context.Background(), publish("l/1", "first"))
+	off, err := n.Propose(context.Background(), publish("l/1", "first")).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestNewLayout(t *testing.T) {
 	if got := n.raft.LastIndex(); got < last {
 		t.Fatalf("last Raft index %d after restart, want >= %d", got, last)
 	}
-	off2, err := n.Propose(context.Background(), publish("l/1", "second"))
+	off2, err := n.Propose(context.Background(), publish("l/1", "second")).Wait()
 	if err != nil || off2 != off+1 {
 		t.Fatalf("propose after restart: offset %d err %v, want %d", off2, err, off+1)
 	}

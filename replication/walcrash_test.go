@@ -47,7 +47,7 @@ func TestWALKillMidLoad(t *testing.T) {
 	if err := n.WaitLeader(ctx); err != nil {
 		t.Fatalf("raft after kill: %v", err)
 	}
-	if _, err := n.Propose(ctx, publish("c/after", "after-restart")); err != nil {
+	if _, err := n.Propose(ctx, publish("c/after", "after-restart")).Wait(); err != nil {
 		t.Fatalf("propose after restart: %v", err)
 	}
 	checkAcked(t, acked, payloads(t, readAll(t, n.Log())))
@@ -79,7 +79,7 @@ func TestWALCrashChild(t *testing.T) {
 			defer wg.Done()
 			for k := 0; ; k++ {
 				p := fmt.Sprintf("g%d-%d", g, k)
-				off, err := n.Propose(context.Background(), publish("c/t", p))
+				off, err := n.Propose(context.Background(), publish("c/t", p)).Wait()
 				if err != nil {
 					t.Error(err)
 					return

@@ -56,7 +56,7 @@ func historyNode(t *testing.T, count int) *replication.Node {
 		e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "c", Publish: fsm.Publish{Message: fsm.Message{
 			Topic: fmt.Sprintf("h/%d", i%4), Payload: []byte(fmt.Sprint(i))}}}
 		rec, _ := e.Record()
-		if _, err := n.Propose(ctx, rec); err != nil {
+		if _, err := n.Propose(ctx, rec).Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
