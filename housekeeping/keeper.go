@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -64,6 +65,7 @@ type Keeper struct {
 	nudge     chan struct{}
 	stop      chan struct{}
 	stopped   chan struct{}
+	roundMu   sync.Mutex // one round at a time (the goroutine's, or a caller's)
 	lastSweep time.Time
 }
 
@@ -130,6 +132,8 @@ func (k *Keeper) run() {
 // its proposal, so a round never proposes what the previous one still has
 // in flight.
 func (k *Keeper) Round() {
+	k.roundMu.Lock()
+	defer k.roundMu.Unlock()
 	if !k.o.Cluster.IsLeader() {
 		return
 	}

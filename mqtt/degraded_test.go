@@ -30,8 +30,13 @@ func TestConnectRefusedWhileNodeCannotApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if _, err := tb.node.Propose(ctx, rec); err == nil {
-		t.Fatal("a publish was committed and applied on a full disk")
+	f := tb.node.Propose(ctx, rec)
+	select {
+	case <-f.Done():
+		if _, err := f.Wait(); err == nil {
+			t.Fatal("a publish was committed and applied on a full disk")
+		}
+	case <-ctx.Done(): // not applied here: the node cannot write its log
 	}
 	cancel()
 	waitFor(t, 10*time.Second, "the node to report it cannot apply", func() bool { return tb.node.Applying() != nil })
