@@ -35,7 +35,7 @@ func startStrata(t *testing.T) (mqttURL, httpAddr string) {
 		t.Fatal(err)
 	}
 	mo := mqtt.DefaultOptions()
-	mo.NodeID, mo.Cluster, mo.Views, mo.SysInterval = "n1", n, m, 0
+	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.SysInterval = "n1", n, n.Reader(), m, 0
 	mo.Logger = zerolog.Nop()
 	b, err := mqtt.New(mo)
 	if err != nil {
