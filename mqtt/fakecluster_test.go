@@ -53,11 +53,12 @@ func (f *fakeCluster) Propose(_ context.Context, recs ...log.Record) *replicatio
 		}
 		out[i] = applied{e, f.state.Apply(rec.Offset, &e)}
 	}
+	apply := f.apply
 	f.dispatch.Lock()
 	f.mu.Unlock()
 	for i := range out {
-		if f.apply != nil {
-			f.apply(first+log.Offset(i), &out[i].e, out[i].fx)
+		if apply != nil {
+			apply(first+log.Offset(i), &out[i].e, out[i].fx)
 		}
 	}
 	f.dispatch.Unlock()
@@ -65,6 +66,13 @@ func (f *fakeCluster) Propose(_ context.Context, recs ...log.Record) *replicatio
 }
 
 func (f *fakeCluster) IsLeader() bool { return true }
+
+// setApply makes fn receive the effects of what is applied from now on.
+func (f *fakeCluster) setApply(fn func(log.Offset, *fsm.Entry, fsm.Effects)) {
+	f.mu.Lock()
+	f.apply = fn
+	f.mu.Unlock()
+}
 
 func (f *fakeCluster) View() *fsm.View {
 	f.mu.Lock()

@@ -46,10 +46,10 @@ func startBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
 	mo := testOptions(t, "n1", tune)
 	mo.Cluster, mo.Log, mo.Views, mo.Clock = f, f, f, f.clock
 	b := tb.serve(mo, fakeLiveness{f}, f.clock)
-	f.apply = func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
+	f.setApply(func(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 		b.Apply(off, e, fx)
 		tb.keeper.OnApply(off, e, fx)
-	}
+	})
 	return tb
 }
 
