@@ -166,4 +166,3 @@ func (b *Broker) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-

@@ -181,7 +181,7 @@ func (c *conn) finish(err error) {
 	code, why, est := c.mu.closeCode, c.mu.closeWhy, c.mu.established
 	c.mu.Unlock()
 	if errors.Is(err, errClosed) {
-		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		c.nc.SetWriteDeadline(time.Now().Add(c.b.o.CloseTimeout))
 		c.writeAll(ctrl)
 		if code != 0 && est && c.version == packet.Version5 {
 			d := &packet.Disconnect{ReasonCode: code}

@@ -159,4 +159,3 @@ func (c *conn) unsent(v *fsm.View) []fsm.Inflight {
 	}
 	return out
 }
-

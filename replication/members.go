@@ -127,7 +127,7 @@ func (n *Node) announceHTTP(ctx context.Context) bool {
 		return true
 	}
 	if id, _ := n.Leader(); id != "" {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, n.o.ApplyTimeout)
 		wait(pctx, n.Propose(pctx, memberRecord(n.o.NodeID, n.o.HTTPAddr)))
 		cancel()
 	}
@@ -159,7 +159,7 @@ func (n *Node) readdress() bool {
 		return n.recordIdentity(self)
 	}
 	if n.IsLeader() {
-		if err := n.raft.AddVoter(raft.ServerID(n.o.NodeID), raft.ServerAddress(self), 0, 5*time.Second).Error(); err != nil {
+		if err := n.raft.AddVoter(raft.ServerID(n.o.NodeID), raft.ServerAddress(self), 0, n.o.MembershipTimeout).Error(); err != nil {
 			n.logger.Warn().Err(err).Msg("applying the new raft address")
 		}
 	}

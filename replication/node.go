@@ -259,7 +259,7 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 // Join adds a voter; it must be called on the leader. A non-empty httpAddr
 // is recorded in the log at once, so the new node can forward proposals.
 func (n *Node) Join(id, raftAddr, httpAddr string) error {
-	err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, 30*time.Second).Error()
+	err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.o.MembershipTimeout).Error()
 	if err != nil || httpAddr == "" {
 		return wrapLeaderErr("join "+id, err)
 	}
@@ -311,7 +311,7 @@ func (n *Node) TransferLeadership() error {
 
 // Remove removes a server; it must be called on the leader.
 func (n *Node) Remove(id string) error {
-	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error())
+	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error())
 }
 
 func wrapLeaderErr(what string, err error) error {

@@ -80,6 +80,9 @@ type Options struct {
 
 	// ApplyTimeout bounds how long a proposal waits to be committed.
 	ApplyTimeout time.Duration
+	// MembershipTimeout bounds a membership change (adding, re-addressing
+	// or removing a voter).
+	MembershipTimeout time.Duration
 	// RecoverInterval is how often a node whose log write failed (a full
 	// disk) retries; it resumes by itself once the write succeeds.
 	RecoverInterval time.Duration
@@ -120,6 +123,7 @@ func DefaultOptions() Options {
 		RaftMaxRPCsInFlight:  1,
 		DispatchQueue:        1024,
 		ApplyTimeout:         10 * time.Second,
+		MembershipTimeout:    30 * time.Second,
 		ForwardTimeout:       2 * time.Second,
 		RecoverInterval:      time.Second,
 		ScrubInterval:        6 * time.Hour,
@@ -149,6 +153,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: DispatchQueue must be positive")
 	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:
 		return errors.New("replication: RecoverInterval and ScrubInterval must be positive")
+	case o.ApplyTimeout <= 0 || o.MembershipTimeout <= 0:
+		return errors.New("replication: ApplyTimeout and MembershipTimeout must be positive")
 	case o.RaftMaxAppendEntries < o.MaxInflight || o.RaftMaxAppendEntries > 1024:
 		return fmt.Errorf("replication: RaftMaxAppendEntries %d must be between MaxInflight (%d) and 1024", o.RaftMaxAppendEntries, o.MaxInflight)
 	case o.RaftMaxRPCsInFlight < 1:
