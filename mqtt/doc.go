@@ -3,10 +3,16 @@
 // sessions, replay subscriptions and $SYS statistics.
 //
 // Nothing here changes state directly. A connection proposes an fsm entry
-// for each packet that changes state (Cluster.ProposeAsync) and answers
-// after the entry committed and applied on this node; what reaches clients
-// comes from Broker.Apply, which the node calls for every applied entry
-// with its fsm.Effects (deliveries, resumes, takeovers). Offline messages,
+// for each packet that changes state (Cluster.Propose) and its writer
+// answers once the proposal's future resolved: committed and applied on this
+// node. What reaches clients comes from Broker.Apply, which the node's
+// dispatcher calls for every applied entry with its fsm.Effects
+// (deliveries, resumes, takeovers); it only queues, and proposes nothing.
+// Time-driven entries (due wills, session expiry, lost nodes) are the
+// housekeeping package's. Files by concern: connect.go, publish.go
+// (inbound), deliver.go (outbound), acks.go, subscribe.go, replay.go,
+// resume.go, pending.go (futures to answers), dispatch.go, listen.go,
+// auth.go, sys.go, sweep.go. Offline messages,
 // catch-up after a queue overflow and replays are read back from the log; a
 // read that fails closes the connection (0x80 in 5.0) and acknowledges
 // nothing (readfail.go).
