@@ -49,7 +49,10 @@ func (c *conn) publish(p *packet.Publish) bool {
 		e.Publish.Props = messageProps(&p.Properties)
 	}
 	c.b.stats.PublishReceived.Add(1)
-	c.await(&pending{f: c.propose(&e), kind: pendPublish, qos: p.QoS, id: p.PacketID})
+	f := c.propose(&e)
+	if p.QoS > 0 { // QoS 0 is never answered: its outcome concerns nobody here
+		c.await(&pending{f: f, kind: pendPublish, qos: p.QoS, id: p.PacketID})
+	}
 	return true
 }
 
@@ -115,8 +118,6 @@ func (c *conn) admitQoS(p *packet.Publish) (proceed, alive bool) {
 // published answers a publish once its proposal resolved.
 func (c *conn) published(p *pending, err error) {
 	switch {
-	case err != nil && p.qos == 0:
-		c.logger.Debug().Err(err).Msg("QoS 0 publish not committed")
 	case err != nil:
 		// Not acknowledged: the client resends after reconnecting.
 		c.fail(packet.CodeServerBusy, "publish not committed: "+err.Error())
