@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/stratamq/strata/mqtt"
+	"github.com/stratamq/strata/auth"
 )
 
 // runPasswd is `strata passwd FILE USER`: it sets USER's password in the
@@ -49,7 +49,7 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(password) == 0 {
 		return errors.New("empty password")
 	}
-	if err := mqtt.SetPassword(path, user, password); err != nil {
+	if err := auth.SetPassword(path, user, password); err != nil {
 		return err // names the file where it is about the file
 	}
 	fmt.Fprintf(stdout, "password for %q set in %s\n", user, path)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stratamq/strata/mqtt"
+	"github.com/stratamq/strata/auth"
 )
 
 // TestPasswd: the password is stdin's first line without its line ending;
@@ -25,7 +25,7 @@ func TestPasswd(t *testing.T) {
 	if err := passwd([]string{path, "bob"}, strings.NewReader("no newline"), &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	pf, err := mqtt.LoadPasswordFile(path)
+	pf, err := auth.LoadPasswordFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/housekeeping"
 	"github.com/stratamq/strata/httpapi"
@@ -197,7 +198,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if f.passwordFile != "" {
-		pw, err := mqtt.LoadPasswordFile(f.passwordFile)
+		pw, err := auth.LoadPasswordFile(f.passwordFile)
 		if err != nil {
 			return fmt.Errorf("--password-file: %w", err)
 		}

@@ -1,4 +1,4 @@
-package mqtt
+package auth
 
 import (
 	"bufio"
