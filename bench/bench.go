@@ -38,6 +38,9 @@ type Config struct {
 	Client string
 	// HTTP is the node's HTTP API address (history scenario, Strata only).
 	HTTP string
+	// Username and Password, if Username is set, are sent in every CONNECT
+	// (a broker with a password file, an ACL or signed keys).
+	Username, Password string
 }
 
 // Result is what a run measured and verified.
@@ -207,7 +210,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; cwg.Done() }()
-			c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
+			c, err := dial(ctx, &cfg, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
 			if err != nil {
 				errs[i] = err
 				return
@@ -230,7 +233,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 	res.ConnectRate = float64(cfg.Subscribers) / time.Since(connStart).Seconds()
 	pubs := make([]client, cfg.Publishers)
 	for i := range pubs {
-		c, err := dial(ctx, cfg.Client, cfg.Broker, fmt.Sprintf("bench-%s-pub-%d", run, i), nil)
+		c, err := dial(ctx, &cfg, fmt.Sprintf("bench-%s-pub-%d", run, i), nil)
 		if err != nil {
 			return res, err
 		}

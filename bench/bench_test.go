@@ -5,11 +5,15 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/httpapi"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
@@ -18,6 +22,13 @@ import (
 // startStrata runs a real single-node Strata (Raft, log files, MQTT on a
 // loopback port) and returns its broker URL.
 func startStrata(t *testing.T) (mqttURL, httpAddr string) {
+	t.Helper()
+	return startStrataWith(t, nil, true)
+}
+
+// startStrataWith also sets the broker's options and whether its listener
+// admits clients without credentials.
+func startStrataWith(t *testing.T, tune func(*mqtt.Options), anonymous bool) (mqttURL, httpAddr string) {
 	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.RaftAddr, o.Bootstrap = "n1", t.TempDir(), "127.0.0.1:0", true
@@ -37,6 +48,9 @@ func startStrata(t *testing.T) (mqttURL, httpAddr string) {
 	mo := mqtt.DefaultOptions()
 	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.SysInterval = "n1", n, n.Reader(), m, 0
 	mo.Logger = zerolog.Nop()
+	if tune != nil {
+		tune(&mo)
+	}
 	b, err := mqtt.New(mo)
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +61,17 @@ func startStrata(t *testing.T) (mqttURL, httpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go b.Serve(ln, "tcp")
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go b.ServeConn(nc, mqtt.Listener{Name: "tcp", Anonymous: anonymous})
+		}
+	}()
 	t.Cleanup(func() {
+		ln.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		b.Close(ctx)
@@ -113,6 +136,36 @@ func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{{Scenario: "nope", Messages: 1}, {Scenario: "fanin"}, {Scenario: "latency"}, {Scenario: "fanin", Messages: 1, QoS: 3}} {
 		if _, err := Run(context.Background(), c, nil); err == nil {
 			t.Errorf("%+v: no error", c)
+		}
+	}
+}
+
+// TestRunWithCredentials: against a broker that admits no anonymous client,
+// a run with the user's name and password passes with both engines, and one
+// without credentials fails at CONNECT.
+func TestRunWithCredentials(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(path, []byte("bench:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := auth.LoadPasswordFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := startStrataWith(t, func(o *mqtt.Options) { o.Auth = pw }, false)
+	for _, engine := range Engines {
+		cfg := Config{Broker: url, Client: engine, Scenario: "fanin", Publishers: 1, Messages: 200, QoS: 1, Inflight: 20,
+			Drain: 5 * time.Second, Username: "bench", Password: "s3cret"}
+		if res, err := Run(context.Background(), cfg, nil); err != nil || res.Received != 200 {
+			t.Fatalf("%s with credentials: %+v %v", engine, res, err)
+		}
+		cfg.Username, cfg.Password = "", ""
+		if _, err := Run(context.Background(), cfg, nil); err == nil {
+			t.Fatalf("%s without credentials: the run passed against a broker that refuses anonymous clients", engine)
 		}
 	}
 }

@@ -28,20 +28,22 @@ type client interface {
 // pipelined writes, few allocations: the generator is not the bottleneck).
 var Engines = []string{"paho", "lean"}
 
-func dial(ctx context.Context, engine, broker, id string, handler func([]byte)) (client, error) {
-	switch engine {
+func dial(ctx context.Context, cfg *Config, id string, handler func([]byte)) (client, error) {
+	switch cfg.Client {
 	case "", "paho":
-		return dialPaho(ctx, broker, id, handler)
+		return dialPaho(ctx, cfg, id, handler)
 	case "lean":
-		return dialLean(ctx, broker, id, handler)
+		return dialLean(ctx, cfg, id, handler)
 	}
-	return nil, fmt.Errorf("bench: unknown client engine %q (paho, lean)", engine)
+	return nil, fmt.Errorf("bench: unknown client engine %q (paho, lean)", cfg.Client)
 }
 
 type pahoClient struct{ c paho.Client }
 
-func dialPaho(ctx context.Context, broker, id string, handler func([]byte)) (client, error) {
+func dialPaho(ctx context.Context, cfg *Config, id string, handler func([]byte)) (client, error) {
+	broker := cfg.Broker
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).
 		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(false).
 		SetMaxResumePubInFlight(0).SetWriteTimeout(30 * time.Second).SetKeepAlive(60 * time.Second)
 	if handler != nil {
@@ -94,7 +96,8 @@ type leanClient struct {
 	done  chan struct{}
 }
 
-func dialLean(ctx context.Context, broker, id string, handler func([]byte)) (client, error) {
+func dialLean(ctx context.Context, cfg *Config, id string, handler func([]byte)) (client, error) {
+	broker := cfg.Broker
 	u, err := url.Parse(broker)
 	if err != nil || u.Scheme != "tcp" {
 		return nil, fmt.Errorf("bench: the lean client speaks tcp://host:port, not %q", broker)
@@ -107,7 +110,12 @@ func dialLean(ctx context.Context, broker, id string, handler func([]byte)) (cli
 	c := &leanClient{nc: nc, handler: handler, bw: bufio.NewWriterSize(nc, 64<<10),
 		pending: map[uint16]chan error{}, flush: make(chan struct{}, 1), done: make(chan struct{})}
 	br := bufio.NewReaderSize(nc, 64<<10)
-	if err := c.write(&packet.Connect{ProtocolVersion: packet.Version311, ClientID: id, CleanStart: true, KeepAliveSeconds: 60}); err != nil {
+	cp := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: id, CleanStart: true, KeepAliveSeconds: 60}
+	if cfg.Username != "" {
+		cp.HasUsername, cp.Username = true, cfg.Username
+		cp.HasPassword, cp.Password = true, []byte(cfg.Password)
+	}
+	if err := c.write(cp); err != nil {
 		nc.Close()
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func runStored(ctx context.Context, cfg Config) (Result, error) {
 	cpu0 := processCPU()
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	topic := fmt.Sprintf("%s/%s/0", cfg.Topic, run)
-	pub, err := dial(ctx, cfg.Client, cfg.Broker, "bench-"+run+"-pub", nil)
+	pub, err := dial(ctx, &cfg, "bench-"+run+"-pub", nil)
 	if err != nil {
 		return res, err
 	}
@@ -42,7 +42,7 @@ func runStored(ctx context.Context, cfg Config) (Result, error) {
 	switch cfg.Scenario {
 	case "replay":
 		done := make(chan struct{})
-		sub, err := dial(ctx, cfg.Client, cfg.Broker, "bench-"+run+"-replay", func(p []byte) {
+		sub, err := dial(ctx, &cfg, "bench-"+run+"-replay", func(p []byte) {
 			tr.record(p, time.Now())
 			if tr.count() == res.Expected {
 				close(done)

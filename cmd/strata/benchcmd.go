@@ -39,6 +39,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Client, "client", "paho", "client engine: paho (paho.mqtt.golang) or lean (built in, pipelined, few allocations)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
+	fs.StringVar(&c.Username, "username", "", "user name sent in every CONNECT (its password from $STRATA_BENCH_PASSWORD)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: strata bench [flags]          one scenario against --broker")
 		fmt.Fprintln(stderr, "       strata bench compare [flags]  Strata, mosquitto, nats-server and mochi-mqtt side by side (see 'strata bench compare --help')")
@@ -51,6 +52,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --qos must be 0, 1 or 2", errUsage)
 	}
 	c.QoS = byte(qos)
+	c.Password = os.Getenv("STRATA_BENCH_PASSWORD") // not a flag: argv is visible to every user
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var progress io.Writer = stderr
