@@ -323,7 +323,7 @@ type readGate struct {
 	replay map[string]bool // topics denied Replay
 }
 
-func (g *readGate) For(auth.Identity) auth.Checker { return g }
+func (g *readGate) For(auth.Identity) auth.Checker      { return g }
 func (g *readGate) AllowFilter(auth.Right, string) bool { return true }
 func (g *readGate) Allow(r auth.Right, topic string) bool {
 	g.mu.Lock()
