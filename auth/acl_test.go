@@ -331,3 +331,39 @@ func BenchmarkAllow1000(b *testing.B) {
 		c.Allow(Subscribe, "room/517/x")
 	}
 }
+
+// TestDocExamples: the examples of docs/security.md parse, and the two
+// forms mean the same.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(fence string) string {
+		_, rest, ok := strings.Cut(string(doc), fence+"\n")
+		if !ok {
+			t.Fatalf("no %s block", fence)
+		}
+		body, _, _ := strings.Cut(rest, "```\n")
+		return body
+	}
+	text := mustParse(t, block("### Text form\n\n```"))
+	y, err := ParseACLYAML("doc.yaml", []byte(block("```yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := text.For(Identity{User: "alice"})
+	if !alice.AllowFilter(Subscribe, "sensors/kitchen/#") || alice.AllowFilter(Subscribe, "sensors/+/temp") || !alice.Allow(Admin, "") {
+		t.Error("the text example does not mean what the doc says")
+	}
+	for _, u := range []string{"alice", "bob"} {
+		for _, tp := range []string{"sensors/a", "sensors/private/a", "chat/x", "room with spaces", "users/" + u + "/x", "public/x"} {
+			for _, r := range []Right{Publish, Subscribe, Replay} {
+				id := Identity{User: u}
+				if text.For(id).Allow(r, tp) != y.For(id).Allow(r, tp) {
+					t.Errorf("%s %v %s: the forms differ", u, r, tp)
+				}
+			}
+		}
+	}
+}
