@@ -54,7 +54,7 @@ func TestServeACL(t *testing.T) {
 	waitFor(t, "the MQTT listener", 20*time.Second, func() bool { return canDial(p.mqtt) })
 
 	client := func(id, user string) (paho.Client, paho.Token) {
-		o := paho.NewClientOptions().AddBroker("tcp://"+p.mqtt).SetClientID(id).SetAutoReconnect(false).SetProtocolVersion(4)
+		o := paho.NewClientOptions().AddBroker("tcp://" + p.mqtt).SetClientID(id).SetAutoReconnect(false).SetProtocolVersion(4)
 		if user != "" {
 			o.SetUsername(user).SetPassword(user + "-pw")
 		}
