@@ -60,7 +60,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it; clients without credentials are then refused on every listener unless --allow-anonymous")
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file)")
 	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
