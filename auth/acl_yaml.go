@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -70,20 +71,11 @@ func checkKeys(n *yaml.Node, keys ...string) error {
 	}
 	for i := 0; i < len(n.Content); i += 2 {
 		k := n.Content[i]
-		if !containsString(keys, k.Value) {
+		if !slices.Contains(keys, k.Value) {
 			return fmt.Errorf("line %d: unknown key %q (want %s)", k.Line, k.Value, strings.Join(keys, " or "))
 		}
 	}
 	return nil
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseACLYAML reads the YAML form of an ACL; name is the file's name for
