@@ -13,14 +13,15 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/mqtt/packet"
 )
 
 // Listener describes where a connection came from.
 type Listener struct {
 	Name string // "tcp", "tls", "ws" or "wss": for logs and statistics
-	// Anonymous admits clients without credentials (loopback listeners, or
-	// --allow-anonymous).
+	// Anonymous admits clients without credentials (Broker.ListenerFor:
+	// --allow-anonymous, or loopback listeners without a password file).
 	Anonymous bool
 }
 
@@ -47,6 +48,9 @@ type Broker struct {
 	wg        sync.WaitGroup
 
 	stop chan struct{}
+
+	// authorizer is Options.Authorizer, or auth.AllowAll.
+	authorizer auth.Authorizer
 
 	stats   Stats
 	sysLast map[string]string // last $SYS values published (background goroutine)
@@ -81,6 +85,8 @@ func New(o Options) (*Broker, error) {
 		sysLast: map[string]string{},
 		stop:    make(chan struct{}),
 		clock:   cmp.Or[Clock](o.Clock, wallClock{}),
+
+		authorizer: cmp.Or[auth.Authorizer](o.Authorizer, auth.AllowAll{}),
 	}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
@@ -47,10 +48,11 @@ type conn struct {
 	version      byte
 	clientID     string
 	keepAlive    time.Duration
-	cliMaxPacket uint32 // client's Maximum Packet Size, 0 none
-	cliAliasMax  uint16 // client's Topic Alias Maximum
-	window       int    // outbound QoS 1/2 in flight
-	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
+	cliMaxPacket uint32       // client's Maximum Packet Size, 0 none
+	cliAliasMax  uint16       // client's Topic Alias Maximum
+	window       int          // outbound QoS 1/2 in flight
+	expiryZero   bool         // CONNECT session expiry was 0 [MQTT-3.14.2-2]
+	acl          auth.Checker // what the client's identity may do (nil before CONNECT)
 	connOff      atomic.Uint64
 
 	mu connState

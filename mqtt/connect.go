@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -79,19 +80,21 @@ func (c *conn) connect(cp *packet.Connect) bool {
 }
 
 // admit checks a CONNECT's credentials, client identifier, will and
-// limits, and settles the connection's parameters.
+// limits, and settles the connection's parameters and its ACL checker.
 func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	var s session
-	if r := c.authenticate(cp); r != nil {
+	id, r := c.authenticate(cp)
+	if r != nil {
 		return s, r
 	}
 	if max := c.b.o.MaxConnections; max > 0 && c.b.stats.Connections.Load() > int64(max) {
 		return s, refuse(packet.CodeQuotaExceeded, fmt.Sprintf("the broker holds its maximum of %d connections", max))
 	}
-	var r *refusal
 	if s.assigned, r = c.clientIdentifier(cp); r != nil {
 		return s, r
 	}
+	id.ClientID = cp.ClientID
+	c.acl = c.b.authorizer.For(id) // resolved once: every packet and delivery asks it
 	if s.will, r = c.checkWill(cp.Will); r != nil {
 		return s, r
 	}
@@ -103,19 +106,23 @@ func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	return s, nil
 }
 
-func (c *conn) authenticate(cp *packet.Connect) *refusal {
+// authenticate checks the credentials and says who the client is (its
+// client id aside). Without a password file a user name proves nothing:
+// the client is anonymous, and the ACL's user rules do not apply to it.
+func (c *conn) authenticate(cp *packet.Connect) (auth.Identity, *refusal) {
 	b := c.b
 	switch {
 	case cp.Properties.AuthMethod != "":
-		return refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
+		return auth.Identity{}, refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
 	case b.o.Auth != nil && cp.HasUsername:
 		if !b.o.Auth.Authenticate(cp.Username, cp.Password) {
-			return refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
+			return auth.Identity{}, refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
 		}
+		return auth.Identity{User: cp.Username}, nil
 	case !c.listener.Anonymous:
-		return refuse(packet.CodeNotAuthorized, "anonymous clients are not allowed on this listener")
+		return auth.Identity{}, refuse(packet.CodeNotAuthorized, "anonymous clients are not allowed on this listener")
 	}
-	return nil
+	return auth.Identity{Anonymous: true}, nil
 }
 
 // clientIdentifier checks the client id, or assigns one [MQTT-3.1.3-6].
@@ -143,6 +150,9 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 	}
 	if strings.HasPrefix(w.Topic, sysPrefix) {
 		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/")
+	}
+	if !c.acl.Allow(auth.Publish, w.Topic) {
+		return nil, refuse(packet.CodeNotAuthorized, "the ACL grants no publish on the will topic")
 	}
 	if w.Properties.PayloadFormat == 1 && !utf8.Valid(w.Payload) {
 		return nil, refuse(packet.CodePayloadFormatInvalid, "will payload is not UTF-8 as its payload format indicator says")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
@@ -19,6 +20,7 @@ type delivery struct {
 	subIDs []uint32
 	dup    bool
 	replay bool // from a replay gap: counts toward AckThrough
+	past   bool // from a replay subscription: needs the Replay right
 	// applyOff is the offset of the entry whose apply queued this delivery
 	// (for a retained message sent on subscribe, the subscribe's).
 	applyOff log.Offset
@@ -291,11 +293,16 @@ func (c *conn) release(id uint16) {
 
 // send writes one delivery: expired messages are skipped [MQTT-3.3.2-5],
 // a message larger than the client's Maximum Packet Size is dropped
-// [MQTT-3.1.2-25]; either is acknowledged in the session's cursor.
+// [MQTT-3.1.2-25], one whose topic the ACL does not let the client read is
+// never sent; each is acknowledged in the session's cursor.
 func (c *conn) send(d delivery) error {
 	e, err := c.messageOf(d)
 	if e == nil {
 		return err
+	}
+	if !c.mayRead(d, e.Publish.Message.Topic) {
+		c.skip(d)
+		return nil
 	}
 	p, ok := c.publishPacket(d, e)
 	if !ok {
@@ -331,6 +338,20 @@ func (c *conn) send(d delivery) error {
 		c.w.sentThrough = d.off
 	}
 	return nil
+}
+
+// mayRead asks the ACL whether the client may receive a message on the
+// topic: the Replay right for a replay subscription, Subscribe for the
+// rest (live, retained, offline, resent). Every path to the client comes
+// through send, so this is the one check; the ACL may have changed since
+// the SUBSCRIBE (a reload), and a subscription may match topics a deny
+// rule added later covers.
+func (c *conn) mayRead(d delivery, topic string) bool {
+	right := auth.Subscribe
+	if d.past {
+		right = auth.Replay
+	}
+	return c.acl.Allow(right, topic)
 }
 
 // skip completes, in the session's cursor, a QoS 1/2 delivery that is not

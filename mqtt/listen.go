@@ -7,7 +7,7 @@ import (
 )
 
 // Serve accepts connections on ln until Close. Clients without credentials
-// are admitted when ln is bound to a loopback address or AllowAnonymous.
+// are admitted as ListenerFor says.
 func (b *Broker) Serve(ln net.Listener, name string) error {
 	b.mu.Lock()
 	if b.closed {
@@ -17,7 +17,7 @@ func (b *Broker) Serve(ln net.Listener, name string) error {
 	}
 	b.listeners[ln] = struct{}{}
 	b.mu.Unlock()
-	l := Listener{Name: name, Anonymous: b.o.AllowAnonymous || isLoopback(ln.Addr())}
+	l := b.ListenerFor(ln.Addr(), name)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -41,9 +41,11 @@ func (b *Broker) Serve(ln net.Listener, name string) error {
 	}
 }
 
-// ListenerFor describes a listener bound to addr.
+// ListenerFor describes a listener bound to addr. It admits clients
+// without credentials with AllowAnonymous; otherwise only when the broker
+// has no password file (Auth) and addr is a loopback address.
 func (b *Broker) ListenerFor(addr net.Addr, name string) Listener {
-	return Listener{Name: name, Anonymous: b.o.AllowAnonymous || isLoopback(addr)}
+	return Listener{Name: name, Anonymous: b.o.AllowAnonymous || (b.o.Auth == nil && isLoopback(addr))}
 }
 
 func isLoopback(a net.Addr) bool {

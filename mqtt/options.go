@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
@@ -73,9 +74,14 @@ type Options struct {
 	// Auth checks credentials when a client sends a user name; nil accepts
 	// none (only anonymous clients, where allowed).
 	Auth Authenticator
-	// AllowAnonymous admits clients without credentials on every listener;
-	// otherwise only on listeners bound to a loopback address.
+	// AllowAnonymous admits clients without credentials on every listener.
+	// Otherwise they are admitted only when there is no Auth, and then only
+	// on listeners bound to a loopback address: a password file turns them
+	// off everywhere, as in mosquitto 2.
 	AllowAnonymous bool
+	// Authorizer decides what each identity may publish, subscribe and
+	// replay (the ACL); nil allows everything.
+	Authorizer auth.Authorizer
 
 	MaxConnections    int           // 0: no limit; over it CONNACK 0x97 quota exceeded
 	MaxPacketSize     uint32        // largest packet accepted, fixed header included

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -25,10 +26,8 @@ func (c *conn) publish(p *packet.Publish) bool {
 			return alive
 		}
 	}
-	if strings.HasPrefix(name, sysPrefix) {
-		if p.QoS > 0 {
-			c.answer(p.QoS, p.PacketID, packet.CodeNotAuthorized)
-		}
+	if strings.HasPrefix(name, sysPrefix) || !c.acl.Allow(auth.Publish, name) {
+		c.refusePublish(p)
 		return true
 	}
 	v5 := c.version == packet.Version5
@@ -113,6 +112,30 @@ func (c *conn) admitQoS(p *packet.Publish) (proceed, alive bool) {
 	}
 	c.mu.Unlock()
 	return true, true
+}
+
+// refusePublish answers a PUBLISH the client may not make ($SYS/, or not
+// granted by the ACL) without proposing it: QoS 0 is dropped; QoS 1/2 get
+// PUBACK/PUBREC 0x87 in 5.0 and, in 3.1.1, which has no way to say no, a
+// plain PUBACK/PUBREC (as mosquitto does), after which a PUBREL finds no
+// packet id and is answered with PUBCOMP.
+func (c *conn) refusePublish(p *packet.Publish) {
+	if p.QoS == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.mu.inflightIn = max(c.mu.inflightIn-1, 0)
+	delete(c.mu.inQoS2, p.PacketID)
+	c.mu.Unlock()
+	code := packet.CodeNotAuthorized
+	if c.version != packet.Version5 {
+		code = 0
+	}
+	if p.QoS == 1 {
+		c.queueCtrl(&packet.Puback{PacketID: p.PacketID, ReasonCode: code})
+	} else {
+		c.queueCtrl(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: code})
+	}
 }
 
 // published answers a publish once its proposal resolved.

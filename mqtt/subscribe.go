@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 	"github.com/stratamq/strata/topic"
@@ -122,6 +123,11 @@ func (c *conn) checkFilter(s packet.Subscription, propReplay *replayFrom, propEr
 		return "", nil, packet.CodeTopicFilterInvalid, "a shared subscription cannot replay"
 	case shared && s.NoLocal && c.version == packet.Version5:
 		return "", nil, packet.CodeProtocolError, "no local on a shared subscription" // [MQTT-3.8.3-4]
+	case !c.acl.AllowFilter(auth.Subscribe, inner):
+		// 0x87 in 5.0; the codec writes 0x80 for 3.1.1 [MQTT-3.9.3-2].
+		return "", nil, packet.CodeNotAuthorized, "the ACL does not grant subscribe on every topic of " + inner
+	case rf != nil && !c.acl.AllowFilter(auth.Replay, inner):
+		return "", nil, packet.CodeNotAuthorized, "the ACL does not grant replay on every topic of " + inner
 	}
 	return filter, rf, packet.ReasonCode(s.QoS), "" // every QoS is granted
 }

@@ -33,6 +33,7 @@ type serveFlags struct {
 	bootstrapExpect                                     int
 
 	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
+	aclFile                                                      string
 	allowAnonymous                                               bool
 	mqtt                                                         mqtt.Options
 	retentionBytes                                               int64
@@ -59,8 +60,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it")
-	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners)")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it; clients without credentials are then refused on every listener unless --allow-anonymous")
+	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file)")
+	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
 	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
 	fs.UintVar(&f.receiveMaximum, "receive-maximum", uint(f.mqtt.ReceiveMaximum), "QoS 1/2 publishes a client may have unacknowledged; more get DISCONNECT 0x93")
@@ -204,6 +206,13 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		}
 		f.mqtt.Auth = pw
 	}
+	acl, err := loadACL(f.aclFile)
+	if err != nil {
+		return err
+	}
+	if acl != nil {
+		f.mqtt.Authorizer = acl // acl.Reload() re-reads the file (SIGHUP)
+	}
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
@@ -296,6 +305,18 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
 	return nil
+}
+
+// loadACL reads --acl-file; nil without one (everything is allowed).
+func loadACL(path string) (*auth.Policy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	p, err := auth.LoadPolicy(path)
+	if err != nil {
+		return nil, fmt.Errorf("--acl-file: %w", err)
+	}
+	return p, nil
 }
 
 // listenMQTT opens the MQTT listeners: TCP, TLS and WebSocket (wss with TLS).
