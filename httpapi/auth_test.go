@@ -411,4 +411,3 @@ func FuzzParsePublish(f *testing.F) {
 		}
 	})
 }
-
