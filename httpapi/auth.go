@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stratamq/strata/auth"
 )
@@ -20,6 +22,15 @@ type Passwords interface {
 // returns the identity it acts for; an error refuses it (401).
 type TokenVerifier interface {
 	Verify(token string) (auth.Identity, error)
+}
+
+// FailureLimiter bans source addresses that fail authentication too often
+// (auth.FailureLimiter). Addresses are http.Request.RemoteAddr (host:port).
+type FailureLimiter interface {
+	// BannedFor is how long addr stays banned; 0 if it is not.
+	BannedFor(addr string) time.Duration
+	// Failed records a failed authentication from addr.
+	Failed(addr string) bool
 }
 
 // RequireAuth is the rule for a listener bound to addr: off loopback every
@@ -80,6 +91,9 @@ func (s *server) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 			h(w, withCaller(r, auth.Identity{User: "$node"}, auth.AllowAll{}.For(auth.Identity{})))
 			return
 		}
+		if s.banned(w, r) {
+			return
+		}
 		id, ok := s.authenticate(w, r)
 		if !ok {
 			return
@@ -135,26 +149,26 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Iden
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if s.o.RequireAuth {
-			s.unauthorized(w, r, "", "no credentials")
+			s.unauthorized(w, r, "", "no credentials", false)
 			return auth.Identity{}, false
 		}
 		return auth.Identity{Anonymous: true}, true
 	}
 	if user, password, ok := r.BasicAuth(); ok {
 		if s.o.Passwords == nil || !s.o.Passwords.Authenticate(user, []byte(password)) {
-			s.unauthorized(w, r, user, "wrong user name or password")
+			s.unauthorized(w, r, user, "wrong user name or password", true)
 			return auth.Identity{}, false
 		}
 		return auth.Identity{User: user}, true
 	}
 	scheme, token, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		s.unauthorized(w, r, "", "unsupported Authorization scheme")
+		s.unauthorized(w, r, "", "unsupported Authorization scheme", true)
 		return auth.Identity{}, false
 	}
 	id, err := s.verifyToken(strings.TrimSpace(token))
 	if err != nil {
-		s.unauthorized(w, r, "", "bearer token refused: "+err.Error())
+		s.unauthorized(w, r, "", "bearer token refused: "+err.Error(), true)
 		return auth.Identity{}, false
 	}
 	return id, true
@@ -170,8 +184,12 @@ func (s *server) verifyToken(token string) (auth.Identity, error) {
 }
 
 // unauthorized answers 401 with the schemes this node accepts, and logs the
-// attempt: who and from where, never the password or token.
-func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, user, why string) {
+// attempt: who and from where, never the password or token. A guess (wrong
+// credentials, not missing ones) counts against the source address.
+func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, user, why string, guess bool) {
+	if guess && s.o.Limiter != nil {
+		s.o.Limiter.Failed(r.RemoteAddr)
+	}
 	s.o.Logger.Warn().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 		Str("user", user).Str("reason", why).Msg("HTTP authentication failed")
 	w.Header().Add("WWW-Authenticate", `Basic realm="strata", charset="UTF-8"`)
@@ -179,6 +197,21 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, user, why 
 		w.Header().Add("WWW-Authenticate", `Bearer realm="strata"`)
 	}
 	writeError(w, http.StatusUnauthorized, errors.New("authentication required: "+why))
+}
+
+// banned answers 429 to an address the limiter banned, before any
+// password is compared (bcrypt is what a guesser would make us spend).
+func (s *server) banned(w http.ResponseWriter, r *http.Request) bool {
+	if s.o.Limiter == nil {
+		return false
+	}
+	d := s.o.Limiter.BannedFor(r.RemoteAddr)
+	if d <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	writeError(w, http.StatusTooManyRequests, errors.New("too many failed authentications from this address; retry later"))
+	return true
 }
 
 // forbid answers 403 for an identity without the right, and logs it.

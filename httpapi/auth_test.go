@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,4 +411,55 @@ func FuzzParsePublish(f *testing.F) {
 			t.Fatalf("%q accepted as %+v", raw, m)
 		}
 	})
+}
+
+// countLimiter bans an address after two failures.
+type countLimiter struct {
+	mu       sync.Mutex
+	failures map[string]int
+}
+
+func (l *countLimiter) Failed(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures[addr]++
+	return l.failures[addr] >= 2
+}
+
+func (l *countLimiter) BannedFor(addr string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures[addr] >= 2 {
+		return 1500 * time.Millisecond
+	}
+	return 0
+}
+
+// TestAuthLimiter: wrong credentials count against the source address and
+// a banned address gets 429 with Retry-After, even with the right
+// password; missing credentials and public routes do not count.
+func TestAuthLimiter(t *testing.T) {
+	l := &countLimiter{failures: map[string]int{}}
+	_, srv, _ := authServer(t, Options{RequireAuth: true, Limiter: l})
+	status := call{method: "GET", path: "/v1/cluster/status"}
+	for i := 0; i < 3; i++ {
+		if code, _, _ := send(t, srv.URL, status); code != 401 {
+			t.Fatalf("no credentials %d: %d, want 401", i, code)
+		}
+	}
+	if code, _, body := send(t, srv.URL, with(status, "alice", alicePassword, "")); code != 200 {
+		t.Fatalf("missing credentials counted as failures: %d %s", code, body)
+	}
+	for i := 0; i < 2; i++ {
+		if code, _, _ := send(t, srv.URL, with(status, "alice", "guess", "")); code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	code, h, body := send(t, srv.URL, with(status, "alice", alicePassword, ""))
+	if code != 429 || h.Get("Retry-After") != "2" {
+		t.Fatalf("banned address with the right password: %d %v %s, want 429 with Retry-After 2", code, h, body)
+	}
+	if code, _, _ := send(t, srv.URL, call{method: "GET", path: "/healthz"}); code != 200 {
+		t.Fatalf("healthz from a banned address: %d", code)
+	}
 }

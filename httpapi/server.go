@@ -56,8 +56,12 @@ type Options struct {
 	RequireAuth bool
 	// Passwords checks HTTP Basic credentials (nil: Basic is refused).
 	Passwords Passwords
-	// Tokens checks bearer tokens (nil: bearer tokens are refused).
+	// Tokens checks bearer tokens (nil: bearer tokens are refused). The
+	// error's text is logged and answered: it must not hold the token.
 	Tokens TokenVerifier
+	// Limiter bans addresses that fail authentication too often: they get
+	// 429 with Retry-After before any credential is checked (nil: none).
+	Limiter FailureLimiter
 	// Authorizer grants rights: Publish for POST /v1/publish, Replay for GET
 	// /v1/messages, Admin for join, remove, snapshot and pprof (nil: all).
 	Authorizer auth.Authorizer
