@@ -72,7 +72,7 @@ type nodeTransport struct {
 func newNodeTransport(f serveFlags) (*nodeTransport, error) {
 	creds, err := envCredentials()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("credentials for calls to peers: %w", err)
 	}
 	t := &nodeTransport{base: http.DefaultTransport, https: f.httpTLS, creds: creds}
 	if f.httpTLS {
