@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
@@ -29,6 +30,10 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 	q, err := parseHistoryQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if id, c := callerOf(r); !c.AllowFilter(auth.Replay, q.filter) {
+		s.forbid(w, r, id, "no replay right on "+strconv.Quote(q.filter))
 		return
 	}
 	it, err := s.n.Reader().Read(q.filter, q.from, q.to)

@@ -9,15 +9,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/http/pprof"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
-	"github.com/stratamq/strata/topic"
 )
 
 // Node is what the API needs of a replication node.
@@ -44,6 +46,34 @@ type Options struct {
 	// addresses, used by peers discovering each other (--bootstrap-expect).
 	Identity Identity
 	Logger   zerolog.Logger
+	// MaxTopicLength bounds a published topic in bytes, as the MQTT
+	// listeners do (0: only MQTT's own 65535).
+	MaxTopicLength int
+
+	// RequireAuth: every endpoint but /healthz and /readyz needs
+	// credentials (see the function RequireAuth for when). Otherwise callers
+	// without credentials act as an anonymous identity.
+	RequireAuth bool
+	// Passwords checks HTTP Basic credentials (nil: Basic is refused).
+	Passwords Passwords
+	// Tokens checks bearer tokens (nil: bearer tokens are refused). The
+	// error's text is logged and answered: it must not hold the token.
+	Tokens TokenVerifier
+	// Limiter bans addresses that fail authentication too often: they get
+	// 429 with Retry-After before any credential is checked (nil: none).
+	Limiter FailureLimiter
+	// Authorizer grants rights: Publish for POST /v1/publish, Replay for GET
+	// /v1/messages, Admin for join, remove, snapshot and pprof (nil: all).
+	Authorizer auth.Authorizer
+	// NodeAuth reports whether a request comes from an authenticated node of
+	// the cluster (the cluster trust fills it); such requests may join and
+	// call the internal endpoints without a user's credentials. Nil: nodes
+	// are trusted where no credentials are required, and need an admin's
+	// credentials elsewhere.
+	NodeAuth func(*http.Request) bool
+	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
+	// a loopback listener.
+	Pprof bool
 }
 
 // Identity names a node and its addresses.
@@ -62,17 +92,29 @@ func DefaultOptions() Options {
 func Handler(n Node, o Options) http.Handler {
 	s := &server{n: n, o: o}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /v1/cluster/status", s.status)
-	mux.HandleFunc("GET /v1/cluster/identity", s.identity)
-	mux.HandleFunc("POST /v1/cluster/join", s.join)
-	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
-	mux.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
-	mux.HandleFunc("GET /v1/internal/segments/{name}", s.segment)
-	mux.HandleFunc("POST /v1/publish", s.publish)
-	mux.HandleFunc("POST /v1/internal/propose", s.propose)
-	mux.HandleFunc("GET /v1/messages", s.messages)
+	for _, r := range []struct {
+		pattern string
+		a       access
+		h       http.HandlerFunc
+	}{
+		{"GET /healthz", public, s.healthz},
+		{"GET /readyz", public, s.readyz},
+		{"GET /v1/cluster/status", caller, s.status},
+		{"GET /v1/cluster/identity", node, s.identity},
+		{"POST /v1/cluster/join", nodeOp, s.join},
+		{"POST /v1/cluster/remove", adminOp, s.remove},
+		{"POST /v1/cluster/snapshot", adminOp, s.snapshot},
+		{"GET /v1/internal/segments/{name}", nodeOp, s.segment},
+		{"POST /v1/publish", caller, s.publish},
+		{"POST /v1/internal/propose", nodeOp, s.propose},
+		{"GET /v1/messages", caller, s.messages},
+	} {
+		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
+	}
+	if o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", s.guard(adminOp, pprof.Index))
+		mux.HandleFunc("GET /debug/pprof/profile", s.guard(adminOp, pprof.Profile))
+	}
 	return mux
 }
 
@@ -161,25 +203,29 @@ func (s *server) leaderOnly(w http.ResponseWriter, err error, ok any) {
 	}
 }
 
-// publish proposes one message: POST /v1/publish?topic=T[&retain=true] with
-// the payload as the body. It answers {"offset": N} once committed.
+// publish proposes one message: POST
+// /v1/publish?topic=T[&retain=true|false][&qos=0|1|2] with the payload as
+// the body, checked as an MQTT PUBLISH is (see parsePublish) and against the
+// caller's Publish right. It answers {"offset": N} once committed.
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
-	t := r.URL.Query().Get("topic")
-	if err := topic.ValidateName(t); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	payload, err := io.ReadAll(io.LimitReader(r.Body, s.o.MaxPublishBytes+1))
+	m, code, err := parsePublish(r.URL.Query(), s.o.MaxTopicLength)
 	if err != nil {
+		writeError(w, code, err)
+		return
+	}
+	if id, c := callerOf(r); !c.Allow(auth.Publish, m.Topic) {
+		s.forbid(w, r, id, "no publish right on "+strconv.Quote(m.Topic))
+		return
+	}
+	if m.Payload, err = io.ReadAll(io.LimitReader(r.Body, s.o.MaxPublishBytes+1)); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if int64(len(payload)) > s.o.MaxPublishBytes {
+	if int64(len(m.Payload)) > s.o.MaxPublishBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("payload over %d bytes", s.o.MaxPublishBytes))
 		return
 	}
-	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "$http", Publish: fsm.Publish{Message: fsm.Message{
-		Topic: t, Payload: payload, QoS: 1, Retain: r.URL.Query().Get("retain") == "true"}}}
+	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "$http", Publish: fsm.Publish{Message: m}}
 	rec, err := e.Record()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)

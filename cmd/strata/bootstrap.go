@@ -17,12 +17,12 @@ import (
 // expect nodes (itself included), then bootstraps a cluster of all of them.
 // Every node started with the same --bootstrap-expect and peer list arrives
 // at the same sorted list. A node that already has Raft state skips this.
-func bootstrapExpect(ctx context.Context, node *replication.Node, self httpapi.Identity, peers []string, expect int) error {
+func bootstrapExpect(ctx context.Context, node *replication.Node, self httpapi.Identity, peers []string, expect int, nodes http.RoundTripper) error {
 	if has, err := node.HasState(); err != nil || has {
 		return err
 	}
 	known := map[string]httpapi.Identity{self.ID: self}
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: nodes}
 	for len(known) < expect {
 		for _, p := range peers {
 			var id httpapi.Identity

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/stratamq/strata/httpapi"
@@ -15,45 +16,60 @@ import (
 // runCluster: strata cluster status|join|remove --server HTTP_ADDR.
 func runCluster(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		fmt.Fprintln(stdout, "Usage: strata cluster status [--server ADDR]")
-		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR]")
-		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR]")
-		fmt.Fprintln(stdout, "       strata cluster snapshot [--server LEADER_ADDR]")
-		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join, remove and snapshot go to the leader.")
+		fmt.Fprintln(stdout, "Usage: strata cluster status [--server ADDR] [credentials]")
+		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR] [credentials]")
+		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR] [credentials]")
+		fmt.Fprintln(stdout, "       strata cluster snapshot [--server LEADER_ADDR] [credentials]")
+		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080) or an http:// or https:// URL;")
+		fmt.Fprintln(stdout, "join, remove and snapshot go to the leader and need the admin right.")
+		fmt.Fprintln(stdout, "Credentials: --user NAME (password from $STRATA_PASSWORD, else prompted), or --token-file FILE")
+		fmt.Fprintln(stdout, "(or $STRATA_TOKEN); --ca FILE trusts an https server's certificate.")
 		fmt.Fprintln(stdout, "snapshot takes a Raft snapshot now and prints its directory on the leader: copy that")
 		fmt.Fprintln(stdout, "directory for a backup (docs/operations.md).")
 		return nil
 	}
 	fs := newFlagSet("cluster "+args[0], stderr)
-	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
+	api := addAPIFlags(fs, "a node's HTTP API")
 	id := fs.String("id", "", "node ID (join, remove)")
 	raftAddr := fs.String("raft-addr", "", "Raft address of the joining node (join)")
 	httpAddr := fs.String("http-addr", "", "HTTP address of the joining node, so it can forward proposals (join)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 35 * time.Second}
+	switch args[0] {
+	case "status", "join", "remove", "snapshot":
+	default:
+		return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot)", errUsage, args[0])
+	}
+	client, err := api.client(35*time.Second, os.Stdin, stderr)
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "status":
-		return clusterStatus(client, *server, stdout)
+		return clusterStatus(client, stdout)
 	case "join":
 		if *id == "" || *raftAddr == "" {
 			return fmt.Errorf("%w: join needs --id and --raft-addr", errUsage)
 		}
-		return clusterPost(client, *server, "join", httpapi.JoinRequest{ID: *id, RaftAddr: *raftAddr, HTTPAddr: *httpAddr}, stdout)
+		return clusterPost(client, "join", httpapi.JoinRequest{ID: *id, RaftAddr: *raftAddr, HTTPAddr: *httpAddr}, stdout)
 	case "remove":
 		if *id == "" {
 			return fmt.Errorf("%w: remove needs --id", errUsage)
 		}
-		return clusterPost(client, *server, "remove", httpapi.RemoveRequest{ID: *id}, stdout)
+		return clusterPost(client, "remove", httpapi.RemoveRequest{ID: *id}, stdout)
 	case "snapshot":
-		return clusterPost(client, *server, "snapshot", struct{}{}, stdout)
+		return clusterPost(client, "snapshot", struct{}{}, stdout)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot)", errUsage, args[0])
+	return nil
 }
 
-func clusterStatus(client *http.Client, server string, stdout io.Writer) error {
-	resp, err := client.Get(httpURL(server) + "/v1/cluster/status")
+func clusterStatus(client *apiClient, stdout io.Writer) error {
+	req, err := http.NewRequest("GET", client.base+"/v1/cluster/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.do(req)
 	if err != nil {
 		return err
 	}
@@ -77,9 +93,14 @@ func clusterStatus(client *http.Client, server string, stdout io.Writer) error {
 	return nil
 }
 
-func clusterPost(client *http.Client, server, op string, req any, stdout io.Writer) error {
-	body, _ := json.Marshal(req)
-	resp, err := client.Post(httpURL(server)+"/v1/cluster/"+op, "application/json", bytes.NewReader(body))
+func clusterPost(client *apiClient, op string, v any, stdout io.Writer) error {
+	body, _ := json.Marshal(v)
+	req, err := http.NewRequest("POST", client.base+"/v1/cluster/"+op, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.do(req)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 // error (exit 1): the records before it are still written.
 func runHistory(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("history", stderr)
-	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
+	api := addAPIFlags(fs, "a node's HTTP API (the replay right on --filter is needed)")
 	filter := fs.String("filter", "", "MQTT topic filter (required), e.g. 'sensors/+/temp'")
 	from := fs.String("from", "", "first offset or RFC 3339 time (default: the oldest retained)")
 	to := fs.String("to", "", "offset or RFC 3339 time to stop before (default: the newest)")
@@ -55,16 +55,20 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if *limit > 0 {
 		q.Set("limit", fmt.Sprint(*limit))
 	}
+	client, err := api.client(0, os.Stdin, stderr)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	req, err := http.NewRequestWithContext(ctx, "GET", httpURL(*server)+"/v1/messages?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", client.base+"/v1/messages?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
 	if *format == "csv" {
 		req.Header.Set("Accept", "text/csv")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.do(req)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,7 +33,7 @@ type serveFlags struct {
 
 	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
 	aclFile                                                      string
-	allowAnonymous                                               bool
+	allowAnonymous, httpTLS, pprof                               bool
 	mqtt                                                         mqtt.Options
 	retentionBytes                                               int64
 	retentionAge                                                 time.Duration
@@ -50,7 +49,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots")
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
-	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish)")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish, history); off loopback every endpoint but /healthz and /readyz needs credentials (docs/security.md)")
 	fs.StringVar(&f.join, "join", "", "HTTP address of a cluster member to join; with --bootstrap-expect, the comma-separated HTTP addresses of the other founding nodes (omit both to start or restart a cluster of this node)")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "start a new cluster once this many founding nodes (this one included, found through --join) are up")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -60,9 +59,11 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it; clients without credentials are then refused on every listener unless --allow-anonymous")
-	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file)")
-	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'): MQTT clients sending a user name and HTTP API callers (Basic) are checked against it; clients without credentials are then refused on every MQTT listener, and the API requires credentials on loopback too, unless --allow-anonymous")
+	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit MQTT clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file); the HTTP API always needs credentials off loopback")
+	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied, over MQTT and the HTTP API")
+	fs.BoolVar(&f.httpTLS, "http-tls", false, "serve the HTTP API over TLS (https) with --tls-cert/--tls-key; nodes then call each other with https (all nodes alike)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP API (admin right); only with a loopback --http address")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
 	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
 	fs.UintVar(&f.receiveMaximum, "receive-maximum", uint(f.mqtt.ReceiveMaximum), "QoS 1/2 publishes a client may have unacknowledged; more get DISCONNECT 0x93")
@@ -121,6 +122,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if f.mqttTLSAddr != "" && f.tlsCert == "" {
 		return fmt.Errorf("%w: --mqtt-tls needs --tls-cert and --tls-key", errUsage)
+	}
+	if err := checkHTTPFlags(f); err != nil {
+		return err
 	}
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
@@ -199,12 +203,13 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	var passwords httpapi.Passwords
 	if f.passwordFile != "" {
 		pw, err := auth.LoadPasswordFile(f.passwordFile)
 		if err != nil {
 			return fmt.Errorf("--password-file: %w", err)
 		}
-		f.mqtt.Auth = pw
+		f.mqtt.Auth, passwords = pw, pw
 	}
 	acl, err := loadACL(f.aclFile)
 	if err != nil {
@@ -217,8 +222,12 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
-	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
-	o.FetchSegment = httpapi.FetchSegment(&http.Client{}) // each copy is bounded by o.FetchTimeout
+	nodes, err := newNodeTransport(f)
+	if err != nil {
+		return err
+	}
+	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second, Transport: nodes})
+	o.FetchSegment = httpapi.FetchSegment(&http.Client{Transport: nodes}) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
 	var keeperHook atomic.Pointer[housekeeping.Keeper]
@@ -245,19 +254,15 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err := checkRaftAddr(node, f); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.httpAddr)
-	if err != nil {
-		return fmt.Errorf("http listener: %w", err)
-	}
 	ao := httpapi.DefaultOptions()
 	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
 	ao.Logger = logger
-	mux := http.NewServeMux()
-	mux.Handle("/", httpapi.Handler(node, ao))
-	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for docs/benchmarks.md
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	ao.Passwords = passwords
+	ao.Authorizer = f.mqtt.Authorizer // the same ACL over MQTT and HTTP (nil: allow all)
+	hs, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
+	if err != nil {
+		return err
+	}
 	defer hs.Close()
 
 	ko := housekeeping.DefaultOptions()
@@ -283,14 +288,14 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		defer cancel()
 		broker.Close(cctx)
 	}()
-	logger.Info().Str("http", ln.Addr().String()).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
+	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	switch {
 	case f.bootstrapExpect > 1:
-		if err := bootstrapExpect(ctx, node, ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
+		if err := bootstrapExpect(ctx, node, ao.Identity, splitList(f.join), f.bootstrapExpect, nodes); err != nil {
 			return err
 		}
 	case f.join != "":
-		if err := joinCluster(ctx, f); err != nil {
+		if err := joinCluster(ctx, f, nodes); err != nil {
 			return err
 		}
 	}
@@ -365,11 +370,11 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 // joinCluster asks the member at f.join to add this node; a member that is
 // not the leader answers 409 with the leader's HTTP address, which is tried
 // next. It retries until it succeeds or ctx ends.
-func joinCluster(ctx context.Context, f serveFlags) error {
+func joinCluster(ctx context.Context, f serveFlags, nodes http.RoundTripper) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	target := f.join
 	var last error
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: nodes}
 	for {
 		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/cluster/join", body)
 		if err == nil {
