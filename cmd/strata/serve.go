@@ -225,7 +225,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
 	o.ScrubInterval = f.scrubInterval
 	o.Log.SegmentBytes = f.segmentBytes
-	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
 		return err
 	}
 	node, err := openNode(ctx, o)
