@@ -68,15 +68,22 @@ func NewFailureLimiter(o LimiterOptions) *FailureLimiter {
 // Banned reports whether addr (an IP, or host:port as net.Addr.String and
 // http.Request.RemoteAddr give) is banned now. Callers ask before checking
 // credentials, so a banned address costs no bcrypt comparison.
-func (l *FailureLimiter) Banned(addr string) bool {
+func (l *FailureLimiter) Banned(addr string) bool { return l.BannedFor(addr) > 0 }
+
+// BannedFor returns how long addr stays banned, 0 if it is not: an HTTP
+// 429's Retry-After.
+func (l *FailureLimiter) BannedFor(addr string) time.Duration {
 	key, ok := sourceKey(addr)
 	if l == nil || !ok {
-		return false
+		return 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.m[key]
-	return s != nil && l.o.Now().Before(s.bannedUntil)
+	if s == nil {
+		return 0
+	}
+	return max(0, s.bannedUntil.Sub(l.o.Now()))
 }
 
 // Failed records a failed authentication from addr and reports whether

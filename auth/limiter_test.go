@@ -31,6 +31,9 @@ func TestFailureLimiterBans(t *testing.T) {
 		t.Fatal("another address banned")
 	}
 	c.t = c.t.Add(5*time.Minute - time.Second)
+	if d := l.BannedFor("192.0.2.1:1"); d != time.Second {
+		t.Fatalf("BannedFor %v, want 1s", d)
+	}
 	if !l.Banned("192.0.2.1:1") {
 		t.Fatal("ban ended early")
 	}

@@ -41,6 +41,7 @@ type serveFlags struct {
 	segmentBytes                                                 int64
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
+	authLimit                                                    auth.LimiterOptions
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -59,7 +60,8 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it; SIGHUP reloads it")
+	authLimitFlags(fs, &f.authLimit)
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners)")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
 	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
@@ -97,6 +99,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 		}
 		*lim.dst = uint16(lim.v)
 	}
+	if err := checkAuthLimit(f.authLimit); err != nil {
+		return err
+	}
 	if f.retentionBytes < 0 || f.retentionAge < 0 {
 		return fmt.Errorf("%w: --retention-bytes and --retention-age must not be negative", errUsage)
 	}
@@ -131,7 +136,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal ends the process at once
-	err = serve(ctx, f, logger)
+	reload := &reloaders{logger: logger}
+	reload.onSIGHUP(ctx)
+	err = serve(ctx, f, reload, logger)
 	if err != nil && ctx.Err() != nil {
 		logger.Warn().Err(err).Msg("start-up interrupted by a signal")
 		return nil
@@ -188,7 +195,7 @@ func checkRaftAddr(node *replication.Node, f serveFlags) error {
 		old, f.raftAddr, f.nodeID, old, f.nodeID, f.dataDir, f.raftAddr, join, old)
 }
 
-func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
+func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.Logger) error {
 	var tlsConf *tls.Config
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -197,13 +204,16 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	// The password holder (SIGHUP swaps its file) and the failure limiter
+	// are meant to be shared with the HTTP API's authentication.
 	if f.passwordFile != "" {
-		pw, err := auth.LoadPasswordFile(f.passwordFile)
+		pw, err := openPasswords(f.passwordFile, reload, logger)
 		if err != nil {
-			return fmt.Errorf("--password-file: %w", err)
+			return err
 		}
 		f.mqtt.Auth = pw
 	}
+	f.mqtt.AuthLimiter = auth.NewFailureLimiter(f.authLimit)
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
