@@ -35,8 +35,8 @@ func DefaultLimiterOptions() LimiterOptions {
 
 // FailureLimiter bans source addresses that fail authentication too often
 // (password guessing): an address is a token bucket of Failures tokens
-// refilled over Window; each failure takes one, and a failure finding none
-// bans the address for Ban. Successes take nothing. IPv6 addresses count by
+// refilled over Window; each failure takes one, and the failure that takes
+// the last bans the address for Ban. Successes take nothing. IPv6 addresses count by
 // their /64, which one host usually holds whole. A nil *FailureLimiter
 // limits nothing. Safe for concurrent use.
 type FailureLimiter struct {
@@ -104,7 +104,9 @@ func (l *FailureLimiter) Failed(addr string) bool {
 		l.m[key] = s
 	}
 	s.last = now
-	if !s.bucket.AllowN(now, 1) {
+	// The failure that takes the last token bans: Failures failures in a
+	// burst are the most an address gets.
+	if !s.bucket.AllowN(now, 1) || s.bucket.TokensAt(now) < 1 {
 		s.bannedUntil = now.Add(l.o.Ban)
 	}
 	return now.Before(s.bannedUntil)
