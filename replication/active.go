@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 
-
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
 )

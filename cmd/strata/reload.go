@@ -125,4 +125,3 @@ func (w weakWarning) warn() {
 	}
 	w.logger.Info().Str("file", w.pw.Path()).Int("users", pf.Len()).Msg("password file loaded")
 }
-
