@@ -76,7 +76,7 @@ func (rs *reloaders) onSIGHUP(ctx context.Context) {
 // authLimitFlags registers the failed-authentication limit's flags.
 func authLimitFlags(fs *flag.FlagSet, o *auth.LimiterOptions) {
 	*o = auth.DefaultLimiterOptions()
-	fs.IntVar(&o.Failures, "auth-fail-limit", o.Failures, "failed authentications a source address (IPv6: its /64) may have per --auth-fail-window before it is banned (0: no limit)")
+	fs.IntVar(&o.Failures, "auth-fail-limit", o.Failures, "failed authentications from one source address (IPv6: its /64) within --auth-fail-window that get it banned (0: no limit)")
 	fs.DurationVar(&o.Window, "auth-fail-window", o.Window, "period over which --auth-fail-limit failures are allowed")
 	fs.DurationVar(&o.Ban, "auth-ban", o.Ban, "how long a banned address is refused (MQTT CONNACK 0x8A banned, or 5 in 3.1.1; HTTP 429) without its credentials being checked")
 }

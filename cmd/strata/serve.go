@@ -47,7 +47,7 @@ type serveFlags struct {
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var f serveFlags
-	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots")
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots (made 0700; files in it 0600)")
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish)")
