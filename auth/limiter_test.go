@@ -96,3 +96,25 @@ func TestFailureLimiterBounded(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSourceKey: any remote address string is either not limited or
+// counted under a valid IP; parsing never panics, and an address counts
+// as itself with any port.
+func FuzzSourceKey(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:1883", "[2001:db8::1%eth0]:1", "::ffff:10.0.0.1", "@", "", "[::1]", "1.2.3.4:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		key, ok := sourceKey(addr)
+		if !ok {
+			return
+		}
+		if !key.IsValid() || key.Zone() != "" || key.Is4In6() {
+			t.Fatalf("%q keyed as %v", addr, key)
+		}
+		again, ok := sourceKey(key.String())
+		if !ok || again != key {
+			t.Fatalf("%q keyed as %v, which keys as %v", addr, key, again)
+		}
+	})
+}
