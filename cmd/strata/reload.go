@@ -89,8 +89,11 @@ func checkAuthLimit(o auth.LimiterOptions) error {
 }
 
 // openPasswords loads --password-file into a holder SIGHUP reloads, and
-// warns about weak hashes now and at each reload.
+// warns about weak hashes now and at each reload; nil for no file.
 func openPasswords(path string, rs *reloaders, logger zerolog.Logger) (*auth.Passwords, error) {
+	if path == "" {
+		return nil, nil
+	}
 	pw, err := auth.OpenPasswords(path)
 	if err != nil {
 		return nil, fmt.Errorf("--password-file: %w", err)

@@ -204,16 +204,18 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	// The password holder (SIGHUP swaps its file) and the failure limiter
-	// are meant to be shared with the HTTP API's authentication.
-	if f.passwordFile != "" {
-		pw, err := openPasswords(f.passwordFile, reload, logger)
-		if err != nil {
-			return err
-		}
-		f.mqtt.Auth = pw
+	// passwords (nil without --password-file; SIGHUP swaps its file) and
+	// limiter (nil with --auth-fail-limit 0) are one per node: MQTT and the
+	// HTTP API's authentication share them.
+	passwords, err := openPasswords(f.passwordFile, reload, logger)
+	if err != nil {
+		return err
 	}
-	f.mqtt.AuthLimiter = auth.NewFailureLimiter(f.authLimit)
+	if passwords != nil {
+		f.mqtt.Auth = passwords
+	}
+	limiter := auth.NewFailureLimiter(f.authLimit)
+	f.mqtt.AuthLimiter = limiter
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
