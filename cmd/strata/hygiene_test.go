@@ -109,15 +109,16 @@ func TestSIGHUPReloadsPasswords(t *testing.T) {
 	p := &proc{id: "n1", http: freeAddr(t), raft: freeAddr(t), dir: filepath.Join(dir, "data")}
 	startNode(t, bin, p, "", "--password-file", pwFile, "--auth-fail-limit", "3", "--log-level", "debug")
 	waitReady(t, p)
-	var early *mqttSession
 	waitFor(t, "MQTT listening", 20*time.Second, func() bool {
-		_, err := net.DialTimeout("tcp", p.mqtt, time.Second)
+		nc, err := net.DialTimeout("tcp", p.mqtt, time.Second)
+		if err == nil {
+			nc.Close()
+		}
 		return err == nil
 	})
-	if code, s := connectAs(t, "127.0.0.1", p.mqtt, "early", "alice", "old-pass-1"); code != 0 {
+	code, early := connectAs(t, "127.0.0.1", p.mqtt, "early", "alice", "old-pass-1")
+	if code != 0 {
 		t.Fatalf("alice with the first password: %v", code)
-	} else {
-		early = s
 	}
 
 	writePasswords(t, pwFile, "alice", "new-pass-2", "bob", "bob-pass-3")
@@ -139,18 +140,7 @@ func TestSIGHUPReloadsPasswords(t *testing.T) {
 	}
 	early.ping(t)
 
-	for i := 0; i < 3; i++ {
-		if code, _ := connectAs(t, "127.0.0.5", p.mqtt, "guess", "alice", "guess-pass"); code != packet.CodeBadUsernameOrPassword {
-			t.Fatalf("guess %d: %v", i+1, code)
-		}
-	}
-	if code, _ := connectAs(t, "127.0.0.5", p.mqtt, "guess", "alice", "new-pass-2"); code != packet.CodeBanned {
-		t.Fatalf("after 3 failures, the right password: %v, want banned", code)
-	}
-	if code, _ := connectAs(t, "127.0.0.6", p.mqtt, "other", "alice", "new-pass-2"); code != 0 {
-		t.Fatalf("another address: %v", code)
-	}
-
+	checkBan(t, p.mqtt)
 	if out, err := exec.Command(bin, "cluster", "snapshot", "--server", p.http).CombinedOutput(); err != nil {
 		t.Fatalf("cluster snapshot: %v\n%s", err, out)
 	}
@@ -165,6 +155,23 @@ func TestSIGHUPReloadsPasswords(t *testing.T) {
 		t.Errorf("cost-4 hashes not warned about:\n%s", logs)
 	}
 	checkPrivateTree(t, p.dir)
+}
+
+// checkBan: with --auth-fail-limit 3, three failures from 127.0.0.5 ban
+// it (even the right password is refused) while 127.0.0.6 connects.
+func checkBan(t *testing.T, addr string) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		if code, _ := connectAs(t, "127.0.0.5", addr, "guess", "alice", "guess-pass"); code != packet.CodeBadUsernameOrPassword {
+			t.Fatalf("guess %d: %v", i+1, code)
+		}
+	}
+	if code, _ := connectAs(t, "127.0.0.5", addr, "guess", "alice", "new-pass-2"); code != packet.CodeBanned {
+		t.Fatalf("after 3 failures, the right password: %v, want banned", code)
+	}
+	if code, _ := connectAs(t, "127.0.0.6", addr, "other", "alice", "new-pass-2"); code != 0 {
+		t.Fatalf("another address: %v", code)
+	}
 }
 
 // checkPrivateTree fails for each directory under dir not 0700 and each
