@@ -115,7 +115,13 @@ func (c *conn) authenticate(cp *packet.Connect) (auth.Identity, *refusal) {
 	case cp.Properties.AuthMethod != "":
 		return auth.Identity{}, refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
 	case b.o.Auth != nil && cp.HasUsername:
+		// A banned address costs no bcrypt comparison.
+		remote := c.nc.RemoteAddr().String()
+		if b.o.AuthLimiter.Banned(remote) {
+			return auth.Identity{}, refuse(packet.CodeBanned, "too many failed authentications from this address: try again later")
+		}
 		if !b.o.Auth.Authenticate(cp.Username, cp.Password) {
+			b.o.AuthLimiter.Failed(remote)
 			return auth.Identity{}, refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
 		}
 		return auth.Identity{User: cp.Username}, nil

@@ -74,6 +74,9 @@ type Options struct {
 	// Auth checks credentials when a client sends a user name; nil accepts
 	// none (only anonymous clients, where allowed).
 	Auth Authenticator
+	// AuthLimiter bans source addresses that fail authentication too
+	// often (CONNACK 0x8A banned, 5 in 3.1.1); nil: no limit.
+	AuthLimiter *auth.FailureLimiter
 	// AllowAnonymous admits clients without credentials on every listener.
 	// Otherwise they are admitted only when there is no Auth, and then only
 	// on listeners bound to a loopback address: a password file turns them

@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
-
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
 )
@@ -110,7 +107,7 @@ func (n *Node) latestSnapshotIndex() (uint64, error) {
 	store := n.o.Snapshots
 	if store == nil {
 		var err error
-		store, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(n.o.DataDir, "snapshots"), 2, raftLogger(n.o.Logger, hclog.Warn))
+		store, err = openSnapshotStore(n.o.DataDir, n.o.Logger)
 		if err != nil {
 			return 0, err
 		}

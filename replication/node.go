@@ -59,6 +59,7 @@ func New(o Options) (*Node, error) {
 	}
 	n.dir = dir
 	n.closers = append(n.closers, dir.close)
+	n.warnLooseModes()
 	if err := n.start(); err != nil {
 		return nil, n.failStart(err)
 	}
@@ -151,7 +152,7 @@ func (n *Node) openStores() error {
 		o.LogStore, o.StableStore = stores.cached, stores.stable
 	}
 	if o.Snapshots == nil {
-		snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(o.DataDir, "snapshots"), 2, raftLogger(o.Logger, hclog.Warn))
+		snaps, err := openSnapshotStore(o.DataDir, o.Logger)
 		if err != nil {
 			return fmt.Errorf("replication: open snapshot store: %w", err)
 		}

@@ -42,10 +42,7 @@ type raftStores struct {
 func openRaftStores(dataDir string, logger zerolog.Logger) (*raftStores, error) {
 	dir := filepath.Join(dataDir, raftDirName)
 	walDir := filepath.Join(dir, walDirName)
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		return nil, fmt.Errorf("replication: %w", err)
-	}
-	w, err := raftwal.Open(walDir, raftwal.WithLogger(raftLogger(logger, hclog.Warn).Named("wal")))
+	w, err := openWAL(walDir, raftLogger(logger, hclog.Warn).Named("wal"))
 	if err != nil {
 		return nil, fmt.Errorf("replication: open raft log %s: %w", walDir, err)
 	}

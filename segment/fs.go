@@ -36,7 +36,7 @@ type osFS struct{}
 func OSFS() FS { return osFS{} }
 
 func (osFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // messages: the service user's only
 	return wrapOS(f, err)
 }
 
@@ -56,7 +56,7 @@ func (osFS) Open(name string) (File, error)          { return wrapOS(os.Open(nam
 func (osFS) Remove(name string) error                { return os.Remove(name) }
 func (osFS) Rename(o, n string) error                { return os.Rename(o, n) }
 func (osFS) ReadDir(d string) ([]fs.DirEntry, error) { return os.ReadDir(d) }
-func (osFS) MkdirAll(d string) error                 { return os.MkdirAll(d, 0o755) }
+func (osFS) MkdirAll(d string) error                 { return os.MkdirAll(d, 0o700) }
 
 func (osFS) SyncDir(dir string) error {
 	d, err := os.Open(filepath.Clean(dir))

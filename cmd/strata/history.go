@@ -79,7 +79,8 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	w := stdout
 	var f *os.File
 	if *out != "" {
-		if f, err = os.Create(*out); err != nil {
+		// Messages are private by default, as in the data directory.
+		if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return err
 		}
 		defer f.Close()

@@ -28,7 +28,7 @@ func commands() map[string]command {
 		"history": {"stream a topic filter's messages over an offset or time range (NDJSON or CSV)", runHistory},
 		"bench":   {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
-		"passwd":  {"set a user's password in a password file (for serve --password-file)", runPasswd},
+		"passwd":  {"set (or with -D delete) a user in a password file (for serve --password-file)", runPasswd},
 		"restore": {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
 		"version": {"print the version", runVersion},
 	}

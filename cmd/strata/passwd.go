@@ -17,7 +17,7 @@ import (
 
 // runPasswd is `strata passwd FILE USER`: it sets USER's password in the
 // password file FILE (created if missing), which `strata serve
-// --password-file` reads.
+// --password-file` reads; `strata passwd -D FILE USER` deletes USER.
 func runPasswd(args []string, stdout, stderr io.Writer) error {
 	return passwd(args, os.Stdin, stdout, stderr)
 }
@@ -26,11 +26,15 @@ func runPasswd(args []string, stdout, stderr io.Writer) error {
 // prompts on stderr when stdin is a terminal, otherwise its first line.
 func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("passwd", stderr)
+	del := fs.Bool("D", false, "delete USER from FILE instead (an error if FILE does not list USER)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: strata passwd FILE USER")
+		fmt.Fprintln(fs.Output(), "Usage: strata passwd FILE USER\n       strata passwd -D FILE USER")
 		fmt.Fprintln(fs.Output(), "\nSets USER's password in FILE (one user:bcrypt-hash a line, created mode 0600 if missing),")
 		fmt.Fprintln(fs.Output(), "the file 'strata serve --password-file' reads. The password is prompted for without echo")
-		fmt.Fprintln(fs.Output(), "when stdin is a terminal, and otherwise read from the first line of stdin.")
+		fmt.Fprintln(fs.Output(), "when stdin is a terminal, and otherwise read from the first line of stdin. New hashes use")
+		fmt.Fprintln(fs.Output(), "bcrypt cost 10. -D deletes USER. FILE is replaced atomically (mode 0600) either way; send")
+		fmt.Fprintln(fs.Output(), "'strata serve' SIGHUP to apply the change without dropping connections.")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -42,6 +46,13 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: want FILE USER, got %d argument(s) (strata passwd --help)", errUsage, fs.NArg())
 	}
 	path, user := fs.Arg(0), fs.Arg(1)
+	if *del {
+		if err := auth.DeleteUser(path, user); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %q deleted from %s\n", user, path)
+		return nil
+	}
 	password, err := readPassword(stdin, stderr)
 	if err != nil {
 		return err

@@ -73,3 +73,40 @@ func TestPasswdErrors(t *testing.T) {
 		t.Fatalf("usage does not list passwd:\n%s", out.String())
 	}
 }
+
+// TestPasswdDelete: -D removes a user without reading a password; deleting
+// an absent user or from a missing file is a clear error, exit code 1.
+func TestPasswdDelete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "strata.passwd")
+	for _, u := range []string{"alice", "bob"} {
+		if err := passwd([]string{path, u}, strings.NewReader("pw-"+u+"\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"passwd", "-D", path, "alice"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `user "alice" deleted`) {
+		t.Fatalf("-D: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	pf, err := auth.LoadPasswordFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.Authenticate("alice", []byte("pw-alice")) || !pf.Authenticate("bob", []byte("pw-bob")) || pf.Len() != 1 {
+		t.Fatal("-D did not remove exactly alice")
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v after -D", fi.Mode().Perm())
+	}
+	errb.Reset()
+	if code := run([]string{"passwd", "-D", path, "alice"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `no such user "alice"`) {
+		t.Fatalf("-D absent user: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	missing := filepath.Join(t.TempDir(), "none")
+	if code := run([]string{"passwd", "-D", missing, "bob"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), missing) {
+		t.Fatalf("-D missing file: exit %d, stderr %q", code, errb.String())
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatal("-D created a file")
+	}
+}

@@ -41,12 +41,13 @@ type serveFlags struct {
 	segmentBytes                                                 int64
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
+	authLimit                                                    auth.LimiterOptions
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var f serveFlags
-	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots")
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots (made 0700; files in it 0600)")
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish, history); off loopback every endpoint but /healthz and /readyz needs credentials (docs/security.md)")
@@ -59,9 +60,10 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.wsAddr, "ws", "127.0.0.1:8083", "MQTT over WebSocket listen address, path /mqtt (wss when --tls-cert is set; empty: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'): MQTT clients sending a user name and HTTP API callers (Basic) are checked against it; clients without credentials are then refused on every MQTT listener, and the API requires credentials on loopback too, unless --allow-anonymous")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'): MQTT clients sending a user name and HTTP API callers (Basic) are checked against it; clients without credentials are then refused on every MQTT listener, and the API requires credentials on loopback too, unless --allow-anonymous; SIGHUP reloads it")
+	authLimitFlags(fs, &f.authLimit)
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit MQTT clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file); the HTTP API always needs credentials off loopback")
-	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied, over MQTT and the HTTP API")
+	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied, over MQTT and the HTTP API; SIGHUP reloads it")
 	fs.BoolVar(&f.httpTLS, "http-tls", false, "serve the HTTP API over TLS (https) with --tls-cert/--tls-key; nodes then call each other with https (all nodes alike)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP API (admin right); only with a loopback --http address")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
@@ -100,6 +102,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 		}
 		*lim.dst = uint16(lim.v)
 	}
+	if err := checkAuthLimit(f.authLimit); err != nil {
+		return err
+	}
 	if f.retentionBytes < 0 || f.retentionAge < 0 {
 		return fmt.Errorf("%w: --retention-bytes and --retention-age must not be negative", errUsage)
 	}
@@ -137,7 +142,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal ends the process at once
-	err = serve(ctx, f, logger)
+	reload := &reloaders{logger: logger}
+	reload.onSIGHUP(ctx)
+	err = serve(ctx, f, reload, logger)
 	if err != nil && ctx.Err() != nil {
 		logger.Warn().Err(err).Msg("start-up interrupted by a signal")
 		return nil
@@ -194,7 +201,7 @@ func checkRaftAddr(node *replication.Node, f serveFlags) error {
 		old, f.raftAddr, f.nodeID, old, f.nodeID, f.dataDir, f.raftAddr, join, old)
 }
 
-func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
+func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.Logger) error {
 	var tlsConf *tls.Config
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -203,20 +210,25 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	var passwords httpapi.Passwords
-	if f.passwordFile != "" {
-		pw, err := auth.LoadPasswordFile(f.passwordFile)
-		if err != nil {
-			return fmt.Errorf("--password-file: %w", err)
-		}
-		f.mqtt.Auth, passwords = pw, pw
+	// passwords (nil without --password-file; SIGHUP swaps its file) and
+	// limiter (nil with --auth-fail-limit 0) are one per node: MQTT and the
+	// HTTP API's authentication share them.
+	passwords, err := openPasswords(f.passwordFile, reload, logger)
+	if err != nil {
+		return err
 	}
+	if passwords != nil {
+		f.mqtt.Auth = passwords
+	}
+	limiter := auth.NewFailureLimiter(f.authLimit)
+	f.mqtt.AuthLimiter = limiter
 	acl, err := loadACL(f.aclFile)
 	if err != nil {
 		return err
 	}
 	if acl != nil {
-		f.mqtt.Authorizer = acl // acl.Reload() re-reads the file (SIGHUP)
+		f.mqtt.Authorizer = acl
+		reload.add("acl", acl)
 	}
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
@@ -243,7 +255,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
 	o.ScrubInterval = f.scrubInterval
 	o.Log.SegmentBytes = f.segmentBytes
-	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
 		return err
 	}
 	node, err := openNode(ctx, o)
@@ -257,7 +269,10 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	ao := httpapi.DefaultOptions()
 	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
 	ao.Logger = logger
-	ao.Passwords = passwords
+	if passwords != nil { // a nil *auth.Passwords in the interface would not read as "none"
+		ao.Passwords = passwords
+	}
+	ao.Limiter = limiter
 	ao.Authorizer = f.mqtt.Authorizer // the same ACL over MQTT and HTTP (nil: allow all)
 	hs, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
 	if err != nil {
