@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"strings"
+
+	"github.com/stratamq/strata/topic"
+)
+
+// KeyScope is the Authorizer of a broker that accepts signed keys: an
+// identity a key admitted may do what the key grants and nothing else (the
+// key was signed by the cluster, so it is its own ACL); any other identity
+// is Base's decision (nil Base: AllowAll).
+type KeyScope struct {
+	Base Authorizer
+}
+
+// For returns the key's checker for key identities, Base's otherwise.
+func (s KeyScope) For(id Identity) Checker {
+	if id.Key != nil {
+		return KeyChecker{Claims: *id.Key}
+	}
+	if s.Base == nil {
+		return AllowAll{}.For(id)
+	}
+	return s.Base.For(id)
+}
+
+// KeyChecker grants a key's rights on the topics its filter matches.
+type KeyChecker struct {
+	Claims KeyClaims
+}
+
+// Allow reports whether the key holds right on the topic name.
+func (k KeyChecker) Allow(right Right, name string) bool {
+	return k.Claims.Rights&right == right && topic.Match(k.Claims.Filter, name)
+}
+
+// AllowFilter reports whether the key holds right on every topic filter can
+// match: the key's filter must cover it. A shared subscription is judged by
+// its inner filter.
+func (k KeyChecker) AllowFilter(right Right, filter string) bool {
+	if _, inner, ok, err := topic.ParseShare(filter); err == nil && ok {
+		filter = inner
+	}
+	return k.Claims.Rights&right == right && Covers(k.Claims.Filter, filter)
+}
+
+// Covers reports whether every topic name that inner matches is also
+// matched by outer (both valid, non-shared filters).
+func Covers(outer, inner string) bool {
+	if outer == "" || inner == "" {
+		return false
+	}
+	// A wildcard first level does not match names starting with '$'
+	// [MQTT-4.7.2-1]; a literal '$' first level of inner needs a literal.
+	if (outer[0] == '+' || outer[0] == '#') && inner[0] == '$' {
+		return false
+	}
+	for {
+		ol, orest, omore := strings.Cut(outer, "/")
+		if ol == "#" {
+			return true
+		}
+		il, irest, imore := strings.Cut(inner, "/")
+		switch {
+		case il == "#":
+			return false // inner reaches deeper levels than outer's literal or '+'
+		case ol == "+":
+		case il == "+" || ol != il:
+			return false
+		}
+		switch {
+		case !omore && !imore:
+			return true
+		case !imore:
+			return orest == "#" // "a/#" also matches "a"
+		case !omore:
+			return false
+		}
+		outer, inner = orest, irest
+	}
+}
