@@ -40,7 +40,7 @@ var kindNames = [...]string{
 	KindSessionConnect: "connect", KindSessionDisconnect: "disconnect",
 	KindSessionExpire: "expire", KindAck: "ack", KindQoS2Release: "release",
 	KindKeyRevoke: "revoke",
-	KindMember: "member",
+	KindMember:    "member",
 }
 
 // Valid reports whether k is an entry kind (one Apply folds).
