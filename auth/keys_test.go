@@ -169,7 +169,7 @@ func TestKeyChecker(t *testing.T) {
 	}
 }
 
-func TestCovers(t *testing.T) {
+func TestKeyCoversFilter(t *testing.T) {
 	for _, tc := range []struct {
 		outer, inner string
 		want         bool
@@ -180,8 +180,8 @@ func TestCovers(t *testing.T) {
 		{"a/b", "a/+", false}, {"a/b", "a/b", true}, {"a/b", "a", false}, {"a", "a/b", false},
 		{"+/x", "$SYS/x", false}, {"$SYS/#", "$SYS/x", true}, {"+", "", false},
 	} {
-		if got := Covers(tc.outer, tc.inner); got != tc.want {
-			t.Errorf("Covers(%q, %q) = %v, want %v", tc.outer, tc.inner, got, tc.want)
+		if got := coversFilter(tc.outer, tc.inner); got != tc.want {
+			t.Errorf("coversFilter(%q, %q) = %v, want %v", tc.outer, tc.inner, got, tc.want)
 		}
 	}
 }

@@ -42,12 +42,13 @@ func (k KeyChecker) AllowFilter(right Right, filter string) bool {
 	if _, inner, ok, err := topic.ParseShare(filter); err == nil && ok {
 		filter = inner
 	}
-	return k.Claims.Rights&right == right && Covers(k.Claims.Filter, filter)
+	return k.Claims.Rights&right == right && coversFilter(k.Claims.Filter, filter)
 }
 
-// Covers reports whether every topic name that inner matches is also
-// matched by outer (both valid, non-shared filters).
-func Covers(outer, inner string) bool {
+// coversFilter reports whether every topic name that inner matches is also
+// matched by outer (both valid, non-shared filters). (The ACL work adds an
+// exported Covers with the same meaning; one of the two can go at the merge.)
+func coversFilter(outer, inner string) bool {
 	if outer == "" || inner == "" {
 		return false
 	}
