@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
@@ -51,7 +52,12 @@ type conn struct {
 	cliAliasMax  uint16 // client's Topic Alias Maximum
 	window       int    // outbound QoS 1/2 in flight
 	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
+	identity     auth.Identity
+	checker      auth.Checker // what identity may do (scope)
 	connOff      atomic.Uint64
+	// key is the signed key that admitted the connection, nil for none; Apply
+	// reads it to close the connections of a revoked key.
+	key atomic.Pointer[auth.KeyClaims]
 
 	mu connState
 

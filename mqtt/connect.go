@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -92,10 +93,10 @@ func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	if s.assigned, r = c.clientIdentifier(cp); r != nil {
 		return s, r
 	}
+	c.settle(cp, &s)
 	if s.will, r = c.checkWill(cp.Will); r != nil {
 		return s, r
 	}
-	c.settle(cp, &s)
 	if err := c.b.applying(); err != nil {
 		// It could not apply the session, nor deliver: send the client elsewhere.
 		return s, refuse(packet.CodeServerUnavailable, "this node is not applying the log: "+err.Error())
@@ -108,12 +109,19 @@ func (c *conn) authenticate(cp *packet.Connect) *refusal {
 	switch {
 	case cp.Properties.AuthMethod != "":
 		return refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
+	case b.o.Keys != nil && auth.LooksLikeToken(string(cp.Password)):
+		return c.admitKey(cp) // a signed key, whatever the user name
+	case certUser(c.nc) != "":
+		c.identity.User = certUser(c.nc) // a verified client certificate names the user
 	case b.o.Auth != nil && cp.HasUsername:
 		if !b.o.Auth.Authenticate(cp.Username, cp.Password) {
 			return refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
 		}
+		c.identity.User = cp.Username
 	case !c.listener.Anonymous:
 		return refuse(packet.CodeNotAuthorized, "anonymous clients are not allowed on this listener")
+	default:
+		c.identity.Anonymous = true
 	}
 	return nil
 }
@@ -143,6 +151,9 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 	}
 	if strings.HasPrefix(w.Topic, sysPrefix) {
 		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/")
+	}
+	if !c.checker.Allow(auth.Publish, w.Topic) {
+		return nil, refuse(packet.CodeNotAuthorized, "not allowed to publish the will's topic")
 	}
 	if w.Properties.PayloadFormat == 1 && !utf8.Valid(w.Payload) {
 		return nil, refuse(packet.CodePayloadFormatInvalid, "will payload is not UTF-8 as its payload format indicator says")
@@ -177,6 +188,7 @@ func (c *conn) settle(cp *packet.Connect, s *session) {
 	}
 	c.clientID = cp.ClientID
 	c.logger = c.logger.With().Str("client", c.clientID).Logger()
+	c.scope()
 }
 
 // establish proposes the SessionConnect, waits until it applied on this
@@ -215,6 +227,7 @@ func (c *conn) establish(cp *packet.Connect, s session) *refusal {
 	c.mu.Unlock()
 	c.signal()
 	c.b.register(c)
+	c.watchKey()
 	c.b.stats.ConnectsTotal.Add(1)
 	c.logger.Debug().Uint64("offset", uint64(off)).Bool("session_present", ack.SessionPresent).Msg("connected")
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
@@ -73,6 +74,13 @@ type Options struct {
 	// Auth checks credentials when a client sends a user name; nil accepts
 	// none (only anonymous clients, where allowed).
 	Auth Authenticator
+	// Keys, if set, admits clients whose password is a signed key of the
+	// cluster (any user name): the key's filter and rights bound what they
+	// may do, its expiry ends their connections.
+	Keys *auth.Keys
+	// Authorizer decides what identities other than keys' may do; nil
+	// grants everything (auth.AllowAll).
+	Authorizer auth.Authorizer
 	// AllowAnonymous admits clients without credentials on every listener;
 	// otherwise only on listeners bound to a loopback address.
 	AllowAnonymous bool

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -25,7 +26,8 @@ func (c *conn) publish(p *packet.Publish) bool {
 			return alive
 		}
 	}
-	if strings.HasPrefix(name, sysPrefix) {
+	if strings.HasPrefix(name, sysPrefix) || !c.checker.Allow(auth.Publish, name) {
+		// Not acknowledged with an error in 3.1.1, which has none: dropped.
 		if p.QoS > 0 {
 			c.answer(p.QoS, p.PacketID, packet.CodeNotAuthorized)
 		}

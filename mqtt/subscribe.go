@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
 	"github.com/stratamq/strata/topic"
@@ -122,6 +123,10 @@ func (c *conn) checkFilter(s packet.Subscription, propReplay *replayFrom, propEr
 		return "", nil, packet.CodeTopicFilterInvalid, "a shared subscription cannot replay"
 	case shared && s.NoLocal && c.version == packet.Version5:
 		return "", nil, packet.CodeProtocolError, "no local on a shared subscription" // [MQTT-3.8.3-4]
+	case !c.checker.AllowFilter(auth.Subscribe, filter):
+		return "", nil, packet.CodeNotAuthorized, "not allowed to subscribe to " + filter
+	case rf != nil && !c.checker.AllowFilter(auth.Replay, filter):
+		return "", nil, packet.CodeNotAuthorized, "not allowed to replay " + filter
 	}
 	return filter, rf, packet.ReasonCode(s.QoS), "" // every QoS is granted
 }
