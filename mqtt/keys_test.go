@@ -110,7 +110,7 @@ func TestKeyRefusedOnConnect(t *testing.T) {
 	willOut := keyConnect("dev-w", tok)
 	willOut.Will = &packet.Will{Topic: "elsewhere", Payload: []byte("bye")}
 	cases := []struct {
-		name   string
+		name string
 		cp   *packet.Connect
 		want packet.ReasonCode
 	}{
