@@ -73,6 +73,7 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("POST /v1/internal/propose", s.propose)
 	mux.HandleFunc("GET /v1/messages", s.messages)
+	mux.HandleFunc("POST /v1/keys/{id}/revoke", s.revokeKey) // admin (issue 12: guard it)
 	return mux
 }
 
