@@ -41,6 +41,7 @@ type serveFlags struct {
 	segmentBytes                                                 int64
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
+	keys                                                         keyFlags
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -60,6 +61,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for the TLS and wss listeners")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'); clients sending a user name are checked against it")
+	f.keys.register(fs)
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit clients without credentials on every listener (default: only on loopback listeners)")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
 	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
@@ -119,6 +121,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if f.mqttTLSAddr != "" && f.tlsCert == "" {
 		return fmt.Errorf("%w: --mqtt-tls needs --tls-cert and --tls-key", errUsage)
+	}
+	if err := f.keys.check(f.mqttTLSAddr != ""); err != nil {
+		return err
 	}
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
@@ -220,6 +225,11 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 		}
 	}
 	o.Machine = machine
+	keys, err := f.keys.keys(machine)
+	if err != nil {
+		return err
+	}
+	f.mqtt.Keys = keys
 	o.Logger = logger
 	o.Log.Logger = logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
@@ -322,7 +332,7 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 		go b.Serve(ln, "tcp")
 	}
 	if f.mqttTLSAddr != "" {
-		ln, err := open(f.mqttTLSAddr, "mqtt-tls", tlsConf)
+		ln, err := open(f.mqttTLSAddr, "mqtt-tls", f.keys.mqttTLS(tlsConf))
 		if err != nil {
 			return err
 		}
