@@ -51,7 +51,7 @@ func TestKeyCommands(t *testing.T) {
 	waitFor(t, "the node to be ready", 20*time.Second, func() bool { var v any; return getJSON("http://"+p.http+"/readyz", &v) == nil })
 
 	lost := make(chan error, 1)
-	o := paho.NewClientOptions().AddBroker("tcp://"+p.mqtt).SetClientID("dev-1").SetUsername("anyone").SetPassword(tok).
+	o := paho.NewClientOptions().AddBroker("tcp://" + p.mqtt).SetClientID("dev-1").SetUsername("anyone").SetPassword(tok).
 		SetAutoReconnect(false).SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
 	c := paho.NewClient(o)
 	if tk := c.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
