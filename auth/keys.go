@@ -194,6 +194,9 @@ func (c *KeyClaims) validate() error {
 // returns the identity it acts for: User "key:ID", Key its claims. It is
 // what an HTTP bearer token or an MQTT password holding a token resolves to.
 func (k *Keys) Verify(token string) (Identity, error) {
+	if k == nil { // a nil *Keys in an interface (no --cluster-key) accepts no token
+		return Identity{}, fmt.Errorf("%w: this node accepts no keys", ErrKeyInvalid)
+	}
 	c, err := k.Parse(token)
 	if err != nil {
 		return Identity{}, err

@@ -134,6 +134,10 @@ func TestKeyCreateRefusesBadClaims(t *testing.T) {
 			t.Errorf("created a key with %+v", c)
 		}
 	}
+	var none *Keys
+	if _, err := none.Verify("eyJ.a.b"); !errors.Is(err, ErrKeyInvalid) {
+		t.Errorf("nil Keys: %v", err)
+	}
 	if _, err := NewKeys([]byte("short")); err == nil {
 		t.Error("NewKeys accepted a 5-byte secret")
 	}
