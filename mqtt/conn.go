@@ -53,7 +53,7 @@ type conn struct {
 	window       int    // outbound QoS 1/2 in flight
 	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
 	identity     auth.Identity
-	checker      auth.Checker // what identity may do (scope)
+	acl          auth.Checker // what identity may do: its key's scope or the Authorizer's
 	connOff      atomic.Uint64
 	// key is the signed key that admitted the connection, nil for none; Apply
 	// reads it to close the connections of a revoked key.

@@ -152,7 +152,7 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 	if strings.HasPrefix(w.Topic, sysPrefix) {
 		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/")
 	}
-	if !c.checker.Allow(auth.Publish, w.Topic) {
+	if !c.acl.Allow(auth.Publish, w.Topic) {
 		return nil, refuse(packet.CodeNotAuthorized, "not allowed to publish the will's topic")
 	}
 	if w.Properties.PayloadFormat == 1 && !utf8.Valid(w.Payload) {

@@ -75,7 +75,7 @@ func certName(cert *x509.Certificate) string {
 // scope resolves what the connection may do, once its identity is known.
 func (c *conn) scope() {
 	c.identity.ClientID = c.clientID
-	c.checker = auth.KeyScope{Base: c.b.o.Authorizer}.For(c.identity)
+	c.acl = auth.KeyScope{Base: c.b.o.Authorizer}.For(c.identity)
 }
 
 // watchKey closes the connection when its key expires: DISCONNECT 0xA0

@@ -26,7 +26,7 @@ func (c *conn) publish(p *packet.Publish) bool {
 			return alive
 		}
 	}
-	if strings.HasPrefix(name, sysPrefix) || !c.checker.Allow(auth.Publish, name) {
+	if strings.HasPrefix(name, sysPrefix) || !c.acl.Allow(auth.Publish, name) {
 		// Not acknowledged with an error in 3.1.1, which has none: dropped.
 		if p.QoS > 0 {
 			c.answer(p.QoS, p.PacketID, packet.CodeNotAuthorized)

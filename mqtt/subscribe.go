@@ -123,9 +123,9 @@ func (c *conn) checkFilter(s packet.Subscription, propReplay *replayFrom, propEr
 		return "", nil, packet.CodeTopicFilterInvalid, "a shared subscription cannot replay"
 	case shared && s.NoLocal && c.version == packet.Version5:
 		return "", nil, packet.CodeProtocolError, "no local on a shared subscription" // [MQTT-3.8.3-4]
-	case !c.checker.AllowFilter(auth.Subscribe, filter):
+	case !c.acl.AllowFilter(auth.Subscribe, filter):
 		return "", nil, packet.CodeNotAuthorized, "not allowed to subscribe to " + filter
-	case rf != nil && !c.checker.AllowFilter(auth.Replay, filter):
+	case rf != nil && !c.acl.AllowFilter(auth.Replay, filter):
 		return "", nil, packet.CodeNotAuthorized, "not allowed to replay " + filter
 	}
 	return filter, rf, packet.ReasonCode(s.QoS), "" // every QoS is granted
