@@ -8,6 +8,9 @@ type Identity struct {
 	ClientID string
 	// Anonymous is set for clients admitted without credentials.
 	Anonymous bool
+	// Key is set when a signed key admitted the caller: its claims, not the
+	// ACL, bound what it may do (KeyScope).
+	Key *KeyClaims
 }
 
 // Right is one thing an identity may be granted on topics.

@@ -82,6 +82,8 @@ func (s *State) Apply(off log.Offset, e *Entry) Effects {
 		return s.applyAck(e)
 	case KindQoS2Release:
 		return s.applyRelease(e)
+	case KindKeyRevoke:
+		return s.applyRevoke(e)
 	}
 	return Effects{Err: ErrInvalid}
 }

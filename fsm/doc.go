@@ -25,6 +25,8 @@
 //	7 Ack                batched acknowledgements: complete (PUBACK/PUBCOMP), received (PUBREC),
 //	                     through (the replay gaps below an offset are done)
 //	8 QoS2Release        an inbound PUBREL: frees a packet id
+//	9 KeyRevoke          a signed key (auth.Keys) revoked by its id: every node refuses it from
+//	                     this offset on and closes the connections it admitted
 //
 // The Kind constants declare the record kind byte's whole space, which fsm
 // shares with replication: KindMember (0xF0) is replication's record of a
@@ -55,6 +57,7 @@
 //	expire     = (empty)
 //	ack        = count(uvarint) count×(offset(uvarint) kind(1))
 //	release    = packet-id(uvarint)
+//	revoke     = key-id(str, 1..64 bytes)
 //
 // Version 1 values also held the time (varint, after the version byte) and
 // a publish's topic (str, after its flags): duplicates of the record's Time
@@ -94,6 +97,7 @@
 //   - wills: client id → will waiting for its delay, with its due time.
 //   - deadlines: (due, will|expire, client id): what only time can trigger.
 //   - presence: connected-session count and subscriber count per filter.
+//   - revoked keys: the ids of revoked signed keys (KeyRevoked).
 //
 // View returns a read-only copy in O(1) (B-tree Clone); later Apply calls
 // copy the nodes they touch. The subscription tries are not copied: they
@@ -170,9 +174,11 @@
 //
 //	"STFS" version(1, =1) body crc32c(4, big endian, Castagnoli, over everything before)
 //	body = next-offset sessions subscriptions groups(round-robin positions)
-//	       inflight awaiting-release retained wills
+//	       inflight awaiting-release retained wills [revoked-keys]
 //
-// each a uvarint count and its items in key order. Derived indexes (tries,
+// each a uvarint count and its items in key order; revoked-keys (count,
+// then key ids as str) is present only when non-empty, so a state without
+// revocations encodes as it did before they existed. Derived indexes (tries,
 // group members, deadlines, counts) are rebuilt by Restore, which also checks
 // order and cross-references. Digest is SHA-256 of the version byte and body.
 //

@@ -136,6 +136,8 @@ func (e *Entry) appendBody(b []byte) []byte {
 		return appendAcks(b, e.Acks)
 	case KindQoS2Release:
 		return appendUvarint(b, uint64(e.PacketID))
+	case KindKeyRevoke:
+		return appendString(b, e.KeyID)
 	}
 	return b // KindSessionExpire has no body
 }
@@ -159,6 +161,8 @@ func (e *Entry) decodeBody(d *decoder) {
 		e.Acks = decodeAcks(d)
 	case KindQoS2Release:
 		e.PacketID = uint16(d.uvarintMax(0xFFFF, "packet id"))
+	case KindKeyRevoke:
+		e.KeyID = d.string(MaxKeyIDLen)
 	}
 }
 

@@ -71,6 +71,7 @@ var entryCases = []struct {
 		{Offset: 5}, {Offset: 6, Kind: AckReceived}, {Offset: 200, Kind: AckThrough}}},
 		b(head, 3, 5, 0, 6, 1, 0xC8, 0x01, 2, 0)},
 	{"release", Entry{Kind: KindQoS2Release, Time: 1, ClientID: "c1", PacketID: 7}, b(head, 7, 0)},
+	{"revoke", Entry{Kind: KindKeyRevoke, Time: 1, KeyID: "k1"}, b(2, 0, 2, "k1", 0)},
 }
 
 // TestEntryEncoding: Record writes the raw value, the kind, the time and (for
@@ -137,7 +138,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string // in the error message, if set
 	}{
 		{"empty", 1, "t", nil, ""},
-		{"unknown kind", 9, "", pub, "unknown entry kind 9"},
+		{"unknown kind", 10, "", pub, "unknown entry kind 10"},
 		{"kind zero", 0, "t", pub, ""},
 		{"version 1", 1, "t", b(1, pub[1:]), "entry version 1"},
 		{"version 1 with time", 1, "t", b(1, 2, 2, "c1", 0, 0, 1, "t", 1, "x", 0, 0), "entry version 1"},
@@ -190,6 +191,8 @@ func TestValidate(t *testing.T) {
 		{"publish without topic", Entry{Kind: KindPublish}},
 		{"fields of another kind", Entry{Kind: KindSessionExpire, Filters: []string{"a"}}},
 		{"publish fields on ack", Entry{Kind: KindAck, Acks: []Ack{{}}, Publish: Publish{Will: true}}},
+		{"revoke without key id", Entry{Kind: KindKeyRevoke}},
+		{"key id on publish", Entry{Kind: KindPublish, KeyID: "k", Publish: Publish{Message: Message{Topic: "t"}}}},
 		{"packet id on connect", Entry{Kind: KindSessionConnect, PacketID: 1}},
 		{"expiry without flag", Entry{Kind: KindPublish, Publish: Publish{Message: Message{Topic: "t",
 			Props: Properties{MessageExpirySeconds: 1}}}}},

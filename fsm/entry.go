@@ -9,7 +9,7 @@ import (
 )
 
 // Kind identifies an entry's schema. It is also the log record's Kind byte,
-// whose whole space is declared here, in one place: 1..8 are fsm entries,
+// whose whole space is declared here, in one place: 1..9 are fsm entries,
 // KindMember is replication's record, every other value is unassigned
 // (kinds from 0xF0 up are reserved for replication). Every kind has a name
 // in kindNames, whose keyed literal refuses two kinds with one value at
@@ -27,6 +27,7 @@ const (
 	KindSessionExpire     Kind = 6 // a disconnected session's expiry interval elapsed
 	KindAck               Kind = 7 // batched delivery acknowledgements from one client
 	KindQoS2Release       Kind = 8 // an inbound PUBREL: frees a QoS 2 packet id
+	KindKeyRevoke         Kind = 9 // a signed key revoked: every node refuses it from here on
 
 	// KindMember is replication's member record (replication.KindMember): a
 	// node's HTTP address. Not an entry: Valid is false, DecodeRecord
@@ -38,11 +39,12 @@ var kindNames = [...]string{
 	KindPublish: "publish", KindSubscribe: "subscribe", KindUnsubscribe: "unsubscribe",
 	KindSessionConnect: "connect", KindSessionDisconnect: "disconnect",
 	KindSessionExpire: "expire", KindAck: "ack", KindQoS2Release: "release",
-	KindMember: "member",
+	KindKeyRevoke: "revoke",
+	KindMember:    "member",
 }
 
 // Valid reports whether k is an entry kind (one Apply folds).
-func (k Kind) Valid() bool { return k >= KindPublish && k <= KindQoS2Release }
+func (k Kind) Valid() bool { return k >= KindPublish && k <= KindKeyRevoke }
 
 // Declared reports whether k is a declared record kind: an entry kind or
 // KindMember.
@@ -82,6 +84,8 @@ const (
 	maxRetainHandling  = 2
 	maxQoS             = 2
 	maxProtocolVersion = 5
+	// MaxKeyIDLen bounds a revoked key's id (auth makes 32 hex digits).
+	MaxKeyIDLen = 64
 )
 
 // Entry is one replicated event. Only the fields of its Kind are encoded;
@@ -105,6 +109,8 @@ type Entry struct {
 	Connect       Connect        // KindSessionConnect
 	Disconnect    Disconnect     // KindSessionDisconnect
 	Acks          []Ack          // KindAck
+	// KeyID is the id of the signed key a KindKeyRevoke revokes.
+	KeyID string
 
 	// Extensions is the forward-compatibility area: a sequence of
 	// (uvarint tag, uvarint length, bytes) fields written by newer versions.
@@ -269,6 +275,15 @@ func (e *Entry) validate() error {
 		return e.Disconnect.validate()
 	case KindAck:
 		return validateAcks(e.Acks)
+	case KindKeyRevoke:
+		return validateKeyID(e.KeyID)
+	}
+	return nil
+}
+
+func validateKeyID(id string) error {
+	if id == "" || len(id) > MaxKeyIDLen {
+		return fmt.Errorf("key id of %d bytes (want 1 to %d)", len(id), MaxKeyIDLen)
 	}
 	return nil
 }
@@ -281,7 +296,8 @@ func (e *Entry) validateUnused() error {
 		return errors.New("publish fields set")
 	case k != KindSubscribe && e.Subscriptions != nil,
 		k != KindUnsubscribe && e.Filters != nil,
-		k != KindAck && e.Acks != nil:
+		k != KindAck && e.Acks != nil,
+		k != KindKeyRevoke && e.KeyID != "":
 		return errors.New("fields of another kind set")
 	case k != KindSessionConnect && !isZeroConnect(&e.Connect),
 		k != KindSessionDisconnect && e.Disconnect != (Disconnect{}):

@@ -116,6 +116,9 @@ func (h *harness) exec(b *strings.Builder, line string) error {
 	case "owed":
 		h.printOwed(b, a.arg(1))
 		return nil
+	case "revoked":
+		fmt.Fprintf(b, "revoked %v\n", h.s.RevokedKeys())
+		return nil
 	}
 	e, err := h.entry(a)
 	if err != nil {
@@ -161,6 +164,8 @@ func (h *harness) entry(a args) (Entry, error) {
 		e.Acks = parseAcks(a)
 	case "release":
 		e.Kind, e.PacketID = KindQoS2Release, uint16(a.num("pid", 0))
+	case "revoke":
+		e.Kind, e.ClientID, e.KeyID = KindKeyRevoke, "", a.arg(1)
 	default:
 		return e, fmt.Errorf("unknown command %q", a.arg(0))
 	}

@@ -97,6 +97,7 @@ func (v *views) encode(s *sink) {
 		return true
 	})
 	v.encodeCursors(s)
+	v.encodeRevoked(s)
 }
 
 func (v *views) encodeCursors(s *sink) {
@@ -213,7 +214,7 @@ func decodeState(body []byte) (*State, error) {
 	d := &decoder{b: body}
 	s.next = log.Offset(d.uvarint())
 	steps := []func(*decoder){s.decodeSessions, s.decodeSubs, s.decodeGroups, s.decodeInflight,
-		s.decodeAwaiting, s.decodeRetained, s.decodeWills}
+		s.decodeAwaiting, s.decodeRetained, s.decodeWills, s.decodeRevoked}
 	for _, step := range steps {
 		step(d)
 	}

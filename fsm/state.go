@@ -38,6 +38,7 @@ type views struct {
 	wills     *btree.BTreeG[PendingWill] // by client id
 	deadlines *btree.BTreeG[Deadline]    // by (due, kind, client id)
 	filters   *btree.BTreeG[filterCount] // by filter
+	revoked   *btree.BTreeG[string]      // revoked signed key ids
 }
 
 // Session is one client's session. Values returned by readers are copies;
@@ -184,6 +185,7 @@ func newViews() views {
 		wills:     btree.NewG(btreeDegree, func(a, b PendingWill) bool { return a.ClientID < b.ClientID }),
 		deadlines: btree.NewG(btreeDegree, lessDeadline),
 		filters:   btree.NewG(btreeDegree, func(a, b filterCount) bool { return a.Filter < b.Filter }),
+		revoked:   btree.NewG(btreeDegree, func(a, b string) bool { return a < b }),
 	}
 }
 
@@ -226,5 +228,6 @@ func (s *State) View() *View {
 	v.wills = s.wills.Clone()
 	v.deadlines = s.deadlines.Clone()
 	v.filters = s.filters.Clone()
+	v.revoked = s.revoked.Clone()
 	return &View{views: v}
 }

@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sync"
 	"testing"
 
@@ -170,5 +172,31 @@ func TestCursorMemory(t *testing.T) {
 	}
 	if owed != 1000 {
 		t.Fatalf("owed %d, want 1000", owed)
+	}
+}
+
+// TestRevokedSnapshot: revocations survive Snapshot/Restore; a state
+// without any encodes without the section, and an empty section is refused
+// (it is not canonical).
+func TestRevokedSnapshot(t *testing.T) {
+	s := New()
+	var plain bytes.Buffer
+	if err := s.View().Snapshot(&plain); err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(0, &Entry{Kind: KindKeyRevoke, KeyID: "k1"})
+	var buf bytes.Buffer
+	if err := s.View().Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(&buf)
+	if err != nil || !r.KeyRevoked("k1") || r.KeyRevoked("k2") || r.Digest() != s.Digest() {
+		t.Fatalf("restore: %v revoked=%v", err, r != nil && r.KeyRevoked("k1"))
+	}
+	// The body without revocations, plus an empty section, re-checksummed.
+	body := append(plain.Bytes()[:plain.Len()-4:plain.Len()-4], 0)
+	bad := binary.BigEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
+	if _, err := Restore(bytes.NewReader(bad)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("empty revoked section: %v, want ErrCorrupt", err)
 	}
 }

@@ -108,6 +108,7 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/publish", caller, s.publish},
 		{"POST /v1/internal/propose", nodeOp, s.propose},
 		{"GET /v1/messages", caller, s.messages},
+		{"POST /v1/keys/{id}/revoke", adminOp, s.revokeKey},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

@@ -48,12 +48,16 @@ type conn struct {
 	version      byte
 	clientID     string
 	keepAlive    time.Duration
-	cliMaxPacket uint32       // client's Maximum Packet Size, 0 none
-	cliAliasMax  uint16       // client's Topic Alias Maximum
-	window       int          // outbound QoS 1/2 in flight
-	expiryZero   bool         // CONNECT session expiry was 0 [MQTT-3.14.2-2]
-	acl          auth.Checker // what the client's identity may do (nil before CONNECT)
+	cliMaxPacket uint32 // client's Maximum Packet Size, 0 none
+	cliAliasMax  uint16 // client's Topic Alias Maximum
+	window       int    // outbound QoS 1/2 in flight
+	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
+	identity     auth.Identity
+	acl          auth.Checker // what identity may do: its key's scope or the Authorizer's
 	connOff      atomic.Uint64
+	// key is the signed key that admitted the connection, nil for none; Apply
+	// reads it to close the connections of a revoked key.
+	key atomic.Pointer[auth.KeyClaims]
 
 	mu connState
 

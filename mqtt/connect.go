@@ -83,22 +83,20 @@ func (c *conn) connect(cp *packet.Connect) bool {
 // limits, and settles the connection's parameters and its ACL checker.
 func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	var s session
-	id, r := c.authenticate(cp)
-	if r != nil {
+	if r := c.authenticate(cp); r != nil {
 		return s, r
 	}
 	if max := c.b.o.MaxConnections; max > 0 && c.b.stats.Connections.Load() > int64(max) {
 		return s, refuse(packet.CodeQuotaExceeded, fmt.Sprintf("the broker holds its maximum of %d connections", max))
 	}
+	var r *refusal
 	if s.assigned, r = c.clientIdentifier(cp); r != nil {
 		return s, r
 	}
-	id.ClientID = cp.ClientID
-	c.acl = c.b.authorizer.For(id) // resolved once: every packet and delivery asks it
+	c.settle(cp, &s) // resolves the checker too: every packet and delivery asks it
 	if s.will, r = c.checkWill(cp.Will); r != nil {
 		return s, r
 	}
-	c.settle(cp, &s)
 	if err := c.b.applying(); err != nil {
 		// It could not apply the session, nor deliver: send the client elsewhere.
 		return s, refuse(packet.CodeServerUnavailable, "this node is not applying the log: "+err.Error())
@@ -106,29 +104,41 @@ func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	return s, nil
 }
 
-// authenticate checks the credentials and says who the client is (its
-// client id aside). Without a password file a user name proves nothing:
-// the client is anonymous, and the ACL's user rules do not apply to it.
-func (c *conn) authenticate(cp *packet.Connect) (auth.Identity, *refusal) {
+// authenticate checks the credentials and records who the client is
+// (c.identity, its client id aside): a signed key given as the password, a
+// verified client certificate, a password file user, or an anonymous client.
+// Without a password file a user name proves nothing: the client is
+// anonymous, and the ACL's user rules do not apply to it. A banned address
+// costs no verification at all.
+func (c *conn) authenticate(cp *packet.Connect) *refusal {
 	b := c.b
+	remote := c.nc.RemoteAddr().String()
+	keyed := b.o.Keys != nil && auth.LooksLikeToken(string(cp.Password))
 	switch {
 	case cp.Properties.AuthMethod != "":
-		return auth.Identity{}, refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
-	case b.o.Auth != nil && cp.HasUsername:
-		// A banned address costs no bcrypt comparison.
-		remote := c.nc.RemoteAddr().String()
-		if b.o.AuthLimiter.Banned(remote) {
-			return auth.Identity{}, refuse(packet.CodeBanned, "too many failed authentications from this address: try again later")
+		return refuse(packet.CodeBadAuthenticationMethod, "enhanced authentication is not supported")
+	case (keyed || b.o.Auth != nil && cp.HasUsername) && b.o.AuthLimiter.Banned(remote):
+		return refuse(packet.CodeBanned, "too many failed authentications from this address: try again later")
+	case keyed:
+		r := c.admitKey(cp) // a signed key, whatever the user name
+		if r != nil && r.code == packet.CodeBadUsernameOrPassword {
+			b.o.AuthLimiter.Failed(remote) // forged or expired: a guess
 		}
+		return r
+	case certUser(c.nc) != "":
+		c.identity.User = certUser(c.nc) // a verified client certificate names the user
+	case b.o.Auth != nil && cp.HasUsername:
 		if !b.o.Auth.Authenticate(cp.Username, cp.Password) {
 			b.o.AuthLimiter.Failed(remote)
-			return auth.Identity{}, refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
+			return refuse(packet.CodeBadUsernameOrPassword, "bad user name or password")
 		}
-		return auth.Identity{User: cp.Username}, nil
+		c.identity.User = cp.Username
 	case !c.listener.Anonymous:
-		return auth.Identity{}, refuse(packet.CodeNotAuthorized, "anonymous clients are not allowed on this listener")
+		return refuse(packet.CodeNotAuthorized, "anonymous clients are not allowed on this listener")
+	default:
+		c.identity.Anonymous = true
 	}
-	return auth.Identity{Anonymous: true}, nil
+	return nil
 }
 
 // clientIdentifier checks the client id, or assigns one [MQTT-3.1.3-6].
@@ -158,7 +168,7 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/")
 	}
 	if !c.acl.Allow(auth.Publish, w.Topic) {
-		return nil, refuse(packet.CodeNotAuthorized, "the ACL grants no publish on the will topic")
+		return nil, refuse(packet.CodeNotAuthorized, "not allowed to publish the will's topic")
 	}
 	if w.Properties.PayloadFormat == 1 && !utf8.Valid(w.Payload) {
 		return nil, refuse(packet.CodePayloadFormatInvalid, "will payload is not UTF-8 as its payload format indicator says")
@@ -193,6 +203,7 @@ func (c *conn) settle(cp *packet.Connect, s *session) {
 	}
 	c.clientID = cp.ClientID
 	c.logger = c.logger.With().Str("client", c.clientID).Logger()
+	c.scope()
 }
 
 // establish proposes the SessionConnect, waits until it applied on this
@@ -231,6 +242,7 @@ func (c *conn) establish(cp *packet.Connect, s session) *refusal {
 	c.mu.Unlock()
 	c.signal()
 	c.b.register(c)
+	c.watchKey()
 	c.b.stats.ConnectsTotal.Add(1)
 	c.logger.Debug().Uint64("offset", uint64(off)).Bool("session_present", ack.SessionPresent).Msg("connected")
 	return nil

@@ -30,6 +30,9 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if fx.Err == nil {
 		b.sessionEvent(off, e)
 	}
+	if e.Kind == fsm.KindKeyRevoke {
+		b.revokeKey(e.KeyID)
+	}
 	msg := e
 	if e.Kind != fsm.KindPublish {
 		msg = nil // retained messages sent on subscribe: read back from the log

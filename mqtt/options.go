@@ -77,13 +77,18 @@ type Options struct {
 	// AuthLimiter bans source addresses that fail authentication too
 	// often (CONNACK 0x8A banned, 5 in 3.1.1); nil: no limit.
 	AuthLimiter *auth.FailureLimiter
+	// Keys, if set, admits clients whose password is a signed key of the
+	// cluster (any user name): the key's filter and rights bound what they
+	// may do, its expiry ends their connections.
+	Keys *auth.Keys
 	// AllowAnonymous admits clients without credentials on every listener.
 	// Otherwise they are admitted only when there is no Auth, and then only
 	// on listeners bound to a loopback address: a password file turns them
 	// off everywhere, as in mosquitto 2.
 	AllowAnonymous bool
 	// Authorizer decides what each identity may publish, subscribe and
-	// replay (the ACL); nil allows everything.
+	// replay (the ACL); nil allows everything. A key's scope bounds the
+	// clients it admits instead.
 	Authorizer auth.Authorizer
 
 	MaxConnections    int           // 0: no limit; over it CONNACK 0x97 quota exceeded

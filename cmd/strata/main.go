@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"bench":   {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
 		"passwd":  {"set (or with -D delete) a user in a password file (for serve --password-file)", runPasswd},
+		"key":     {"create a signed scoped key (MQTT password, HTTP bearer token) or revoke one", runKey},
 		"restore": {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
 		"version": {"print the version", runVersion},
 	}

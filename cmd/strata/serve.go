@@ -42,6 +42,7 @@ type serveFlags struct {
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
 	authLimit                                                    auth.LimiterOptions
+	keys                                                         keyFlags
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -62,6 +63,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file of user:bcrypt-hash lines (see 'strata passwd'): MQTT clients sending a user name and HTTP API callers (Basic) are checked against it; clients without credentials are then refused on every MQTT listener, and the API requires credentials on loopback too, unless --allow-anonymous; SIGHUP reloads it")
 	authLimitFlags(fs, &f.authLimit)
+	f.keys.register(fs)
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit MQTT clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file); the HTTP API always needs credentials off loopback")
 	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied, over MQTT and the HTTP API; SIGHUP reloads it")
 	fs.BoolVar(&f.httpTLS, "http-tls", false, "serve the HTTP API over TLS (https) with --tls-cert/--tls-key; nodes then call each other with https (all nodes alike)")
@@ -127,6 +129,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	}
 	if f.mqttTLSAddr != "" && f.tlsCert == "" {
 		return fmt.Errorf("%w: --mqtt-tls needs --tls-cert and --tls-key", errUsage)
+	}
+	if err := f.keys.check(f.mqttTLSAddr != ""); err != nil {
+		return err
 	}
 	if err := checkHTTPFlags(f); err != nil {
 		return err
@@ -250,6 +255,11 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		}
 	}
 	o.Machine = machine
+	keys, err := f.keys.keys(machine)
+	if err != nil {
+		return err
+	}
+	f.mqtt.Keys = keys
 	o.Logger = logger
 	o.Log.Logger = logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
@@ -273,7 +283,12 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		ao.Passwords = passwords
 	}
 	ao.Limiter = limiter
-	ao.Authorizer = f.mqtt.Authorizer // the same ACL over MQTT and HTTP (nil: allow all)
+	// The same rules over MQTT and HTTP: the ACL (nil: allow all), and for a
+	// bearer token its key's scope.
+	ao.Authorizer = auth.KeyScope{Base: f.mqtt.Authorizer}
+	if keys != nil { // a nil *auth.Keys in the interface would not read as "none"
+		ao.Tokens = keys
+	}
 	hs, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
 	if err != nil {
 		return err
@@ -363,7 +378,7 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 		go b.Serve(ln, "tcp")
 	}
 	if f.mqttTLSAddr != "" {
-		ln, err := open(f.mqttTLSAddr, "mqtt-tls", tlsConf)
+		ln, err := open(f.mqttTLSAddr, "mqtt-tls", f.keys.mqttTLS(tlsConf))
 		if err != nil {
 			return err
 		}
