@@ -58,7 +58,8 @@ func DefaultOptions() Options {
 	return Options{MaxPublishBytes: 1 << 20, CommitTimeout: 10 * time.Second, Logger: zerolog.Nop()}
 }
 
-// Handler returns the API's routes.
+// Handler returns the public API's routes. What only nodes call is on
+// InternalHandler, served to node connections only.
 func Handler(n Node, o Options) http.Handler {
 	s := &server{n: n, o: o}
 	mux := http.NewServeMux()
@@ -69,9 +70,7 @@ func Handler(n Node, o Options) http.Handler {
 	mux.HandleFunc("POST /v1/cluster/join", s.join)
 	mux.HandleFunc("POST /v1/cluster/remove", s.remove)
 	mux.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
-	mux.HandleFunc("GET /v1/internal/segments/{name}", s.segment)
 	mux.HandleFunc("POST /v1/publish", s.publish)
-	mux.HandleFunc("POST /v1/internal/propose", s.propose)
 	mux.HandleFunc("GET /v1/messages", s.messages)
 	return mux
 }

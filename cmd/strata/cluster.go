@@ -19,10 +19,15 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR]")
 		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR]")
 		fmt.Fprintln(stdout, "       strata cluster snapshot [--server LEADER_ADDR]")
+		fmt.Fprintln(stdout, "       strata cluster keygen FILE")
 		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080); join, remove and snapshot go to the leader.")
 		fmt.Fprintln(stdout, "snapshot takes a Raft snapshot now and prints its directory on the leader: copy that")
 		fmt.Fprintln(stdout, "directory for a backup (docs/operations.md).")
+		fmt.Fprintln(stdout, "keygen writes a new cluster key for serve --cluster-key (docs/security.md).")
 		return nil
+	}
+	if args[0] == "keygen" {
+		return clusterKeygen(args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("cluster "+args[0], stderr)
 	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
@@ -49,7 +54,7 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 	case "snapshot":
 		return clusterPost(client, *server, "snapshot", struct{}{}, stdout)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot, keygen)", errUsage, args[0])
 }
 
 func clusterStatus(client *http.Client, server string, stdout io.Writer) error {

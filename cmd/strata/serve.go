@@ -26,6 +26,7 @@ import (
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
+	"github.com/stratamq/strata/trust"
 )
 
 type serveFlags struct {
@@ -41,6 +42,9 @@ type serveFlags struct {
 	segmentBytes                                                 int64
 	maxKeepAlive, receiveMaximum, maxInflight, topicAliasMax     uint
 	maxPacketSize                                                uint
+
+	trust   trustFlags
+	cluster *trust.Cluster // loaded from trust; nil: loopback-only, no trust
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -75,6 +79,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
 	fs.Int64Var(&f.segmentBytes, "segment-bytes", replication.DefaultOptions().Log.SegmentBytes, "roll the active segment once it holds this many bytes (sealed segments are the unit of retention, snapshots and repair)")
 	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
+	f.trust.register(fs)
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
 	if err := parseFlags(fs, args); err != nil {
@@ -123,6 +128,11 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
 	}
+	cluster, err := f.trust.load(f.raftAddr, f.httpAddr)
+	if err != nil {
+		return err
+	}
+	f.cluster = cluster
 	level, err := zerolog.ParseLevel(f.logLevel)
 	if err != nil {
 		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
@@ -208,8 +218,10 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
-	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second})
-	o.FetchSegment = httpapi.FetchSegment(&http.Client{}) // each copy is bounded by o.FetchTimeout
+	// Node-to-node calls go to the peers' HTTP ports as node connections
+	// (trust.Split), over mutual TLS when the cluster is secure.
+	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
+	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
 	var keeperHook atomic.Pointer[housekeeping.Keeper]
@@ -228,8 +240,18 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
+	if f.cluster.Secure() {
+		rl, err := f.cluster.ListenRaft(f.raftAddr)
+		if err != nil {
+			return fmt.Errorf("raft listener: %w", err)
+		}
+		o.RaftListener, o.RaftDial = rl, f.cluster.DialRaft
+	}
 	node, err := openNode(ctx, o)
 	if err != nil {
+		if o.RaftListener != nil {
+			o.RaftListener.Close()
+		}
 		return err
 	}
 	defer node.Close()
@@ -247,9 +269,13 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	mux.Handle("/", httpapi.Handler(node, ao))
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for docs/benchmarks.md
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	split := f.cluster.Split(ln)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	go hs.Serve(split.Public())
 	defer hs.Close()
+	is := &http.Server{Handler: httpapi.InternalHandler(node, ao), ReadHeaderTimeout: 10 * time.Second}
+	go is.Serve(split.Internal())
+	defer is.Close()
 
 	ko := housekeeping.DefaultOptions()
 	ko.NodeID, ko.Cluster, ko.Views, ko.Logger = f.nodeID, node, machine, logger
@@ -277,7 +303,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	logger.Info().Str("http", ln.Addr().String()).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	switch {
 	case f.bootstrapExpect > 1:
-		if err := bootstrapExpect(ctx, node, ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
+		if err := bootstrapExpect(ctx, node, f.cluster.HTTPClient(2*time.Second), ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
 			return err
 		}
 	case f.join != "":
@@ -341,16 +367,18 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 	return nil
 }
 
-// joinCluster asks the member at f.join to add this node; a member that is
-// not the leader answers 409 with the leader's HTTP address, which is tried
-// next. It retries until it succeeds or ctx ends.
+// joinCluster asks the member at f.join to add this node, over a node
+// connection (the cluster's mutual TLS when it is secure) to the internal
+// join route; a member that is not the leader answers 409 with the
+// leader's HTTP address, which is tried next. It retries until it
+// succeeds or ctx ends.
 func joinCluster(ctx context.Context, f serveFlags) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	target := f.join
 	var last error
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := f.cluster.HTTPClient(5 * time.Second)
 	for {
-		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/cluster/join", body)
+		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/internal/join", body)
 		if err == nil {
 			var answer map[string]string
 			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
