@@ -307,7 +307,7 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 			return err
 		}
 	case f.join != "":
-		if err := joinCluster(ctx, f); err != nil {
+		if err := joinCluster(ctx, f, logger); err != nil {
 			return err
 		}
 	}
@@ -371,8 +371,9 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 // connection (the cluster's mutual TLS when it is secure) to the internal
 // join route; a member that is not the leader answers 409 with the
 // leader's HTTP address, which is tried next. It retries until it
-// succeeds or ctx ends.
-func joinCluster(ctx context.Context, f serveFlags) error {
+// succeeds or ctx ends, logging each new reason it failed (a wrong cluster
+// key, for one, would otherwise look like a wait).
+func joinCluster(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	target := f.join
 	var last error
@@ -391,6 +392,9 @@ func joinCluster(ctx context.Context, f serveFlags) error {
 			if leader := answer["leader_http"]; resp.StatusCode == http.StatusConflict && leader != "" {
 				target = leader
 			}
+		}
+		if last == nil || err.Error() != last.Error() {
+			logger.Warn().Err(err).Str("target", target).Msg("join refused or failed; retrying")
 		}
 		last = err
 		select {
