@@ -303,3 +303,31 @@ func startStranger(t *testing.T, bin, key, join string) *interopBuffer {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return out
 }
+
+// TestLoopbackClusterWithoutKey: on loopback a cluster needs no key
+// (clusters on one machine, make run): joins, forwarding and replication
+// work over node connections in clear.
+func TestLoopbackClusterWithoutKey(t *testing.T) {
+	bin := buildStrata(t)
+	var nodes []*proc
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, &proc{id: fmt.Sprint("p", i), http: freeAddr(t), raft: freeAddr(t), dir: filepath.Join(t.TempDir(), "data")})
+	}
+	startNode(t, bin, nodes[0], "", "--cluster-key", "")
+	waitReady(t, nodes[0])
+	for _, n := range nodes[1:] {
+		startNode(t, bin, n, nodes[0].http, "--cluster-key", "")
+		waitReady(t, n)
+	}
+	pub := &publisher{acked: map[string]uint64{}, nodes: []*proc{nodes[2]}, dead: map[string]bool{}}
+	for i := 0; i < 20; i++ {
+		pub.publishOnce(i)
+	}
+	if pub.count() != 20 {
+		t.Fatalf("%d of 20 publishes through a follower acknowledged", pub.count())
+	}
+	want := history(t, leaderOf(t, nodes))
+	for _, n := range nodes {
+		waitFor(t, n.id+" to hold every message", 20*time.Second, func() bool { return bytes.Equal(history(t, n), want) })
+	}
+}
