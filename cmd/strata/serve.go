@@ -240,12 +240,8 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o755); err != nil {
 		return err
 	}
-	if f.cluster.Secure() {
-		rl, err := f.cluster.ListenRaft(f.raftAddr)
-		if err != nil {
-			return fmt.Errorf("raft listener: %w", err)
-		}
-		o.RaftListener, o.RaftDial = rl, f.cluster.DialRaft
+	if err := secureRaft(f, &o); err != nil {
+		return err
 	}
 	node, err := openNode(ctx, o)
 	if err != nil {
@@ -269,13 +265,11 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	mux.Handle("/", httpapi.Handler(node, ao))
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for docs/benchmarks.md
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	split := f.cluster.Split(ln)
+	split := f.cluster.Split(ln) // node connections to the internal routes (serveInternal)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(split.Public())
 	defer hs.Close()
-	is := &http.Server{Handler: httpapi.InternalHandler(node, ao), ReadHeaderTimeout: 10 * time.Second}
-	go is.Serve(split.Internal())
-	defer is.Close()
+	defer serveInternal(split, node, ao)()
 
 	ko := housekeeping.DefaultOptions()
 	ko.NodeID, ko.Cluster, ko.Views, ko.Logger = f.nodeID, node, machine, logger
@@ -322,6 +316,29 @@ func serve(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
 	return nil
+}
+
+// secureRaft gives Raft a TLS listener and dialer when the cluster is
+// secure (otherwise replication opens plain TCP).
+func secureRaft(f serveFlags, o *replication.Options) error {
+	if !f.cluster.Secure() {
+		return nil
+	}
+	rl, err := f.cluster.ListenRaft(f.raftAddr)
+	if err != nil {
+		return fmt.Errorf("raft listener: %w", err)
+	}
+	o.RaftListener, o.RaftDial = rl, f.cluster.DialRaft
+	return nil
+}
+
+// serveInternal serves the routes only nodes call to the node connections
+// of the HTTP port (with the cluster's mutual TLS when it is secure) and
+// returns what stops it.
+func serveInternal(split *trust.Split, node *replication.Node, ao httpapi.Options) func() {
+	is := &http.Server{Handler: httpapi.InternalHandler(node, ao), ReadHeaderTimeout: 10 * time.Second}
+	go is.Serve(split.Internal())
+	return func() { is.Close() }
 }
 
 // listenMQTT opens the MQTT listeners: TCP, TLS and WebSocket (wss with TLS).
