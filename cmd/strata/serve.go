@@ -138,6 +138,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
 	}
 	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
+	f.trust.warnLoose(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal ends the process at once

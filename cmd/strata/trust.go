@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
+
+	"github.com/rs/zerolog"
 
 	"github.com/stratamq/strata/trust"
 )
@@ -49,6 +52,21 @@ func (t *trustFlags) load(raftAddr, httpAddr string) (*trust.Cluster, error) {
 		}
 	}
 	return nil, nil
+}
+
+// warnLoose warns when the key file is readable by others than its owner:
+// whoever reads it is a member of the cluster. A warning, not a refusal,
+// since some secret stores mount files group-readable.
+func (t *trustFlags) warnLoose(logger zerolog.Logger) {
+	for _, path := range []string{t.key, t.tlsKey} {
+		if path == "" {
+			continue
+		}
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+			logger.Warn().Str("file", path).Str("mode", st.Mode().Perm().String()).
+				Msg("the cluster key file is readable by other users than its owner: chmod 600 it")
+		}
+	}
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only:

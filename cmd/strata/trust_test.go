@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/httpapi"
@@ -84,6 +85,24 @@ func TestServeRefusesOffLoopbackWithoutKey(t *testing.T) {
 	}
 	if _, err := os.Stat(data); err == nil {
 		t.Fatal("a refused serve created its data directory")
+	}
+}
+
+func TestWarnLooseKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cluster.key")
+	if err := trust.WriteNewKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	f := trustFlags{key: path}
+	f.warnLoose(zerolog.New(&logs))
+	if logs.Len() != 0 {
+		t.Fatalf("a 0600 key file warned: %s", logs.String())
+	}
+	os.Chmod(path, 0o644)
+	f.warnLoose(zerolog.New(&logs))
+	if !strings.Contains(logs.String(), "chmod 600") {
+		t.Fatalf("a 0644 key file: %q", logs.String())
 	}
 }
 
