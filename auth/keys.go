@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,7 +66,7 @@ type Keys struct {
 }
 
 // NewKeys returns the keys of the cluster whose secret is clusterSecret
-// (LoadClusterKey).
+// (the --cluster-key file, trust.LoadKeyFile).
 func NewKeys(clusterSecret []byte) (*Keys, error) {
 	k, err := deriveKey(clusterSecret, keySigningLabel)
 	if err != nil {
@@ -259,3 +261,15 @@ func (r Right) names() []string {
 
 // String is the comma-separated short names of the rights in r.
 func (r Right) String() string { return strings.Join(r.names(), ",") }
+
+// ClusterKeySize is the length of the cluster secret in bytes (trust.KeySize).
+const ClusterKeySize = 32
+
+// deriveKey derives the key for one purpose from the cluster secret, so the
+// tokens' key and the transport's (trust/) differ.
+func deriveKey(secret []byte, purpose string) ([]byte, error) {
+	if len(secret) < ClusterKeySize {
+		return nil, fmt.Errorf("cluster secret of %d bytes, want at least %d", len(secret), ClusterKeySize)
+	}
+	return hkdf.Key(sha256.New, secret, nil, purpose, 32)
+}

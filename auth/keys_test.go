@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,32 +196,6 @@ func TestParseRights(t *testing.T) {
 	for _, bad := range []string{"", "pub,", "delete"} {
 		if _, err := ParseRights(bad); err == nil {
 			t.Errorf("ParseRights(%q) accepted", bad)
-		}
-	}
-}
-
-func TestLoadClusterKey(t *testing.T) {
-	dir := t.TempDir()
-	secret := testSecret(7)
-	for name, text := range map[string]string{
-		"hex":    "0707070707070707070707070707070707070707070707070707070707070707\n",
-		"base64": base64.StdEncoding.EncodeToString(secret) + "\n",
-		"raw":    base64.RawURLEncoding.EncodeToString(secret),
-	} {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(text), 0o600)
-		got, err := LoadClusterKey(p)
-		if err != nil || !bytes.Equal(got, secret) {
-			t.Errorf("%s: %x %v", name, got, err)
-		}
-	}
-	for name, text := range map[string]string{
-		"empty": "", "short": base64.StdEncoding.EncodeToString(secret[:16]), "junk": "not a key at all!",
-	} {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(text), 0o600)
-		if _, err := LoadClusterKey(p); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("%s: err %v, want one naming the file", name, err)
 		}
 	}
 }

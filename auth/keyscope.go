@@ -1,7 +1,6 @@
 package auth
 
 import (
-
 	"github.com/stratamq/strata/topic"
 )
 
@@ -43,4 +42,3 @@ func (k KeyChecker) AllowFilter(right Right, filter string) bool {
 	}
 	return k.Claims.Rights&right == right && filter != "" && Covers(k.Claims.Filter, filter)
 }
-

@@ -35,7 +35,7 @@ func postBatch(t *testing.T, url string, body []byte) (int, map[string]any) {
 // decodes; otherwise it answers 400 naming the record and proposes nothing.
 func TestProposeValidatesForwardedRecords(t *testing.T) {
 	n := newNode(t)
-	srv := httptest.NewServer(Handler(n, Options{MaxPublishBytes: 1 << 10, CommitTimeout: 5 * time.Second}))
+	srv := httptest.NewServer(InternalHandler(n, Options{MaxPublishBytes: 1 << 10, CommitTimeout: 5 * time.Second}))
 	defer srv.Close()
 
 	pub := fsm.Entry{Kind: fsm.KindPublish, ClientID: "c", Publish: fsm.Publish{Message: fsm.Message{Topic: "a/b", Payload: []byte("x")}}}

@@ -88,7 +88,8 @@ func DefaultOptions() Options {
 	return Options{MaxPublishBytes: 1 << 20, CommitTimeout: 10 * time.Second, Logger: zerolog.Nop()}
 }
 
-// Handler returns the API's routes.
+// Handler returns the public API's routes. What only nodes call is on
+// InternalHandler, served to node connections only.
 func Handler(n Node, o Options) http.Handler {
 	s := &server{n: n, o: o}
 	mux := http.NewServeMux()
@@ -101,12 +102,10 @@ func Handler(n Node, o Options) http.Handler {
 		{"GET /readyz", public, s.readyz},
 		{"GET /v1/cluster/status", caller, s.status},
 		{"GET /v1/cluster/identity", node, s.identity},
-		{"POST /v1/cluster/join", nodeOp, s.join},
+		{"POST /v1/cluster/join", adminOp, s.join}, // an operator's; nodes join over node connections
 		{"POST /v1/cluster/remove", adminOp, s.remove},
 		{"POST /v1/cluster/snapshot", adminOp, s.snapshot},
-		{"GET /v1/internal/segments/{name}", nodeOp, s.segment},
 		{"POST /v1/publish", caller, s.publish},
-		{"POST /v1/internal/propose", nodeOp, s.propose},
 		{"GET /v1/messages", caller, s.messages},
 		{"POST /v1/keys/{id}/revoke", adminOp, s.revokeKey},
 	} {

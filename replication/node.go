@@ -161,20 +161,48 @@ func (n *Node) openStores() error {
 		n.a.linkDir = func(id string) string { return snapshotDir(n.snapBase, id) }
 	}
 	if o.Transport == nil {
-		addr, err := net.ResolveTCPAddr("tcp", o.RaftAddr)
+		t, err := n.openTransport()
 		if err != nil {
-			return fmt.Errorf("replication: raft address %q: %w", o.RaftAddr, err)
-		}
-		t, err := raft.NewTCPTransportWithConfig(o.RaftAddr, addr, &raft.NetworkTransportConfig{
-			MaxPool: 3, Timeout: 10 * time.Second, MaxRPCsInFlight: o.RaftMaxRPCsInFlight,
-			Logger: raftLogger(o.Logger, hclog.Warn)})
-		if err != nil {
-			return fmt.Errorf("replication: listen on %s: %w", o.RaftAddr, err)
+			return err
 		}
 		n.closers = append(n.closers, t.Close)
 		o.Transport = t
 	}
 	return nil
+}
+
+// openTransport is Raft's network transport: over o.RaftListener and
+// o.RaftDial when given (TLS), plain TCP otherwise.
+func (n *Node) openTransport() (*raft.NetworkTransport, error) {
+	o := &n.o
+	addr, err := net.ResolveTCPAddr("tcp", o.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("replication: raft address %q: %w", o.RaftAddr, err)
+	}
+	cfg := &raft.NetworkTransportConfig{MaxPool: 3, Timeout: 10 * time.Second,
+		MaxRPCsInFlight: o.RaftMaxRPCsInFlight, Logger: raftLogger(o.Logger, hclog.Warn)}
+	if o.RaftListener != nil {
+		cfg.Stream = &streamLayer{Listener: o.RaftListener, addr: addr, dial: o.RaftDial}
+		return raft.NewNetworkTransportWithConfig(cfg), nil
+	}
+	t, err := raft.NewTCPTransportWithConfig(o.RaftAddr, addr, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("replication: listen on %s: %w", o.RaftAddr, err)
+	}
+	return t, nil
+}
+
+// streamLayer is raft's StreamLayer over a given listener and dialer.
+type streamLayer struct {
+	net.Listener
+	addr net.Addr // advertised: RaftAddr, whatever the listener bound
+	dial func(addr string, timeout time.Duration) (net.Conn, error)
+}
+
+func (s *streamLayer) Addr() net.Addr { return s.addr }
+
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.dial(string(addr), timeout)
 }
 
 func (n *Node) bootstrap() error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -98,6 +99,13 @@ type Options struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 
+	// RaftListener and RaftDial, when both set, carry Raft's transport
+	// instead of plain TCP: cmd/strata passes a TLS listener and dialer
+	// requiring the cluster's certificate (package trust). The listener's
+	// address is advertised, so it must be RaftAddr's.
+	RaftListener net.Listener
+	RaftDial     func(addr string, timeout time.Duration) (net.Conn, error)
+
 	// Test seams: a transport and stores instead of TCP, raft-wal and raft-boltdb.
 	Transport   raft.Transport
 	LogStore    raft.LogStore
@@ -143,6 +151,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: DataDir is required")
 	case o.Machine == nil:
 		return errors.New("replication: Machine is required")
+	case (o.RaftListener == nil) != (o.RaftDial == nil):
+		return errors.New("replication: RaftListener and RaftDial go together")
 	case o.Transport == nil && o.RaftAddr == "":
 		return errors.New("replication: RaftAddr is required")
 	case o.ForwardTimeout < 0:

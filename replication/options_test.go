@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateRaftKnobs: Raft's append and pipelining bounds are checked
@@ -20,6 +22,9 @@ func TestValidateRaftKnobs(t *testing.T) {
 		{"append below inflight", func(o *Options) { o.MaxInflight, o.RaftMaxAppendEntries = 8, 4 }, "RaftMaxAppendEntries 4"},
 		{"append above raft's limit", func(o *Options) { o.RaftMaxAppendEntries = 1025 }, "RaftMaxAppendEntries 1025"},
 		{"no RPCs in flight", func(o *Options) { o.RaftMaxRPCsInFlight = 0 }, "RaftMaxRPCsInFlight"},
+		{"a Raft dialer without a listener", func(o *Options) {
+			o.RaftDial = func(string, time.Duration) (net.Conn, error) { return nil, nil }
+		}, "RaftListener and RaftDial go together"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base

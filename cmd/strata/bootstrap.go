@@ -13,16 +13,16 @@ import (
 	"github.com/stratamq/strata/replication"
 )
 
-// bootstrapExpect discovers peers through their HTTP API until it knows
+// bootstrapExpect discovers peers through their internal HTTP API (client
+// makes node connections: with a cluster key, only peers holding it answer) until it knows
 // expect nodes (itself included), then bootstraps a cluster of all of them.
 // Every node started with the same --bootstrap-expect and peer list arrives
 // at the same sorted list. A node that already has Raft state skips this.
-func bootstrapExpect(ctx context.Context, node *replication.Node, self httpapi.Identity, peers []string, expect int, nodes http.RoundTripper) error {
+func bootstrapExpect(ctx context.Context, node *replication.Node, client *http.Client, self httpapi.Identity, peers []string, expect int) error {
 	if has, err := node.HasState(); err != nil || has {
 		return err
 	}
 	known := map[string]httpapi.Identity{self.ID: self}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: nodes}
 	for len(known) < expect {
 		for _, p := range peers {
 			var id httpapi.Identity
@@ -51,7 +51,7 @@ func bootstrapExpect(ctx context.Context, node *replication.Node, self httpapi.I
 }
 
 func getIdentity(ctx context.Context, c *http.Client, addr string, id *httpapi.Identity) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", httpURL(addr)+"/v1/cluster/identity", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", httpURL(addr)+"/v1/internal/identity", nil)
 	if err != nil {
 		return err
 	}

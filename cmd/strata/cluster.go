@@ -20,13 +20,18 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "       strata cluster join --id ID --raft-addr HOST:PORT [--http-addr HOST:PORT] [--server LEADER_ADDR] [credentials]")
 		fmt.Fprintln(stdout, "       strata cluster remove --id ID [--server LEADER_ADDR] [credentials]")
 		fmt.Fprintln(stdout, "       strata cluster snapshot [--server LEADER_ADDR] [credentials]")
+		fmt.Fprintln(stdout, "       strata cluster keygen FILE")
 		fmt.Fprintln(stdout, "\nADDR is a node's HTTP address (default 127.0.0.1:8080) or an http:// or https:// URL;")
 		fmt.Fprintln(stdout, "join, remove and snapshot go to the leader and need the admin right.")
 		fmt.Fprintln(stdout, "Credentials: --user NAME (password from $STRATA_PASSWORD, else prompted), or --token-file FILE")
 		fmt.Fprintln(stdout, "(or $STRATA_TOKEN); --ca FILE trusts an https server's certificate.")
 		fmt.Fprintln(stdout, "snapshot takes a Raft snapshot now and prints its directory on the leader: copy that")
 		fmt.Fprintln(stdout, "directory for a backup (docs/operations.md).")
+		fmt.Fprintln(stdout, "keygen writes a new cluster key for serve --cluster-key (docs/security.md).")
 		return nil
+	}
+	if args[0] == "keygen" {
+		return clusterKeygen(args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("cluster "+args[0], stderr)
 	api := addAPIFlags(fs, "a node's HTTP API")
@@ -39,7 +44,7 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "status", "join", "remove", "snapshot":
 	default:
-		return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown subcommand %q (status, join, remove, snapshot, keygen)", errUsage, args[0])
 	}
 	client, err := api.client(35*time.Second, os.Stdin, stderr)
 	if err != nil {

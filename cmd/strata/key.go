@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/trust"
 )
 
 // runKey: strata key create|revoke (docs/security.md, "Keys and client
@@ -86,11 +87,11 @@ func keyCreate(args []string, stdout, stderr io.Writer) error {
 
 // loadKeys reads the cluster key file and derives the keys' signing key.
 func loadKeys(path string) (*auth.Keys, error) {
-	secret, err := auth.LoadClusterKey(path)
+	secret, err := trust.LoadKeyFile(path) // the one key file format (trust/key.go)
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewKeys(secret)
+	return auth.NewKeys(secret[:])
 }
 
 func keyRevoke(args []string, stdout, stderr io.Writer) error {
@@ -133,7 +134,6 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.clusterKey, "cluster-key", "", "cluster key file (strata cluster keygen); MQTT passwords and HTTP bearer tokens that are keys signed with it (strata key create) are accepted")
 	fs.StringVar(&k.clientCA, "tls-client-ca", "", "PEM CA certificate(s): MQTT TLS clients presenting a certificate it signed are identified by its subject (CN, else a SAN) as their user name")
 	fs.BoolVar(&k.requireClientCert, "require-client-cert", false, "refuse MQTT TLS clients without a certificate signed by --tls-client-ca")
 }

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +65,9 @@ func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) 
 	if join != "" {
 		args = append(args, "--join", join)
 	}
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--cluster-") }) {
+		args = append(args, "--cluster-key", clusterKey(t, bin)) // the real, secure path
+	}
 	args = append(args, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.stderr = &bytes.Buffer{}
@@ -71,6 +76,20 @@ func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+}
+
+// clusterKey is the cluster key file shared by the nodes a test starts
+// with bin (one build per test), made by `strata cluster keygen`.
+func clusterKey(t *testing.T, bin string) string {
+	t.Helper()
+	path := filepath.Join(filepath.Dir(bin), "cluster.key")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if out, err := exec.Command(bin, "cluster", "keygen", path).CombinedOutput(); err != nil {
+		t.Fatalf("strata cluster keygen: %v\n%s", err, out)
+	}
+	return path
 }
 
 func getJSON(url string, v any) error {

@@ -25,6 +25,7 @@ import (
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
+	"github.com/stratamq/strata/trust"
 )
 
 type serveFlags struct {
@@ -43,6 +44,9 @@ type serveFlags struct {
 	maxPacketSize                                                uint
 	authLimit                                                    auth.LimiterOptions
 	keys                                                         keyFlags
+
+	trust   trustFlags
+	cluster *trust.Cluster // loaded from trust; nil: loopback-only, no trust
 }
 
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
@@ -82,6 +86,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
 	fs.Int64Var(&f.segmentBytes, "segment-bytes", replication.DefaultOptions().Log.SegmentBytes, "roll the active segment once it holds this many bytes (sealed segments are the unit of retention, snapshots and repair)")
 	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
+	f.trust.register(fs)
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
 	if err := parseFlags(fs, args); err != nil {
@@ -139,11 +144,17 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
 	}
+	cluster, err := f.trust.load(f.raftAddr, f.httpAddr)
+	if err != nil {
+		return err
+	}
+	f.cluster = cluster
 	level, err := zerolog.ParseLevel(f.logLevel)
 	if err != nil {
 		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
 	}
 	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
+	f.trust.warnLoose(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal ends the process at once
@@ -239,12 +250,10 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
 	o.HTTPAddr = f.httpAddr
-	nodes, err := newNodeTransport(f)
-	if err != nil {
-		return err
-	}
-	o.Forward = httpapi.Forward(&http.Client{Timeout: 30 * time.Second, Transport: nodes})
-	o.FetchSegment = httpapi.FetchSegment(&http.Client{Transport: nodes}) // each copy is bounded by o.FetchTimeout
+	// Node-to-node calls go to the peers' HTTP ports as node connections
+	// (trust.Split), over mutual TLS when the cluster is secure.
+	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
+	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
 	var keeperHook atomic.Pointer[housekeeping.Keeper]
@@ -255,6 +264,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		}
 	}
 	o.Machine = machine
+	f.keys.clusterKey = f.trust.key // signed keys are signed with the cluster key (--cluster-key)
 	keys, err := f.keys.keys(machine)
 	if err != nil {
 		return err
@@ -268,8 +278,14 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
 		return err
 	}
+	if err := secureRaft(f, &o); err != nil {
+		return err
+	}
 	node, err := openNode(ctx, o)
 	if err != nil {
+		if o.RaftListener != nil {
+			o.RaftListener.Close()
+		}
 		return err
 	}
 	defer node.Close()
@@ -289,10 +305,11 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	if keys != nil { // a nil *auth.Keys in the interface would not read as "none"
 		ao.Tokens = keys
 	}
-	hs, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
+	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
 	if err != nil {
 		return err
 	}
+	defer stopInternal()
 	defer hs.Close()
 
 	ko := housekeeping.DefaultOptions()
@@ -321,11 +338,11 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	switch {
 	case f.bootstrapExpect > 1:
-		if err := bootstrapExpect(ctx, node, ao.Identity, splitList(f.join), f.bootstrapExpect, nodes); err != nil {
+		if err := bootstrapExpect(ctx, node, f.cluster.HTTPClient(2*time.Second), ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
 			return err
 		}
 	case f.join != "":
-		if err := joinCluster(ctx, f, nodes); err != nil {
+		if err := joinCluster(ctx, f, logger); err != nil {
 			return err
 		}
 	}
@@ -352,6 +369,29 @@ func loadACL(path string) (*auth.Policy, error) {
 		return nil, fmt.Errorf("--acl-file: %w", err)
 	}
 	return p, nil
+}
+
+// secureRaft gives Raft a TLS listener and dialer when the cluster is
+// secure (otherwise replication opens plain TCP).
+func secureRaft(f serveFlags, o *replication.Options) error {
+	if !f.cluster.Secure() {
+		return nil
+	}
+	rl, err := f.cluster.ListenRaft(f.raftAddr)
+	if err != nil {
+		return fmt.Errorf("raft listener: %w", err)
+	}
+	o.RaftListener, o.RaftDial = rl, f.cluster.DialRaft
+	return nil
+}
+
+// serveInternal serves the routes only nodes call to the node connections
+// of the HTTP port (with the cluster's mutual TLS when it is secure) and
+// returns what stops it.
+func serveInternal(split *trust.Split, node *replication.Node, ao httpapi.Options) func() {
+	is := &http.Server{Handler: httpapi.InternalHandler(node, ao), ReadHeaderTimeout: 10 * time.Second}
+	go is.Serve(split.Internal())
+	return func() { is.Close() }
 }
 
 // listenMQTT opens the MQTT listeners: TCP, TLS and WebSocket (wss with TLS).
@@ -397,16 +437,19 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 	return nil
 }
 
-// joinCluster asks the member at f.join to add this node; a member that is
-// not the leader answers 409 with the leader's HTTP address, which is tried
-// next. It retries until it succeeds or ctx ends.
-func joinCluster(ctx context.Context, f serveFlags, nodes http.RoundTripper) error {
+// joinCluster asks the member at f.join to add this node, over a node
+// connection (the cluster's mutual TLS when it is secure) to the internal
+// join route; a member that is not the leader answers 409 with the
+// leader's HTTP address, which is tried next. It retries until it
+// succeeds or ctx ends, logging each new reason it failed (a wrong cluster
+// key, for one, would otherwise look like a wait).
+func joinCluster(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
 	target := f.join
 	var last error
-	client := &http.Client{Timeout: 5 * time.Second, Transport: nodes}
+	client := f.cluster.HTTPClient(5 * time.Second)
 	for {
-		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/cluster/join", body)
+		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/internal/join", body)
 		if err == nil {
 			var answer map[string]string
 			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
@@ -419,6 +462,9 @@ func joinCluster(ctx context.Context, f serveFlags, nodes http.RoundTripper) err
 			if leader := answer["leader_http"]; resp.StatusCode == http.StatusConflict && leader != "" {
 				target = leader
 			}
+		}
+		if last == nil || err.Error() != last.Error() {
+			logger.Warn().Err(err).Str("target", target).Msg("join refused or failed; retrying")
 		}
 		last = err
 		select {

@@ -33,6 +33,7 @@ var allowed = map[string]struct {
 	"mqtt":         {ours: []string{"log", "segment", "topic", "fsm", "replication", "mqtt/packet", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket"}},
 	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 	"mqtt/packet":  {}, // the codec imports nothing but the standard library
+	"trust":        {}, // cluster keys and node TLS: the standard library only
 	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 }
 

@@ -1,0 +1,21 @@
+package httpapi
+
+import (
+	"net/http"
+)
+
+// InternalHandler returns the routes only nodes of the cluster call:
+// forwarding (propose), segment copies, a starting node's own join and
+// identity discovery (--bootstrap-expect). cmd/strata serves it only on
+// node-to-node connections (trust.Split), which, with a cluster key or
+// cluster TLS files, passed a mutual TLS handshake with the cluster's
+// certificate; the public Handler has none of these routes.
+func InternalHandler(n Node, o Options) http.Handler {
+	s := &server{n: n, o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/internal/propose", s.propose)
+	mux.HandleFunc("GET /v1/internal/segments/{name}", s.segment)
+	mux.HandleFunc("POST /v1/internal/join", s.join)
+	mux.HandleFunc("GET /v1/internal/identity", s.identity)
+	return mux
+}
