@@ -57,17 +57,17 @@ func isLoopback(a net.Addr) bool {
 // access is what a route asks of its callers.
 type access struct {
 	public bool // no credentials at all (/healthz, /readyz)
-	nodes  bool // cluster nodes (Options.NodeAuth) may call it
 	admin  bool // the Admin right is needed; else any caller (topic rights: the handler)
 }
 
 var (
 	public  = access{public: true}
-	caller  = access{}                         // status, publish, messages: any authenticated caller
-	node    = access{nodes: true}              // identity (discovery): nodes or any caller
-	adminOp = access{admin: true}              // remove, snapshot, pprof
-	nodeOp  = access{nodes: true, admin: true} // join, internal endpoints: nodes or admins
+	caller  = access{}            // status, identity, publish, messages: any authenticated caller
+	adminOp = access{admin: true} // join, remove, snapshot, key revocation, pprof
 )
+
+// Nodes call nothing here: what only they call is InternalHandler's, served
+// on node connections behind the cluster's mutual TLS (trust.Split).
 
 type callerKey struct{}
 
@@ -86,11 +86,6 @@ func (s *server) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.nodes && s.fromNode(r) {
-			// A node forwards what its own clients were allowed to do.
-			h(w, withCaller(r, auth.Identity{User: "$node"}, auth.AllowAll{}.For(auth.Identity{})))
-			return
-		}
 		if s.banned(w, r) {
 			return
 		}
@@ -107,15 +102,6 @@ func (s *server) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// fromNode reports whether r comes from a node of the cluster: the cluster
-// trust's hook says so; without one, a listener that needs no credentials
-// serves nodes as it did before authentication existed.
-func (s *server) fromNode(r *http.Request) bool {
-	if s.o.NodeAuth != nil {
-		return s.o.NodeAuth(r)
-	}
-	return !s.o.RequireAuth
-}
 
 func (s *server) authorizer() auth.Authorizer {
 	if s.o.Authorizer == nil {

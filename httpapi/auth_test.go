@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
-	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
 )
 
@@ -123,11 +121,6 @@ type endpoint struct {
 }
 
 func endpoints(t *testing.T) []endpoint {
-	pub := fsm.Entry{Kind: fsm.KindPublish, ClientID: "c", Publish: fsm.Publish{Message: fsm.Message{Topic: "a/b", Payload: []byte("x")}}}
-	rec, err := pub.Record()
-	if err != nil {
-		t.Fatal(err)
-	}
 	return []endpoint{
 		{"GET", "/v1/cluster/status", "", 200, true},
 		{"GET", "/v1/cluster/identity", "", 200, true},
@@ -139,9 +132,8 @@ func endpoints(t *testing.T) []endpoint {
 		// test joins a real node with credentials).
 		{"POST", "/v1/cluster/join", `{"id":"n9"}`, 400, false},
 		{"POST", "/v1/cluster/remove", `{"id":"ghost"}`, 200, false},
-		{"POST", "/v1/internal/propose", string(replication.EncodeBatch([]log.Record{rec})), 200, false},
-		{"GET", "/v1/internal/segments/00000000000000000000.seg", "", 200, false},
 		{"GET", "/debug/pprof/", "", 200, false},
+		{"POST", "/v1/keys/0a1b/revoke", "", 200, false},
 	}
 }
 
@@ -242,7 +234,7 @@ func TestAuthTopicRights(t *testing.T) {
 // before (AllowAll), but credentials that are sent are still checked; an
 // ACL still applies to anonymous callers.
 func TestAuthNotRequired(t *testing.T) {
-	n, srv, _ := authServer(t, Options{})
+	_, srv, _ := authServer(t, Options{})
 	if code, _, body := send(t, srv.URL, call{method: "GET", path: "/v1/cluster/status"}); code != 200 {
 		t.Fatalf("anonymous status: %d %s", code, body)
 	}
@@ -255,53 +247,8 @@ func TestAuthNotRequired(t *testing.T) {
 	if code, _, body := send(t, srv.URL, call{method: "GET", path: "/debug/pprof/", user: "alice", password: alicePassword}); code != 404 {
 		t.Fatalf("pprof without Options.Pprof: %d %s, want 404", code, body)
 	}
-	// Nodes (no cluster trust configured, open listener) still forward.
-	pub := fsm.Entry{Kind: fsm.KindPublish, ClientID: "c", Publish: fsm.Publish{Message: fsm.Message{Topic: "a/b", Payload: []byte("x")}}}
-	rec, _ := pub.Record()
-	if code, _, body := send(t, srv.URL, call{method: "POST", path: "/v1/internal/propose", body: string(replication.EncodeBatch([]log.Record{rec}))}); code != 200 {
-		t.Fatalf("forwarded batch on an open listener: %d %s", code, body)
-	}
-	if n.Log().NextOffset() != 1 {
-		t.Fatalf("log has %d records, want the forwarded one", n.Log().NextOffset())
-	}
 }
 
-// TestAuthNodeHook: requests NodeAuth recognises join and forward without
-// a user's credentials; others need an admin's.
-func TestAuthNodeHook(t *testing.T) {
-	nodeAuth := func(r *http.Request) bool { return r.Header.Get("X-Test-Node") == "yes" }
-	n, srv, _ := authServer(t, Options{RequireAuth: true, NodeAuth: nodeAuth})
-	pub := fsm.Entry{Kind: fsm.KindPublish, ClientID: "c", Publish: fsm.Publish{Message: fsm.Message{Topic: "a/b", Payload: []byte("x")}}}
-	rec, _ := pub.Record()
-	batch := replication.EncodeBatch([]log.Record{rec})
-	post := func(path string, node bool, body []byte) int {
-		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(body))
-		if node {
-			req.Header.Set("X-Test-Node", "yes")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if code := post("/v1/internal/propose", false, batch); code != 401 {
-		t.Fatalf("propose without the node hook's approval: %d, want 401", code)
-	}
-	if code := post("/v1/internal/propose", true, batch); code != 200 {
-		t.Fatalf("propose from a node: %d, want 200", code)
-	}
-	if code := post("/v1/cluster/join", true, []byte(`{"id":"n9"}`)); code != 400 {
-		t.Fatalf("join from a node (bad body): %d, want 400 from the handler", code)
-	}
-	if code := post("/v1/cluster/remove", true, []byte(`{"id":"api"}`)); code != 401 {
-		t.Fatalf("remove is no node operation: %d, want 401", code)
-	}
-	if !slices.Contains(n.Members(), "api") || n.Log().NextOffset() != 1 {
-		t.Fatalf("members %v, log %d records", n.Members(), n.Log().NextOffset())
-	}
-}
 
 // TestRequireAuthRule: the rule is a function of the listener's address.
 func TestRequireAuthRule(t *testing.T) {

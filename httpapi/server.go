@@ -65,12 +65,6 @@ type Options struct {
 	// Authorizer grants rights: Publish for POST /v1/publish, Replay for GET
 	// /v1/messages, Admin for join, remove, snapshot and pprof (nil: all).
 	Authorizer auth.Authorizer
-	// NodeAuth reports whether a request comes from an authenticated node of
-	// the cluster (the cluster trust fills it); such requests may join and
-	// call the internal endpoints without a user's credentials. Nil: nodes
-	// are trusted where no credentials are required, and need an admin's
-	// credentials elsewhere.
-	NodeAuth func(*http.Request) bool
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
 	Pprof bool
@@ -101,7 +95,7 @@ func Handler(n Node, o Options) http.Handler {
 		{"GET /healthz", public, s.healthz},
 		{"GET /readyz", public, s.readyz},
 		{"GET /v1/cluster/status", caller, s.status},
-		{"GET /v1/cluster/identity", node, s.identity},
+		{"GET /v1/cluster/identity", caller, s.identity},
 		{"POST /v1/cluster/join", adminOp, s.join}, // an operator's; nodes join over node connections
 		{"POST /v1/cluster/remove", adminOp, s.remove},
 		{"POST /v1/cluster/snapshot", adminOp, s.snapshot},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,18 +51,6 @@ func (c credentials) apply(r *http.Request) {
 	}
 }
 
-// envCredentials reads STRATA_USER with STRATA_PASSWORD, or STRATA_TOKEN;
-// it never prompts (strata serve has no terminal to ask on).
-func envCredentials() (credentials, error) {
-	c := credentials{user: os.Getenv("STRATA_USER"), password: os.Getenv("STRATA_PASSWORD"), token: os.Getenv("STRATA_TOKEN")}
-	switch {
-	case c.user != "" && c.token != "":
-		return c, errors.New("STRATA_USER and STRATA_TOKEN are both set: use one")
-	case c.user != "" && c.password == "":
-		return c, errors.New("STRATA_USER is set without STRATA_PASSWORD")
-	}
-	return c, nil
-}
 
 // credentials resolves the flags and environment into credentials, asking
 // for the password on the terminal (or reading stdin's first line) when

@@ -54,8 +54,8 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPoo
 // TestHTTPAuthAndTLSProcess runs real nodes with a password file (so the
 // loopback API needs credentials) serving HTTPS: the CLI is refused
 // without credentials and served with them, a second node joins and
-// forwards with the credentials of STRATA_USER/STRATA_PASSWORD over https,
-// and /debug/pprof needs credentials too.
+// forwards (over node connections of the same port), and /debug/pprof needs
+// credentials too.
 func TestHTTPAuthAndTLSProcess(t *testing.T) {
 	bin := buildStrata(t)
 	certFile, keyFile, pool := writeSelfSigned(t)
@@ -111,7 +111,7 @@ func TestHTTPAuthAndTLSProcess(t *testing.T) {
 		t.Fatal("the CLI echoed the password")
 	}
 
-	// n2 inherits STRATA_USER/STRATA_PASSWORD: it joins n1 and forwards to it over https.
+	// n2 joins n1 and forwards to it over node connections (the same port, the cluster's TLS).
 	n2 := &proc{id: "n2", http: freeAddr(t), raft: freeAddr(t), dir: t.TempDir()}
 	startNode(t, bin, n2, n1.http, append(tlsFlags, "--mqtt-tls", freeAddr(t))...)
 	waitFor(t, "n2 to join", 30*time.Second, func() bool {

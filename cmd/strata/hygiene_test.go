@@ -141,7 +141,9 @@ func TestSIGHUPReloadsPasswords(t *testing.T) {
 	early.ping(t)
 
 	checkBan(t, p.mqtt)
-	if out, err := exec.Command(bin, "cluster", "snapshot", "--server", p.http).CombinedOutput(); err != nil {
+	snap := exec.Command(bin, "cluster", "snapshot", "--server", p.http, "--user", "bob") // no ACL: every user is admin
+	snap.Env = append(os.Environ(), "STRATA_PASSWORD=bob-pass-3")
+	if out, err := snap.CombinedOutput(); err != nil {
 		t.Fatalf("cluster snapshot: %v\n%s", err, out)
 	}
 	stopNode(t, p)

@@ -70,7 +70,7 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	f.keys.register(fs)
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "admit MQTT clients without credentials on every listener (default: only on loopback listeners, and on none with --password-file); the HTTP API always needs credentials off loopback")
 	fs.StringVar(&f.aclFile, "acl-file", "", "ACL in mosquitto's acl_file syntax, or YAML when the name ends in .yaml/.yml (docs/security.md); what it does not grant is denied, over MQTT and the HTTP API; SIGHUP reloads it")
-	fs.BoolVar(&f.httpTLS, "http-tls", false, "serve the HTTP API over TLS (https) with --tls-cert/--tls-key; nodes then call each other with https (all nodes alike)")
+	fs.BoolVar(&f.httpTLS, "http-tls", false, "serve the HTTP API over TLS (https) with --tls-cert/--tls-key (nodes reach each other on node connections of the same port, under the cluster's own TLS)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP API (admin right); only with a loopback --http address")
 	fs.IntVar(&f.mqtt.MaxConnections, "max-connections", 0, "most MQTT connections this node holds (0: no limit); more get CONNACK 0x97")
 	fs.UintVar(&f.maxPacketSize, "max-packet-size", uint(f.mqtt.MaxPacketSize), "largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95")
