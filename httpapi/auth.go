@@ -102,7 +102,6 @@ func (s *server) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-
 func (s *server) authorizer() auth.Authorizer {
 	if s.o.Authorizer == nil {
 		return auth.AllowAll{}

@@ -249,7 +249,6 @@ func TestAuthNotRequired(t *testing.T) {
 	}
 }
 
-
 // TestRequireAuthRule: the rule is a function of the listener's address.
 func TestRequireAuthRule(t *testing.T) {
 	for _, c := range []struct {
