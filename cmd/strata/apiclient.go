@@ -51,7 +51,6 @@ func (c credentials) apply(r *http.Request) {
 	}
 }
 
-
 // credentials resolves the flags and environment into credentials, asking
 // for the password on the terminal (or reading stdin's first line) when
 // --user is given and STRATA_PASSWORD is not.
