@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,8 @@ type Config struct {
 	// Username and Password, if Username is set, are sent in every CONNECT
 	// (a broker with a password file, an ACL or signed keys).
 	Username, Password string
+	// TLS configures ssl:// brokers (a client certificate, the CA to trust).
+	TLS *tls.Config
 }
 
 // Result is what a run measured and verified.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -43,7 +44,7 @@ type pahoClient struct{ c paho.Client }
 func dialPaho(ctx context.Context, cfg *Config, id string, handler func([]byte)) (client, error) {
 	broker := cfg.Broker
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
-		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).SetTLSConfig(cfg.TLS).
 		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(false).
 		SetMaxResumePubInFlight(0).SetWriteTimeout(30 * time.Second).SetKeepAlive(60 * time.Second)
 	if handler != nil {
@@ -99,11 +100,17 @@ type leanClient struct {
 func dialLean(ctx context.Context, cfg *Config, id string, handler func([]byte)) (client, error) {
 	broker := cfg.Broker
 	u, err := url.Parse(broker)
-	if err != nil || u.Scheme != "tcp" {
-		return nil, fmt.Errorf("bench: the lean client speaks tcp://host:port, not %q", broker)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") {
+		return nil, fmt.Errorf("bench: the lean client speaks tcp://host:port or ssl://host:port, not %q", broker)
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	var nc net.Conn
+	if u.Scheme == "ssl" {
+		d := tls.Dialer{Config: cfg.TLS}
+		nc, err = d.DialContext(ctx, "tcp", u.Host)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", u.Host)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var c bench.Config
 	var qos uint
 	var asJSON, quiet bool
-	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port)")
+	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port, or ssl://host:port for TLS)")
 	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) connections (S subscribers held, a trickle at --rate), replay or history (Strata only: N stored messages read back over MQTT $replay or HTTP)")
 	fs.IntVar(&c.Publishers, "publishers", 4, "publishers (fanin)")
 	fs.IntVar(&c.Subscribers, "subscribers", 1, "subscribers, each receiving every message")
@@ -40,6 +41,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
 	fs.StringVar(&c.Username, "username", "", "user name sent in every CONNECT (its password from $STRATA_BENCH_PASSWORD)")
+	var tf benchTLSFlags
+	fs.StringVar(&tf.ca, "tls-ca", "", "PEM CA to trust for ssl:// brokers (default: the system's roots)")
+	fs.StringVar(&tf.cert, "tls-cert", "", "PEM client certificate for ssl:// brokers (with --tls-key)")
+	fs.StringVar(&tf.key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: strata bench [flags]          one scenario against --broker")
 		fmt.Fprintln(stderr, "       strata bench compare [flags]  Strata, mosquitto, nats-server and mochi-mqtt side by side (see 'strata bench compare --help')")
@@ -53,6 +58,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	c.QoS = byte(qos)
 	c.Password = os.Getenv("STRATA_BENCH_PASSWORD") // not a flag: argv is visible to every user
+	var err error
+	if c.TLS, err = tf.config(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var progress io.Writer = stderr
@@ -149,4 +158,32 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
+}
+
+// benchTLSFlags are the client side of ssl:// brokers.
+type benchTLSFlags struct{ ca, cert, key string }
+
+func (t benchTLSFlags) config() (*tls.Config, error) {
+	if t.ca == "" && t.cert == "" && t.key == "" {
+		return nil, nil
+	}
+	if (t.cert == "") != (t.key == "") {
+		return nil, fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.ca != "" {
+		pool, err := certPool(t.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		conf.RootCAs = pool
+	}
+	if t.cert != "" {
+		pair, err := tls.LoadX509KeyPair(t.cert, t.key)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	return conf, nil
 }
