@@ -49,7 +49,26 @@ type proc struct {
 	id, http, raft, dir string
 	mqtt, ws            string // MQTT listeners; free ports picked when empty
 	cmd                 *exec.Cmd
-	stderr              *bytes.Buffer
+	stderr              *syncBuffer
+}
+
+// syncBuffer is the process's stderr: written by exec's copying goroutine,
+// read by the test while the process runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) {
@@ -70,7 +89,7 @@ func startNode(t *testing.T, bin string, p *proc, join string, extra ...string) 
 	}
 	args = append(args, extra...)
 	p.cmd = exec.Command(bin, args...)
-	p.stderr = &bytes.Buffer{}
+	p.stderr = &syncBuffer{}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
