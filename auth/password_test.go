@@ -196,3 +196,39 @@ func TestSetPasswordMissingDir(t *testing.T) {
 		t.Fatal("SetPassword into a missing directory succeeded")
 	}
 }
+
+// TestPasswordFileRemembersVerified: an accepted password is remembered
+// (reconnects cost an HMAC, not bcrypt), only ever for the password bcrypt
+// accepted: a wrong one is refused with or without a remembered entry and is
+// never remembered, and a new load forgets everything.
+func TestPasswordFileRemembersVerified(t *testing.T) {
+	path := writeFile(t, "alice:"+minCostHash(t, "alpha")+"\n")
+	pf, err := LoadPasswordFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.Authenticate("alice", []byte("wrong")) {
+		t.Fatal("wrong password accepted")
+	}
+	if _, ok := pf.verified.Load("alice"); ok {
+		t.Fatal("a refused password was remembered")
+	}
+	for i := 0; i < 2; i++ {
+		if !pf.Authenticate("alice", []byte("alpha")) {
+			t.Fatalf("attempt %d: right password refused", i)
+		}
+	}
+	if _, ok := pf.verified.Load("alice"); !ok || pf.nVerified.Load() != 1 {
+		t.Fatalf("the accepted password was not remembered once (%d entries)", pf.nVerified.Load())
+	}
+	if pf.Authenticate("alice", []byte("alphA")) || pf.Authenticate("alice", nil) {
+		t.Fatal("a wrong password accepted while the right one is remembered")
+	}
+	again, err := LoadPasswordFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := again.verified.Load("alice"); ok {
+		t.Fatal("a new load kept the old cache")
+	}
+}
