@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // PasswordFile holds user names and bcrypt hashes read from a file of
@@ -39,6 +40,10 @@ type PasswordFile struct {
 	verified  sync.Map // user -> HMAC-SHA256(cacheKey, password)
 	nVerified atomic.Int64
 	cacheKey  [32]byte
+	// checks makes concurrent CONNECTs with the same user and password
+	// (the first moments of a reconnect storm) wait for one bcrypt
+	// comparison instead of each running their own.
+	checks singleflight.Group
 }
 
 // maxVerified bounds the cache of accepted credentials (about 100 bytes
@@ -81,15 +86,22 @@ func (pf *PasswordFile) Authenticate(username string, password []byte) bool {
 	if d, ok := pf.verified.Load(username); ok && hmac.Equal(d.([]byte), digest) {
 		return true
 	}
-	if bcrypt.CompareHashAndPassword(hash, password) != nil {
-		return false
-	}
+	v, _, _ := pf.checks.Do(username+"\x00"+string(digest), func() (any, error) {
+		if bcrypt.CompareHashAndPassword(hash, password) != nil {
+			return false, nil
+		}
+		pf.remember(username, digest)
+		return true, nil
+	})
+	return v.(bool)
+}
+
+func (pf *PasswordFile) remember(username string, digest []byte) {
 	if pf.nVerified.Load() < maxVerified {
 		if _, loaded := pf.verified.Swap(username, digest); !loaded {
 			pf.nVerified.Add(1)
 		}
 	}
-	return true
 }
 
 // digest is the keyed hash a verified password is remembered by.

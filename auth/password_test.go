@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -230,5 +232,33 @@ func TestPasswordFileRemembersVerified(t *testing.T) {
 	}
 	if _, ok := again.verified.Load("alice"); ok {
 		t.Fatal("a new load kept the old cache")
+	}
+}
+
+// TestPasswordFileConcurrentVerify: concurrent CONNECTs of one user share a
+// verification: all with the right password are accepted, all with a wrong
+// one refused, whichever finishes first.
+func TestPasswordFileConcurrentVerify(t *testing.T) {
+	pf, err := LoadPasswordFile(writeFile(t, "alice:"+minCostHash(t, "alpha")+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var wrongOK, rightRefused atomic.Int32
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 && !pf.Authenticate("alice", []byte("alpha")) {
+				rightRefused.Add(1)
+			}
+			if i%2 == 1 && pf.Authenticate("alice", []byte("beta")) {
+				wrongOK.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wrongOK.Load() != 0 || rightRefused.Load() != 0 {
+		t.Fatalf("%d wrong passwords accepted, %d right ones refused", wrongOK.Load(), rightRefused.Load())
 	}
 }

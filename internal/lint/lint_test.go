@@ -23,7 +23,7 @@ var allowed = map[string]struct {
 	thirdParty []string
 }{
 	"topic":           {},
-	"auth":            {ours: []string{"topic"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
+	"auth":            {ours: []string{"topic"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
 	"internal/varint": {}, // the standard library only
 	"segment":         {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
 	"log":             {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
