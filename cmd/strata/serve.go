@@ -245,6 +245,8 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	if acl != nil {
 		f.mqtt.Authorizer = acl
 		reload.add("acl", acl)
+	} else if passwords != nil {
+		logger.Warn().Msg("--password-file without --acl-file: every user it lists may publish, subscribe, replay and administer (docs/security.md, ACLs)")
 	}
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
