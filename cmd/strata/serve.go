@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -52,6 +53,46 @@ type serveFlags struct {
 func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var f serveFlags
+	registerServeFlags(fs, &f)
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if configFile != "" {
+		if err := applyConfigFile(fs, configFile); err != nil {
+			return fmt.Errorf("%w: --config %w", errUsage, err)
+		}
+	}
+	if err := checkServeFlags(&f); err != nil {
+		return err
+	}
+	cluster, err := f.trust.load(f.raftAddr, f.httpAddr)
+	if err != nil {
+		return err
+	}
+	f.cluster = cluster
+	level, err := zerolog.ParseLevel(f.logLevel)
+	if err != nil {
+		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
+	}
+	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
+	f.trust.warnLoose(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second signal ends the process at once
+	reload := &reloaders{logger: logger}
+	reload.onSIGHUP(ctx)
+	err = serve(ctx, f, reload, logger)
+	if err != nil && ctx.Err() != nil {
+		logger.Warn().Err(err).Msg("start-up interrupted by a signal")
+		return nil
+	}
+	return err
+}
+
+// registerServeFlags defines serve's flags on fs, filling f.
+func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots (made 0700; files in it 0600)")
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
@@ -87,16 +128,11 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	fs.Int64Var(&f.segmentBytes, "segment-bytes", replication.DefaultOptions().Log.SegmentBytes, "roll the active segment once it holds this many bytes (sealed segments are the unit of retention, snapshots and repair)")
 	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
 	f.trust.register(fs)
-	var configFile string
-	fs.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (e.g. 'mqtt: 127.0.0.1:1883'); the command line wins")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if configFile != "" {
-		if err := applyConfigFile(fs, configFile); err != nil {
-			return fmt.Errorf("%w: --config %w", errUsage, err)
-		}
-	}
+}
+
+// checkServeFlags checks the flags' values and settles what follows from
+// them (the MQTT limits, the TLS listener's default address).
+func checkServeFlags(f *serveFlags) error {
 	for _, lim := range []struct {
 		name string
 		v    uint
@@ -138,34 +174,13 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 	if err := f.keys.check(f.mqttTLSAddr != ""); err != nil {
 		return err
 	}
-	if err := checkHTTPFlags(f); err != nil {
+	if err := checkHTTPFlags(*f); err != nil {
 		return err
 	}
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
 	}
-	cluster, err := f.trust.load(f.raftAddr, f.httpAddr)
-	if err != nil {
-		return err
-	}
-	f.cluster = cluster
-	level, err := zerolog.ParseLevel(f.logLevel)
-	if err != nil {
-		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
-	}
-	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
-	f.trust.warnLoose(logger)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second signal ends the process at once
-	reload := &reloaders{logger: logger}
-	reload.onSIGHUP(ctx)
-	err = serve(ctx, f, reload, logger)
-	if err != nil && ctx.Err() != nil {
-		logger.Warn().Err(err).Msg("start-up interrupted by a signal")
-		return nil
-	}
-	return err
+	return nil
 }
 
 // openNode runs replication.New, which may take long (replaying the log,
@@ -218,44 +233,10 @@ func checkRaftAddr(node *replication.Node, f serveFlags) error {
 }
 
 func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.Logger) error {
-	var tlsConf *tls.Config
-	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	// passwords (nil without --password-file; SIGHUP swaps its file) and
-	// limiter (nil with --auth-fail-limit 0) are one per node: MQTT and the
-	// HTTP API's authentication share them.
-	passwords, err := openPasswords(f.passwordFile, reload, logger)
+	sec, err := loadSecurity(&f, reload, logger)
 	if err != nil {
 		return err
 	}
-	if passwords != nil {
-		f.mqtt.Auth = passwords
-	}
-	limiter := auth.NewFailureLimiter(f.authLimit)
-	f.mqtt.AuthLimiter = limiter
-	acl, err := loadACL(f.aclFile)
-	if err != nil {
-		return err
-	}
-	if acl != nil {
-		f.mqtt.Authorizer = acl
-		reload.add("acl", acl)
-	} else if passwords != nil {
-		logger.Warn().Msg("--password-file without --acl-file: every user it lists may publish, subscribe, replay and administer (docs/security.md, ACLs)")
-	}
-	o := replication.DefaultOptions()
-	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
-	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
-	o.HTTPAddr = f.httpAddr
-	// Node-to-node calls go to the peers' HTTP ports as node connections
-	// (trust.Split), over mutual TLS when the cluster is secure.
-	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
-	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
 	machine := replication.NewFSMMachine()
 	var hook mqtt.ApplyHook
 	var keeperHook atomic.Pointer[housekeeping.Keeper]
@@ -265,99 +246,187 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 			k.OnApply(off, e, fx) // due wills: the leader proposes them
 		}
 	}
-	o.Machine = machine
 	f.keys.clusterKey = f.trust.key // signed keys are signed with the cluster key (--cluster-key)
-	keys, err := f.keys.keys(machine)
+	if sec.keys, err = f.keys.keys(machine); err != nil {
+		return err
+	}
+	f.mqtt.Keys = sec.keys
+	node, err := openServeNode(ctx, f, machine, logger)
 	if err != nil {
-		return err
-	}
-	f.mqtt.Keys = keys
-	o.Logger = logger
-	o.Log.Logger = logger
-	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
-	o.ScrubInterval = f.scrubInterval
-	o.Log.SegmentBytes = f.segmentBytes
-	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
-		return err
-	}
-	if err := secureRaft(f, &o); err != nil {
-		return err
-	}
-	node, err := openNode(ctx, o)
-	if err != nil {
-		if o.RaftListener != nil {
-			o.RaftListener.Close()
-		}
 		return err
 	}
 	defer node.Close()
-	if err := checkRaftAddr(node, f); err != nil {
-		return err
-	}
-	ao := httpapi.DefaultOptions()
-	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
-	ao.Logger = logger
-	if passwords != nil { // a nil *auth.Passwords in the interface would not read as "none"
-		ao.Passwords = passwords
-	}
-	ao.Limiter = limiter
-	// The same rules over MQTT and HTTP: the ACL (nil: allow all), and for a
-	// bearer token its key's scope.
-	ao.Authorizer = auth.KeyScope{Base: f.mqtt.Authorizer}
-	if keys != nil { // a nil *auth.Keys in the interface would not read as "none"
-		ao.Tokens = keys
-	}
-	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, tlsConf)
+	ao := apiOptions(f, sec, logger)
+	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
 		return err
 	}
 	defer stopInternal()
 	defer hs.Close()
-
-	ko := housekeeping.DefaultOptions()
-	ko.NodeID, ko.Cluster, ko.Views, ko.Logger = f.nodeID, node, machine, logger
-	keeper, err := housekeeping.New(ko)
+	keeper, err := startKeeper(f, node, machine, logger)
 	if err != nil {
 		return err
 	}
 	keeperHook.Store(keeper)
-	keeper.Start()
 	defer keeper.Close()
-
-	mo := f.mqtt
-	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.Logger = f.nodeID, node, node.Reader(), machine, logger
-	broker, err := mqtt.New(mo)
+	broker, err := startBroker(f, node, machine, logger)
 	if err != nil {
 		return err
 	}
 	hook.Set(broker)
-	broker.Start()
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		broker.Close(cctx)
-	}()
+	defer closeBroker(broker)
 	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
-	switch {
-	case f.bootstrapExpect > 1:
-		if err := bootstrapExpect(ctx, node, f.cluster.HTTPClient(2*time.Second), ao.Identity, splitList(f.join), f.bootstrapExpect); err != nil {
-			return err
-		}
-	case f.join != "":
-		if err := joinCluster(ctx, f, logger); err != nil {
-			return err
-		}
+	if err := joinOrBootstrap(ctx, f, node, ao.Identity, logger); err != nil {
+		return err
 	}
 	// MQTT clients are admitted once the cluster has a leader: before that
 	// every CONNECT would be refused with "server unavailable".
 	if err := node.WaitLeader(ctx); err != nil {
 		return fmt.Errorf("waiting for a leader: %w", err)
 	}
-	if err := listenMQTT(broker, f, tlsConf, logger); err != nil {
+	if err := listenMQTT(broker, f, sec.tls, logger); err != nil {
 		return err
 	}
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
+	return nil
+}
+
+// security is what serve loads to authenticate and authorize: one of each
+// per node, shared by MQTT and the HTTP API.
+type security struct {
+	tls       *tls.Config          // the MQTT TLS, wss and --http-tls listeners'
+	passwords *auth.Passwords      // nil without --password-file; SIGHUP swaps its file
+	limiter   *auth.FailureLimiter // nil with --auth-fail-limit 0
+	keys      *auth.Keys           // nil without --cluster-key
+}
+
+// loadSecurity loads the TLS certificate, the password file, the failure
+// limiter and the ACL, and sets them in f.mqtt.
+func loadSecurity(f *serveFlags, reload *reloaders, logger zerolog.Logger) (security, error) {
+	var sec security
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return sec, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		sec.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var err error
+	if sec.passwords, err = openPasswords(f.passwordFile, reload, logger); err != nil {
+		return sec, err
+	}
+	if sec.passwords != nil {
+		f.mqtt.Auth = sec.passwords
+	}
+	sec.limiter = auth.NewFailureLimiter(f.authLimit)
+	f.mqtt.AuthLimiter = sec.limiter
+	acl, err := loadACL(f.aclFile)
+	switch {
+	case err != nil:
+		return sec, err
+	case acl != nil:
+		f.mqtt.Authorizer = acl
+		reload.add("acl", acl)
+	case sec.passwords != nil:
+		logger.Warn().Msg("--password-file without --acl-file: every user it lists may publish, subscribe, replay and administer (docs/security.md, ACLs)")
+	}
+	return sec, nil
+}
+
+// openServeNode opens this node's replication (Raft over the cluster's TLS
+// when it is secure) on machine and checks its Raft address.
+func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMachine, logger zerolog.Logger) (*replication.Node, error) {
+	o := replication.DefaultOptions()
+	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
+	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
+	o.HTTPAddr = f.httpAddr
+	// Node-to-node calls go to the peers' HTTP ports as node connections
+	// (trust.Split), over mutual TLS when the cluster is secure.
+	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
+	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
+	o.Machine = machine
+	o.Logger, o.Log.Logger = logger, logger
+	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
+	o.ScrubInterval = f.scrubInterval
+	o.Log.SegmentBytes = f.segmentBytes
+	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := secureRaft(f, &o); err != nil {
+		return nil, err
+	}
+	node, err := openNode(ctx, o)
+	if err != nil {
+		if o.RaftListener != nil {
+			o.RaftListener.Close()
+		}
+		return nil, err
+	}
+	if err := checkRaftAddr(node, f); err != nil {
+		node.Close()
+		return nil, err
+	}
+	return node, nil
+}
+
+// apiOptions are the HTTP API's: the same rules as MQTT (the ACL, nil:
+// allow all; a bearer token's key scope) and the same password file and
+// failure limiter.
+func apiOptions(f serveFlags, sec security, logger zerolog.Logger) httpapi.Options {
+	ao := httpapi.DefaultOptions()
+	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
+	ao.Logger = logger
+	if sec.passwords != nil { // a nil *auth.Passwords in the interface would not read as "none"
+		ao.Passwords = sec.passwords
+	}
+	ao.Limiter = sec.limiter
+	ao.Authorizer = auth.KeyScope{Base: f.mqtt.Authorizer}
+	if sec.keys != nil { // likewise a nil *auth.Keys
+		ao.Tokens = sec.keys
+	}
+	return ao
+}
+
+// startKeeper runs the leader's housekeeping (due wills, expiry, lost nodes).
+func startKeeper(f serveFlags, node *replication.Node, machine *replication.FSMMachine, logger zerolog.Logger) (*housekeeping.Keeper, error) {
+	ko := housekeeping.DefaultOptions()
+	ko.NodeID, ko.Cluster, ko.Views, ko.Logger = f.nodeID, node, machine, logger
+	keeper, err := housekeeping.New(ko)
+	if err != nil {
+		return nil, err
+	}
+	keeper.Start()
+	return keeper, nil
+}
+
+// startBroker makes the MQTT broker on node (its listeners open later).
+func startBroker(f serveFlags, node *replication.Node, machine *replication.FSMMachine, logger zerolog.Logger) (*mqtt.Broker, error) {
+	mo := f.mqtt
+	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.Logger = f.nodeID, node, node.Reader(), machine, logger
+	broker, err := mqtt.New(mo)
+	if err != nil {
+		return nil, err
+	}
+	broker.Start()
+	return broker, nil
+}
+
+func closeBroker(b *mqtt.Broker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b.Close(ctx)
+}
+
+// joinOrBootstrap forms the cluster as the flags say: --bootstrap-expect
+// discovery, or joining a member with --join; nothing for a lone node.
+func joinOrBootstrap(ctx context.Context, f serveFlags, node *replication.Node, self httpapi.Identity, logger zerolog.Logger) error {
+	switch {
+	case f.bootstrapExpect > 1:
+		return bootstrapExpect(ctx, node, f.cluster.HTTPClient(2*time.Second), self, splitList(f.join), f.bootstrapExpect)
+	case f.join != "":
+		return joinCluster(ctx, f, logger)
+	}
 	return nil
 }
 
