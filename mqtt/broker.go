@@ -141,6 +141,13 @@ func (b *Broker) connByName(name string) *conn {
 	return b.conns[name]
 }
 
+// isClosed reports whether Close was called.
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
 // Close stops accepting, closes every connection (MQTT 5 clients get
 // DISCONNECT 0x8B server shutting down; their wills follow the usual rules)
 // and waits for them, at most until ctx ends.

@@ -72,6 +72,7 @@ type conn struct {
 		buf         []byte
 		sentThrough log.Offset        // the highest live offset sent
 		aliases     map[string]uint16 // outbound topic aliases
+		lingerUntil time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}
 }
 
@@ -165,8 +166,9 @@ func (c *conn) shutdown(code packet.ReasonCode, why string) {
 	}
 	c.mu.Unlock()
 	c.signal()
-	// The writer sends the DISCONNECT and closes the socket; bound its time.
-	time.AfterFunc(c.b.o.CloseTimeout, func() { c.nc.Close() })
+	// The writer sends the DISCONNECT and half-closes the socket, the reader
+	// lingers (linger.go) and closes it; bound the time of both.
+	time.AfterFunc(c.b.o.CloseTimeout+c.b.o.CloseLinger, func() { c.nc.Close() })
 }
 
 // fail tears the connection down after a protocol error: code is sent to
@@ -184,16 +186,17 @@ func (c *conn) run() {
 	defer func() {
 		c.shutdown(0, "") // no-op when already closing
 		<-writerDone
-		c.nc.Close()
 		c.once.Do(func() { close(c.done) })
 		c.cancel()
 		c.end()
 		c.b.forget(c)
+		c.linger() // after end: the session's end (and Will) need not wait for it
+		c.nc.Close()
 	}()
 	if !c.readConnect() {
 		return
 	}
-	for {
+	for !c.isClosing() { // a closing connection handles nothing more
 		if c.keepAlive > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-22]
 		} else {
@@ -202,6 +205,9 @@ func (c *conn) run() {
 		p, err := packet.Read(c.r.br, c.version, c.b.o.MaxPacketSize)
 		if err != nil {
 			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
 			return
 		}
 		if !c.handle(p) {

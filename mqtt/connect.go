@@ -15,9 +15,12 @@ import (
 )
 
 // connectFailed answers a CONNECT that did not decode. A protocol level the
-// broker does not speak gets CONNACK 0x84 (5.0 format) or return code 0x01
-// (3.1.1 format) [MQTT-3.1.2-2]; other malformed CONNECTs of a 5.0 client
-// get CONNACK with the reason code; anything else is just closed.
+// broker does not speak gets return code 0x01 in the 3.1.1 format (remaining
+// length 2) whatever the level [MQTT-3.1.2-2]: a client of an unknown level
+// cannot be assumed to read the 5.0 format, and 3.x and 5.0 clients all read
+// this one. Other malformed CONNECTs of a 5.0 client get CONNACK with the
+// reason code; a wrong protocol name (not MQTT) and the rest are just closed
+// [MQTT-3.1.2-1] [MQTT-4.8.0-1] (docs/mqtt.md).
 func (c *conn) connectFailed(p packet.Packet, err error) {
 	var code packet.ReasonCode
 	if !errors.As(err, &code) {
@@ -26,8 +29,6 @@ func (c *conn) connectFailed(p packet.Packet, err error) {
 	}
 	cp, _ := p.(*packet.Connect)
 	switch {
-	case code == packet.ErrUnsupportedProtocolVersion && cp != nil && cp.ProtocolVersion >= packet.Version5:
-		c.version = packet.Version5
 	case code == packet.ErrUnsupportedProtocolVersion:
 		c.version = packet.Version311
 	case cp != nil && cp.ProtocolVersion == packet.Version5:

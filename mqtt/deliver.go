@@ -174,7 +174,9 @@ func (c *conn) idleFlush(extra <-chan struct{}) error {
 }
 
 // finish sends what is left (a refusing CONNACK, a DISCONNECT with reason
-// code to an MQTT 5 client) and closes the socket.
+// code to an MQTT 5 client) and half-closes the socket so the client reads
+// it even while still sending (linger.go); the socket is closed here only
+// when it cannot half-close or the write failed.
 func (c *conn) finish(err error) {
 	c.mu.Lock()
 	c.mu.closing = true
@@ -190,7 +192,9 @@ func (c *conn) finish(err error) {
 			d.Properties.ReasonString = why
 			c.write(d)
 		}
-		c.w.bw.Flush()
+		if c.w.bw.Flush() == nil && c.halfClose() {
+			return
+		}
 	}
 	c.nc.Close()
 }

@@ -115,6 +115,11 @@ type Options struct {
 	// CloseTimeout bounds how long a closing connection may take to send
 	// its DISCONNECT before the socket is closed under it.
 	CloseTimeout time.Duration
+	// CloseLinger is how long a connection closed by the broker keeps
+	// reading (and discarding) after its last packet and a half-close, so a
+	// client still sending reads the DISCONNECT or CONNACK instead of a
+	// reset; 0 closes at once.
+	CloseLinger time.Duration
 	// EndTimeout bounds how long an ended connection waits for its
 	// session's disconnect to commit (the sweep retries after it).
 	EndTimeout time.Duration
@@ -137,6 +142,7 @@ func DefaultOptions() Options {
 		SweepInterval:     2 * time.Second,
 		CommitTimeout:     10 * time.Second,
 		CloseTimeout:      2 * time.Second,
+		CloseLinger:       time.Second,
 		EndTimeout:        5 * time.Second,
 		Logger:            zerolog.Nop(),
 	}
@@ -159,6 +165,8 @@ func (o *Options) Validate() error {
 		return errors.New("mqtt: QueueLength must be at least 1")
 	case o.SweepInterval <= 0 || o.CommitTimeout <= 0 || o.CloseTimeout <= 0 || o.EndTimeout <= 0:
 		return errors.New("mqtt: SweepInterval, CommitTimeout, CloseTimeout and EndTimeout must be positive")
+	case o.CloseLinger < 0:
+		return errors.New("mqtt: CloseLinger must not be negative")
 	case o.MaxConnections < 0:
 		return errors.New("mqtt: MaxConnections must not be negative")
 	}

@@ -98,9 +98,11 @@ func knownVersion(v byte) bool { return v == Version31 || v == Version311 || v =
 // for Read; CONNECT is decoded with the level it carries. The packet aliases
 // body (Publish.Payload, binary fields), so the caller must not reuse body.
 //
-// Errors wrap a ReasonCode. On ErrUnsupportedProtocolVersion for a CONNECT,
-// the partly decoded *Connect is returned too, so the caller can pick the
-// CONNACK format from its ProtocolVersion.
+// Errors wrap a ReasonCode. For a CONNECT that fails with
+// ErrUnsupportedProtocolVersion, or after its protocol level said 5, the
+// partly decoded *Connect is returned too, so the caller can answer with a
+// CONNACK of the right format and code (a 5.0 server MAY send CONNACK 0x81
+// or 0x82 before closing, [MQTT-4.13.1-1]; 3.1.1 has no such code).
 func Decode(header byte, body []byte, version byte) (Packet, error) {
 	if err := checkHeader(header, version); err != nil {
 		return nil, err
@@ -110,7 +112,8 @@ func Decode(header byte, body []byte, version byte) (Packet, error) {
 	p := decodeBody(t, &d, header&0x0f)
 	if d.err != nil {
 		err := fmt.Errorf("packet: decode %s: %w", t, d.err)
-		if c, ok := p.(*Connect); ok && errors.Is(d.err, ErrUnsupportedProtocolVersion) {
+		if c, ok := p.(*Connect); ok && (errors.Is(d.err, ErrUnsupportedProtocolVersion) ||
+			d.version == Version5) {
 			return c, err
 		}
 		return nil, err

@@ -119,8 +119,10 @@ func (o *Subscription) decodeOptions(d *decoder, b byte) {
 		d.failf(ErrMalformed, "subscription options %#02x: reserved bits set (3.1.1 [MQTT-3-8.3-4])", b)
 	case b&optReservedV5 != 0:
 		d.failf(ErrMalformed, "subscription options %#02x: reserved bits set [MQTT-3.8.3-5]", b)
-	case o.QoS == 3:
+	case o.QoS == 3 && d.version != Version5:
 		d.failf(ErrMalformed, "subscription qos 3 (3.1.1 [MQTT-3-8.3-4])")
+	case o.QoS == 3: // 5.0 section 3.8.3.1 calls this a Protocol Error, not Malformed
+		d.failf(ErrProtocolError, "subscription maximum qos 3 (section 3.8.3.1)")
 	case o.RetainHandling == 3:
 		d.failf(ErrProtocolError, "retain handling 3 (section 3.8.3.1)")
 	case o.NoLocal && strings.HasPrefix(o.Filter, sharePrefix):

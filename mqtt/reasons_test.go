@@ -1,0 +1,257 @@
+package mqtt_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stratamq/strata/mqtt"
+	"github.com/stratamq/strata/mqtt/packet"
+)
+
+// connectBytes is a CONNECT with protocol name, level and client id "c",
+// Clean Start, keep alive 60 and, for level 5, no properties.
+func connectBytes(name string, level byte) []byte {
+	body := []byte{0, byte(len(name))}
+	body = append(body, name...)
+	body = append(body, level, 0x02, 0, 60)
+	if level == 5 {
+		body = append(body, 0)
+	}
+	body = append(body, 0, 1, 'c')
+	return append([]byte{0x10, byte(len(body))}, body...)
+}
+
+// readAllRaw sends raw on a new connection and returns every byte the broker
+// sends until it closes the connection; the close must come within d.
+func readAllRaw(t *testing.T, addr string, raw []byte, d time.Duration) []byte {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(d))
+	got, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatalf("connection not closed cleanly within %v: %v (read % x)", d, err, got)
+	}
+	return got
+}
+
+// TestUnsupportedProtocolLevel: a protocol level the broker does not speak
+// gets CONNACK return code 0x01 in the 3.1.1 format (remaining length 2),
+// whatever the level, then the close [MQTT-3.1.2-2].
+func TestUnsupportedProtocolLevel(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	want := []byte{0x20, 0x02, 0x00, 0x01}
+	for _, tc := range []struct {
+		name  string
+		level byte
+	}{{"MQTT", 0}, {"MQTT", 2}, {"MQTT", 3}, {"MQTT", 6}, {"MQTT", 255}, {"MQIsdp", 4}, {"MQIsdp", 5}} {
+		if got := readAllRaw(t, tb.addr, connectBytes(tc.name, tc.level), 10*time.Second); !bytes.Equal(got, want) {
+			t.Errorf("%s level %d: got % x, want % x then close", tc.name, tc.level, got, want)
+		}
+	}
+}
+
+// TestWrongProtocolName: a CONNECT whose protocol name is not MQTT (or
+// MQIsdp) is not MQTT: the broker closes without a CONNACK, for every level
+// (3.1.1 [MQTT-3.1.2-1] allows the close; 5.0 [MQTT-3.1.2-1] allows it
+// without the optional CONNACK 0x84).
+func TestWrongProtocolName(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	for _, level := range []byte{3, 4, 5} {
+		if got := readAllRaw(t, tb.addr, connectBytes("MQTX", level), 10*time.Second); len(got) != 0 {
+			t.Errorf("level %d: got % x, want close without CONNACK", level, got)
+		}
+	}
+}
+
+// reasonRow is one end-to-end row of the table in docs/mqtt.md ("Malformed
+// Packet or Protocol Error"): raw bytes an MQTT 5 client sends and the
+// reason code the broker answers with, in a DISCONNECT (after CONNECT) or in
+// the CONNACK (when raw is the CONNECT).
+type reasonRow struct {
+	name string
+	raw  []byte
+	want packet.ReasonCode
+}
+
+var afterConnectRows = []reasonRow{
+	// A packet type the server never receives [MQTT-4.8.0-1] closes: Protocol Error.
+	{"CONNACK from a client", []byte{0x20, 3, 0, 0, 0}, packet.CodeProtocolError},
+	{"SUBACK from a client", []byte{0x90, 4, 0, 1, 0, 0}, packet.CodeProtocolError},
+	{"UNSUBACK from a client", []byte{0xB0, 4, 0, 1, 0, 0}, packet.CodeProtocolError},
+	{"PINGRESP from a client", []byte{0xD0, 0}, packet.CodeProtocolError},
+	{"second CONNECT [MQTT-3.1.0-2]", connectBytes("MQTT", 5), packet.CodeProtocolError},
+	{"AUTH without a method in CONNECT", []byte{0xF0, 0}, packet.CodeProtocolError},
+	// Reserved bits and values: Malformed Packet.
+	{"reserved packet type 0", []byte{0x00, 0}, packet.CodeMalformedPacket},
+	{"PINGREQ flags [MQTT-2.1.3-1]", []byte{0xC1, 0}, packet.CodeMalformedPacket},
+	{"SUBSCRIBE flags 0000 [MQTT-3.8.1-1]", []byte{0x80, 6, 0, 1, 0, 0, 1, 'a', 0}, packet.CodeMalformedPacket},
+	{"PUBLISH QoS 3 [MQTT-3.3.1-4]", []byte{0x36, 6, 0, 1, 't', 0, 1, 0}, packet.CodeMalformedPacket},
+	{"SUBSCRIBE reserved option bits [MQTT-3.8.3-5]", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0xC0}, packet.CodeMalformedPacket},
+	{"DISCONNECT property length past the end", []byte{0xE0, 2, 0, 5}, packet.CodeMalformedPacket},
+	// Properties.
+	{"PUBLISH with Session Expiry (not a PUBLISH property)", []byte{0x30, 9, 0, 1, 't', 5, 0x11, 0, 0, 0, 1}, packet.CodeMalformedPacket},
+	{"PUBLISH with Payload Format twice", []byte{0x30, 8, 0, 1, 't', 4, 0x01, 0, 0x01, 0}, packet.CodeProtocolError},
+	{"SUBSCRIBE Maximum QoS 3 (section 3.8.3.1)", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 3}, packet.CodeProtocolError},
+	{"SUBSCRIBE Retain Handling 3", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x30}, packet.CodeProtocolError},
+	{"SUBSCRIBE without a filter [MQTT-3.8.3-3]", []byte{0x82, 3, 0, 1, 0}, packet.CodeProtocolError},
+	{"PUBLISH Topic Alias 0 [MQTT-3.3.2-8]", []byte{0x30, 7, 0, 1, 't', 3, 0x23, 0, 0}, packet.CodeTopicAliasInvalid},
+}
+
+// TestReasonCodesAfterConnect: each row closes an MQTT 5 connection with a
+// DISCONNECT carrying its reason code [MQTT-4.13.1-1] [MQTT-4.13.2-1].
+func TestReasonCodesAfterConnect(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	for _, row := range afterConnectRows {
+		t.Run(row.name, func(t *testing.T) {
+			rc, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "reasons", CleanStart: true})
+			if err := rc.sendBytes(row.raw); err != nil {
+				t.Fatal(err)
+			}
+			rc.expectDisconnect(row.want, 10*time.Second)
+		})
+	}
+}
+
+var connectRows = []reasonRow{
+	{"reserved connect flag [MQTT-3.1.2-3]", []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x03, 0, 60, 0, 0, 1, 'c'}, packet.CodeMalformedPacket},
+	{"will QoS 3 [MQTT-3.1.2-12]", []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x1E, 0, 60, 0, 0, 1, 'c'}, packet.CodeMalformedPacket},
+	{"Topic Alias in CONNECT", []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 3, 0x23, 0, 1, 0, 1, 'c'}, packet.CodeMalformedPacket},
+	{"Session Expiry twice", []byte{0x10, 24, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 10, 0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2, 0, 1, 'c'}, packet.CodeProtocolError},
+	{"second Authentication Method", []byte{0x10, 24, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 10, 0x15, 0, 2, 'a', 'b', 0x15, 0, 2, 'c', 'd', 0, 1, 'c'}, packet.CodeProtocolError},
+	{"Authentication Data without Method", []byte{0x10, 18, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 4, 0x16, 0, 1, 'x', 0, 1, 'c'}, packet.CodeProtocolError},
+	{"Receive Maximum 0", []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 3, 0x21, 0, 0, 0, 1, 'c'}, packet.CodeProtocolError},
+}
+
+// TestReasonCodesInConnack: a malformed or protocol-violating CONNECT of an
+// MQTT 5 client gets CONNACK with 0x81 or 0x82, then the close
+// [MQTT-4.13.1-1]; the same CONNECT at level 4 is closed without a CONNACK
+// (3.1.1 has no return code for it).
+func TestReasonCodesInConnack(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	for _, row := range connectRows {
+		t.Run(row.name, func(t *testing.T) {
+			rc := dialRaw(t, tb.addr, packet.Version5)
+			if err := rc.sendBytes(row.raw); err != nil {
+				t.Fatal(err)
+			}
+			if ack := expect[*packet.Connack](t, rc, 10*time.Second); ack.ReasonCode != row.want {
+				t.Fatalf("CONNACK %v (%q), want %v", ack.ReasonCode, ack.Properties.ReasonString, row.want)
+			}
+			rc.waitClose(10 * time.Second)
+		})
+	}
+	bad := []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x03, 0, 60, 0, 1, 'c'}
+	if got := readAllRaw(t, tb.addr, bad, 10*time.Second); len(got) != 0 {
+		t.Fatalf("3.1.1 reserved flag: got % x, want close without CONNACK", got)
+	}
+}
+
+// TestReceiveMaximumDisconnectReadByBusyClient: a client that exceeds
+// Receive Maximum with QoS 2 and keeps sending (PUBLISH, PUBREL) still reads
+// DISCONNECT 0x93 and then an orderly end of stream, not a reset: the broker
+// half-closes and discards what arrives for CloseLinger [MQTT-3.3.4-9].
+func TestReceiveMaximumDisconnectReadByBusyClient(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(o *mqtt.Options) { o.ReceiveMaximum = 2 })
+	nc, err := net.DialTimeout("tcp", tb.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	mustWrite(t, nc, &packet.Connect{ProtocolVersion: 5, ClientID: "busy", CleanStart: true})
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if p, err := packet.Read(br, 5, 0); err != nil || p.(*packet.Connack).ReasonCode != 0 {
+		t.Fatalf("CONNACK: %v %v", p, err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go keepSending(nc, stop)
+
+	var got *packet.Disconnect
+	for {
+		p, err := packet.Read(br, 5, 0)
+		if err != nil {
+			if got == nil || !errors.Is(err, io.EOF) {
+				t.Fatalf("read ended with %v after DISCONNECT %v, want DISCONNECT 0x93 then EOF", err, got)
+			}
+			break
+		}
+		if d, ok := p.(*packet.Disconnect); ok {
+			got = d
+		}
+	}
+	if got.ReasonCode != packet.CodeReceiveMaximumExceeded {
+		t.Fatalf("DISCONNECT %v, want %v", got.ReasonCode, packet.CodeReceiveMaximumExceeded)
+	}
+}
+
+// keepSending writes QoS 2 PUBLISHes and PUBRELs (unanswered: no PUBREC
+// read) until stop, a write error, 2 s or 20,000 packets.
+func keepSending(nc net.Conn, stop chan struct{}) {
+	deadline := time.Now().Add(2 * time.Second)
+	var buf []byte
+	for i := range 10000 {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		id := uint16(i%60000 + 1)
+		buf, _ = packet.Encode(buf[:0], &packet.Publish{Topic: "busy/t", QoS: 2, PacketID: id, Payload: []byte("x")}, 5)
+		buf, _ = packet.Encode(buf, &packet.Pubrel{PacketID: id}, 5)
+		if _, err := nc.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+func mustWrite(t *testing.T, nc net.Conn, p packet.Packet) {
+	t.Helper()
+	raw, err := packet.Encode(nil, p, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloseLingerIsBounded: a client that never closes its side after our
+// DISCONNECT, and keeps writing, has its connection closed once CloseLinger
+// has passed: the discard is bounded in time.
+func TestCloseLingerIsBounded(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(o *mqtt.Options) { o.CloseLinger = 200 * time.Millisecond })
+	rc, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "linger", CleanStart: true})
+	start := time.Now()
+	if err := rc.sendBytes([]byte{0xD0, 0}); err != nil { // PINGRESP: a Protocol Error
+		t.Fatal(err)
+	}
+	rc.expectDisconnect(packet.CodeProtocolError, 10*time.Second)
+	waitFor(t, 10*time.Second, "the broker to close the lingering socket", func() bool {
+		return rc.sendBytes([]byte{0xC0, 0}) != nil // a reset once closed
+	})
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("closed after %v, before CloseLinger", d)
+	}
+}
