@@ -107,7 +107,7 @@ var afterConnectRows = []reasonRow{
 	{"PUBLISH with Payload Format twice", []byte{0x30, 8, 0, 1, 't', 4, 0x01, 0, 0x01, 0}, packet.CodeProtocolError},
 	{"SUBSCRIBE Maximum QoS 3 (section 3.8.3.1)", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 3}, packet.CodeProtocolError},
 	{"SUBSCRIBE Retain Handling 3", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x30}, packet.CodeProtocolError},
-	{"SUBSCRIBE without a filter [MQTT-3.8.3-3]", []byte{0x82, 3, 0, 1, 0}, packet.CodeProtocolError},
+	{"SUBSCRIBE without a filter (section 3.8.3)", []byte{0x82, 3, 0, 1, 0}, packet.CodeProtocolError},
 	{"PUBLISH Topic Alias 0 [MQTT-3.3.2-8]", []byte{0x30, 7, 0, 1, 't', 3, 0x23, 0, 0}, packet.CodeTopicAliasInvalid},
 }
 

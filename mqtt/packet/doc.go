@@ -22,7 +22,8 @@
 // Decode failures wrap a ReasonCode, which implements error: ErrMalformed
 // (0x81), ErrProtocolError (0x82), ErrPacketTooLarge (0x95),
 // ErrUnsupportedProtocolVersion (0x84), ErrTopicNameInvalid (0x90) or
-// ErrTopicAliasInvalid (0x94). The connection layer picks its DISCONNECT or
+// ErrTopicAliasInvalid (0x94); docs/mqtt.md ("Malformed Packet or Protocol
+// Error") lists which violation is which. The connection layer picks its DISCONNECT or
 // CONNACK reason code with errors.As(err, &code); for MQTT 3.x it just closes
 // the connection [MQTT-4.8.0-1]. Encode failures wrap ErrEncode: the codec
 // refuses to write what a conforming receiver would reject.
