@@ -259,3 +259,26 @@ func TestCloseLingerIsBounded(t *testing.T) {
 		t.Fatalf("closed after %v, before CloseLinger", d)
 	}
 }
+
+// TestCloseWithReasonOverTLS: over TLS the half-close is a close_notify; a
+// client whose PINGRESP (a Protocol Error) is followed by 64 KiB the broker
+// never handles reads DISCONNECT 0x82 and then a clean end of stream.
+func TestCloseWithReasonOverTLS(t *testing.T) {
+	t.Parallel()
+	addr, roots := startTLSBroker(t, newTestCA(t, "client CA"), false)
+	rc, err := dialTLS(t, addr, roots, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack := rc.connect(&packet.Connect{ClientID: "tls-close", CleanStart: true}); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	raw := append([]byte{0xD0, 0}, bytes.Repeat([]byte{0xC0, 0}, 32<<10)...)
+	if err := rc.sendBytes(raw); err != nil {
+		t.Fatal(err)
+	}
+	rc.expectDisconnect(packet.CodeProtocolError, 10*time.Second)
+	if !errors.Is(rc.err, io.EOF) {
+		t.Fatalf("after DISCONNECT the read ended with %v, want EOF", rc.err)
+	}
+}
