@@ -192,3 +192,36 @@ func TestConformanceV5SharedNegativeAck(t *testing.T) {
 		t.Fatalf("the message reached members %d times, want once", got)
 	}
 }
+
+// TestConformanceV5SharedQoS2Interrupted: a QoS 2 delivery to a shared
+// subscription member whose connection breaks is completed to that member
+// when it resumes [MQTT-4.8.2-4]; if its session ends instead, no other
+// member gets the message [MQTT-4.8.2-5].
+func TestConformanceV5SharedQoS2Interrupted(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "sq2pub", CleanStart: true})
+	for _, c := range []struct {
+		id     string
+		expiry uint32
+	}{{"sq2keep", 60}, {"sq2gone", 0}} {
+		group := "$share/" + c.id + "/sq2/" + c.id
+		a, _ := rawConnect(t, tb.addr, connectV5(c.id, true, c.expiry))
+		a.subscribe(0, packet.Subscription{Filter: group, QoS: 2})
+		pub.publish(&packet.Publish{Topic: "sq2/" + c.id, QoS: 2, Payload: []byte(c.id)})
+		first := nextPublish(t, a)
+		a.close() // before PUBREC
+		tb.waitOffline(t, c.id)
+
+		b, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: c.id + "-other", CleanStart: true})
+		b.subscribe(0, packet.Subscription{Filter: group, QoS: 2})
+		if c.expiry > 0 {
+			a, _ = rawConnect(t, tb.addr, connectV5(c.id, false, c.expiry))
+			p := nextPublish(t, a)
+			if p.PacketID != first.PacketID || !p.Dup || string(p.Payload) != c.id {
+				t.Fatalf("resumed member got %+v, want the same PUBLISH again with DUP", p)
+			}
+		}
+		b.noPublish(300 * time.Millisecond)
+	}
+}

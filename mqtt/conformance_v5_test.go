@@ -120,3 +120,27 @@ func TestConformanceV5WillRemovedOnNormalDisconnect(t *testing.T) {
 	}
 	watch.noPublish(300 * time.Millisecond) // the polite client's will never came
 }
+
+// TestConformanceV5ResponseTopicWildcard: a Response Topic with a wildcard
+// [MQTT-3.3.2-14] is the client's Protocol Error: DISCONNECT 0x82 for a
+// PUBLISH (nothing is delivered), CONNACK 0x82 for a will.
+func TestConformanceV5ResponseTopicWildcard(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	sub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "rtsub5", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "rt/#", QoS: 1})
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "rtpub5", CleanStart: true})
+	p := &packet.Publish{Topic: "rt/req", QoS: 1, PacketID: 1, Payload: []byte("q")}
+	p.Properties.ResponseTopic = "rt/+/reply"
+	pub.mustSend(p)
+	pub.expectDisconnect(packet.CodeProtocolError, 5*time.Second)
+	sub.noPublish(200 * time.Millisecond)
+
+	w := &packet.Will{Topic: "rt/will", Payload: []byte("w")}
+	w.Properties.ResponseTopic = "rt/#"
+	rc := dialRaw(t, tb.addr, packet.Version5)
+	if ack := rc.connect(&packet.Connect{ClientID: "rtwill5", CleanStart: true, Will: w}); ack.ReasonCode != packet.CodeProtocolError {
+		t.Fatalf("CONNACK %v for a will with a wildcard response topic, want 0x82", ack.ReasonCode)
+	}
+	rc.waitClose(5 * time.Second)
+}
