@@ -144,3 +144,27 @@ func TestConformanceV5ResponseTopicWildcard(t *testing.T) {
 	}
 	rc.waitClose(5 * time.Second)
 }
+
+// TestConformanceV5SubackReasonStringFits: a SUBACK's Reason String is left
+// out rather than exceed the client's Maximum Packet Size [MQTT-3.9.2-1];
+// the SUBACK itself still comes. (One write path does this for every
+// acknowledgement and DISCONNECT: TestV5MaximumPacketSizeReasonString.)
+func TestConformanceV5SubackReasonStringFits(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	bad := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$replay/not-a-start/x", QoS: 1}}}
+	for _, limit := range []uint32{0, 16} {
+		cp := &packet.Connect{ClientID: "subackfit5", CleanStart: true}
+		cp.Properties.MaximumPacketSize = limit
+		rc, _ := rawConnect(t, tb.addr, cp)
+		rc.mustSend(bad)
+		sa := expect[*packet.Suback](t, rc, 5*time.Second)
+		if sa.PacketID != 1 || !slices.Equal(sa.ReasonCodes, []packet.ReasonCode{packet.CodeTopicFilterInvalid}) {
+			t.Fatalf("SUBACK %+v", sa)
+		}
+		if hasReason := sa.Properties.ReasonString != ""; hasReason != (limit == 0) {
+			t.Fatalf("limit %d: reason string %q", limit, sa.Properties.ReasonString)
+		}
+		rc.disconnect(nil)
+	}
+}
