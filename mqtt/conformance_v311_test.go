@@ -174,14 +174,15 @@ func TestConformance311QoS2Receiver(t *testing.T) {
 	sub.subscribe(0, packet.Subscription{Filter: "q2", QoS: 2})
 	pub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "q2pub311", CleanStart: true})
 
-	pp := &packet.Publish{Topic: "q2", QoS: 2, PacketID: 77, Payload: []byte("once")}
+	// DUP 1 on the first copy, as a client resending after a reconnect
+	// would: the delivery's DUP reflects only its own retransmission
+	// [MQTT-3.3.1-3].
+	pp := &packet.Publish{Topic: "q2", QoS: 2, PacketID: 77, Dup: true, Payload: []byte("once")}
 	pub.mustSend(pp)
 	if r := expect[*packet.Pubrec](t, pub, 5*time.Second); r.PacketID != 77 {
 		t.Fatalf("PUBREC for %d", r.PacketID)
 	}
-	dup := *pp
-	dup.Dup = true
-	pub.mustSend(&dup)
+	pub.mustSend(pp)
 	if r := expect[*packet.Pubrec](t, pub, 5*time.Second); r.PacketID != 77 {
 		t.Fatalf("second PUBREC for %d", r.PacketID)
 	}
@@ -189,8 +190,51 @@ func TestConformance311QoS2Receiver(t *testing.T) {
 	if c := expect[*packet.Pubcomp](t, pub, 5*time.Second); c.PacketID != 77 {
 		t.Fatalf("PUBCOMP for %d", c.PacketID)
 	}
-	if p, _ := sub.recvPublish(5 * time.Second); string(p.Payload) != "once" {
-		t.Fatalf("got %q", p.Payload)
+	if p, _ := sub.recvPublish(5 * time.Second); string(p.Payload) != "once" || p.Dup {
+		t.Fatalf("got %q dup=%v, want once with DUP 0", p.Payload, p.Dup)
 	}
 	sub.noPublish(300 * time.Millisecond)
+
+	// After PUBCOMP the identifier is free: the same id is a new message
+	// [MQTT-4.3.3-2].
+	if code := pub.publish(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 77, Payload: []byte("again")}); code != 0 {
+		t.Fatalf("PUBREC %v", code)
+	}
+	if p, _ := sub.recvPublish(5 * time.Second); string(p.Payload) != "again" {
+		t.Fatalf("got %q, want again", p.Payload)
+	}
+}
+
+// TestConformance311QoS1Receiver: after PUBACK, a PUBLISH with the same
+// packet identifier is a new message, whatever its DUP flag
+// [MQTT-4.3.2-2]; PUBACK carries the PUBLISH's identifier [MQTT-2.3.1-6].
+func TestConformance311QoS1Receiver(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	sub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "q1sub311", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "q1", QoS: 1})
+	pub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "q1pub311", CleanStart: true})
+	for _, payload := range []string{"first", "second"} {
+		pub.publish(&packet.Publish{Topic: "q1", QoS: 1, PacketID: 5, Dup: payload == "second", Payload: []byte(payload)})
+		if p, _ := sub.recvPublish(5 * time.Second); string(p.Payload) != payload {
+			t.Fatalf("got %q, want %q", p.Payload, payload)
+		}
+	}
+}
+
+// TestConformance311RetainedOutlivesSession: a retained message stays when
+// the session that published it ends [MQTT-3.1.2.7] (the 3.1.1 spec's own
+// spelling of this tag).
+func TestConformance311RetainedOutlivesSession(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	pub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "retgone311", CleanStart: true})
+	pub.publish(&packet.Publish{Topic: "stay", QoS: 1, Retain: true, Payload: []byte("here")})
+	pub.mustSend(&packet.Disconnect{})
+	pub.waitClose(5 * time.Second)
+	sub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "retlater311", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "stay", QoS: 1})
+	if p, _ := sub.recvPublish(5 * time.Second); string(p.Payload) != "here" || !p.Retain {
+		t.Fatalf("got %q retain=%v", p.Payload, p.Retain)
+	}
 }
