@@ -38,6 +38,28 @@ func TestConformanceDoc(t *testing.T) {
 	for _, bad := range badTestRefs(string(doc), tests) {
 		t.Errorf("%s names %s, which does not exist", conformanceDoc, bad)
 	}
+	for _, row := range rowsWithoutStatus(string(doc)) {
+		t.Errorf("%s: row without a test, a reason or GAP: %s", conformanceDoc, row)
+	}
+}
+
+// rowsWithoutStatus returns the statement rows whose last column is none
+// of: a test reference, "n/a: reason", "covered by c13x", "**GAP**".
+func rowsWithoutStatus(doc string) []string {
+	var bad []string
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(line, "| MQTT-") {
+			continue
+		}
+		cols := strings.Split(strings.Trim(line, "| "), " | ")
+		last := cols[len(cols)-1]
+		ok := len(cols) == 3 && (testRefRE.MatchString(last) || strings.HasPrefix(last, "n/a: ") && len(last) > 10 ||
+			strings.HasPrefix(last, "covered by c13") || strings.HasPrefix(last, "**GAP**"))
+		if !ok {
+			bad = append(bad, line)
+		}
+	}
+	return bad
 }
 
 // readTestFiles returns the text of every _test.go file under root, by
@@ -132,5 +154,10 @@ func TestConformanceChecks(t *testing.T) {
 	}
 	if b := badTestRefs(doc, tests); len(b) != 1 || b[0] != "a/x_test.go TestGone" {
 		t.Errorf("badTestRefs = %v, want a/x_test.go TestGone", b)
+	}
+	rows := doc + "| MQTT-3.1.0-2 | second connect | n/a: a client-only statement |\n" +
+		"| MQTT-3.1.2-1 | protocol name | |\n| MQTT-3.1.2-2 | version | maybe |\n"
+	if r := rowsWithoutStatus(rows); len(r) != 2 {
+		t.Errorf("rowsWithoutStatus = %q, want the last two rows", r)
 	}
 }
