@@ -171,6 +171,9 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 	if !c.acl.Allow(auth.Publish, w.Topic) {
 		return nil, refuse(packet.CodeNotAuthorized, "not allowed to publish the will's topic")
 	}
+	if err := checkResponseTopic(&w.Properties); err != nil {
+		return nil, refuse(packet.CodeProtocolError, "will "+err.Error())
+	}
 	if w.Properties.PayloadFormat == 1 && !utf8.Valid(w.Payload) {
 		return nil, refuse(packet.CodePayloadFormatInvalid, "will payload is not UTF-8 as its payload format indicator says")
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/topic"
 )
 
 // sysPrefix starts the broker's statistics topics; clients cannot publish
@@ -38,6 +39,10 @@ func (c *conn) publish(p *packet.Publish) bool {
 		}
 		c.answer(p.QoS, p.PacketID, packet.CodePayloadFormatInvalid)
 		return true
+	}
+	if err := checkResponseTopic(&p.Properties); err != nil {
+		c.fail(packet.CodeProtocolError, err.Error())
+		return false
 	}
 	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: c.clientID,
 		Publish: fsm.Publish{Message: fsm.Message{Topic: name, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain}}}
@@ -211,6 +216,20 @@ func (c *conn) released(id uint16, err error) {
 func (c *conn) checkTopic(name string) error {
 	if len(name) > c.b.o.MaxTopicLength {
 		return fmt.Errorf("topic is %d bytes, longer than this broker's limit of %d", len(name), c.b.o.MaxTopicLength)
+	}
+	return nil
+}
+
+// checkResponseTopic refuses a Response Topic that is not a valid topic
+// name (a wildcard in it: [MQTT-3.3.2-14]) here, as the publisher's
+// protocol error: the log refuses it too, but a failed proposal would tell
+// the client 0x89 (server busy), as if the broker were at fault.
+func checkResponseTopic(p *packet.Properties) error {
+	if p.ResponseTopic == "" {
+		return nil
+	}
+	if err := topic.ValidateName(p.ResponseTopic); err != nil {
+		return fmt.Errorf("response topic: %w", err)
 	}
 	return nil
 }
