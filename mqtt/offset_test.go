@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -371,4 +372,28 @@ func TestV5OffsetOptInPaho(t *testing.T) {
 	pub, _ = v5Client(t, wide.addr, &paho5.Connect{ClientID: "pub", CleanStart: true, KeepAlive: 30}, nil)
 	publish("pw/x", "wide", false)
 	checkPahoProps(t, "broker-wide", wideIn.waitN(t, 1, 5*time.Second)[0], "wide", true)
+}
+
+// TestOffsetOptInFailover: the choice is in the replicated Subscribe entry,
+// so after the leader dies the sessions resumed on another node keep it.
+func TestOffsetOptInFailover(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	asker, _ := rawConnect(t, tc.nodes[0].addr, connectV5("asker", true, 300))
+	subscribeOK(asker, askOffset, packet.Subscription{Filter: "fo/#", QoS: 1})
+	plain, _ := rawConnect(t, tc.nodes[0].addr, connectV5("plain", true, 300))
+	plain.subscribe(0, packet.Subscription{Filter: "fo/#", QoS: 1})
+	asker.disconnect(nil)
+	plain.disconnect(nil)
+	tc.kill(0) // the leader
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tc.nodes[1].node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	asker, _ = rawConnect(t, tc.nodes[1].addr, connectV5("asker", false, 300))
+	plain, _ = rawConnect(t, tc.nodes[2].addr, connectV5("plain", false, 300))
+	pub, _ := rawConnect(t, tc.nodes[2].addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	publishProps(pub, "fo/x", "after", false)
+	expectOffset(t, asker, "after")
+	expectUnaltered(t, plain, "after")
 }
