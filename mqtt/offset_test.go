@@ -1,7 +1,6 @@
 package mqtt_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -265,6 +264,8 @@ func TestOffsetOptInSurvivesRestart(t *testing.T) {
 	plain.subscribe(0, packet.Subscription{Filter: "rs/#", QoS: 1})
 	asker.disconnect(nil)
 	plain.disconnect(nil)
+	tb.waitOffline(t, "asker")
+	tb.waitOffline(t, "plain")
 	if err := tb.node.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
@@ -384,11 +385,14 @@ func TestOffsetOptInFailover(t *testing.T) {
 	plain.subscribe(0, packet.Subscription{Filter: "fo/#", QoS: 1})
 	asker.disconnect(nil)
 	plain.disconnect(nil)
+	tc.nodes[0].waitOffline(t, "asker") // the disconnects committed
+	tc.nodes[0].waitOffline(t, "plain")
 	tc.kill(0) // the leader
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := tc.nodes[1].node.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
+	for _, i := range []int{1, 2} {
+		waitFor(t, 20*time.Second, "a new leader", func() bool {
+			l := tc.nodes[i].node.LeaderHTTP()
+			return l != "" && l != "n1"
+		})
 	}
 	asker, _ = rawConnect(t, tc.nodes[1].addr, connectV5("asker", false, 300))
 	plain, _ = rawConnect(t, tc.nodes[2].addr, connectV5("plain", false, 300))
