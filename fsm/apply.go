@@ -39,6 +39,9 @@ type Delivery struct {
 	// messages sent on subscribe (section 3.3.1.3).
 	Retain          bool
 	SubscriptionIDs []uint32 // every matching subscription's id, ascending [MQTT-3.3.4-3/4]
+	// OffsetProperty: a matching subscription asked for the offset user
+	// property (SubOptions.OffsetProperty), so the delivery carries it.
+	OffsetProperty bool
 }
 
 // Close asks the node holding a connection to close it.
@@ -151,12 +154,14 @@ func expiresAt(e *Entry) int64 {
 type match struct {
 	qos    byte
 	retain bool
+	offset bool // any match asked for the offset user property
 	ids    []uint32
 }
 
 func (m *match) add(p *Publish, o SubOptions) {
 	m.qos = max(m.qos, min(p.QoS, o.QoS)) // [MQTT-3.8.4-8], [MQTT-3.3.4-2]
 	m.retain = m.retain || (p.Retain && o.RetainAsPublished)
+	m.offset = m.offset || o.OffsetProperty
 	if o.ID != 0 && !slices.Contains(m.ids, o.ID) {
 		m.ids = append(m.ids, o.ID)
 	}
@@ -259,7 +264,7 @@ func (s *State) deliver(off log.Offset, e *Entry, matches map[string]*match) []D
 		m := matches[c]
 		slices.Sort(m.ids)
 		out = append(out, Delivery{ClientID: c, Node: sess.Node, Offset: off, QoS: m.qos,
-			Retain: m.retain, SubscriptionIDs: m.ids})
+			Retain: m.retain, SubscriptionIDs: m.ids, OffsetProperty: m.offset})
 		s.markSent(c, off, m.qos, expiresAt(e))
 	}
 	return out

@@ -57,7 +57,7 @@ func (g *gen) next(s *State) Entry {
 		e.Kind = KindSubscribe
 		e.Subscriptions = []Subscription{{Filter: g.pick(genFilters), Options: SubOptions{
 			QoS: byte(g.rng.IntN(3)), NoLocal: g.rng.IntN(3) == 0, RetainAsPublished: g.rng.IntN(2) == 0,
-			RetainHandling: byte(g.rng.IntN(3)), ID: uint32(g.rng.IntN(4))}}}
+			RetainHandling: byte(g.rng.IntN(3)), ID: uint32(g.rng.IntN(4)), OffsetProperty: g.rng.IntN(2) == 0}}}
 	case n < 10:
 		e.Kind, e.Filters = KindUnsubscribe, []string{g.pick(genFilters)}
 	case n < 13:

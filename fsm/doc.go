@@ -16,7 +16,7 @@
 //	1 Publish            client id, packet id, message (topic, payload, QoS, retain, MQTT 5 properties);
 //	                     Will marks the publication of a will: a will is a publish, not a kind of its own
 //	2 Subscribe          the filters of one SUBSCRIBE with options (QoS, no-local, retain-as-published,
-//	                     retain handling, subscription identifier)
+//	                     retain handling, subscription identifier, offset property)
 //	3 Unsubscribe        the filters of one UNSUBSCRIBE
 //	4 SessionConnect     clean start, session expiry, protocol version, node, will and will delay
 //	5 SessionDisconnect  reason (normal | will | takeover | lost), Since (the connection's connect
@@ -36,7 +36,10 @@
 // Record kinds).
 //
 // Subscription identifiers are per delivery (Delivery.SubscriptionIDs), topic
-// aliases per connection: neither is part of a message.
+// aliases per connection: neither is part of a message. So is the offset
+// user property (Delivery.OffsetProperty): set when any matching subscription
+// of the session asked for it (SubOptions.OffsetProperty), live, retained,
+// owed and resent alike; the connection layer adds it to the PUBLISH.
 //
 // # Encoding
 //
@@ -49,7 +52,7 @@
 //	             4 correlation data, 5 user properties), then each present field in bit order:
 //	             format(1) expiry(uvarint) str str bytes count(uvarint) count×(name str, value str)
 //	subscribe  = count(uvarint) count×(filter(str) options(1: bits 0-1 QoS, 2 no-local, 3 RAP,
-//	             4-5 retain handling) id(uvarint, 0 none))
+//	             4-5 retain handling, 6 offset property) id(uvarint, 0 none))
 //	unsubscribe= count(uvarint) count×filter(str)
 //	connect    = flags(1: bit 0 clean start, 1 will, 2-3 will QoS, 4 will retain) expiry(uvarint)
 //	             protocol-version(1) node(str) [will: topic(str) payload(bytes) props delay(uvarint)]

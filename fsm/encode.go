@@ -24,6 +24,7 @@ const (
 
 	subNoLocal = 1 << 2 // subscription options: bits 0-1 QoS, 4-5 retain handling
 	subRAP     = 1 << 3
+	subOffset  = 1 << 6 // the offset user property asked for; never set before it existed
 
 	propFormat      = 1 << 0
 	propExpiry      = 1 << 1
@@ -297,17 +298,21 @@ func (o SubOptions) flags() byte {
 	if o.RetainAsPublished {
 		f |= subRAP
 	}
+	if o.OffsetProperty {
+		f |= subOffset
+	}
 	return f
 }
 
 func decodeSubOptions(d *decoder) SubOptions {
 	f := d.byte()
-	if f&0xC0 != 0 {
+	if f&0x80 != 0 {
 		d.fail("unknown subscription option bits %#x", f)
 	}
 	return SubOptions{
 		QoS: f & 3, NoLocal: f&subNoLocal != 0, RetainAsPublished: f&subRAP != 0,
 		RetainHandling: f >> 4 & 3, ID: uint32(d.uvarintMax(MaxSubscriptionID, "subscription id")),
+		OffsetProperty: f&subOffset != 0,
 	}
 }
 

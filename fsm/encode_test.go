@@ -53,6 +53,11 @@ var entryCases = []struct {
 		{Filter: "a/+", Options: SubOptions{QoS: 1, NoLocal: true, RetainAsPublished: true, RetainHandling: 2, ID: 7}},
 		{Filter: "$share/g/t"}}},
 		b(head, 2, 3, "a/+", 0x2D, 7, 10, "$share/g/t", 0, 0, 0)},
+	// Bit 6 is the offset user property (opt-in); entries written before it
+	// existed have it clear and decode with OffsetProperty false.
+	{"subscribe offset property", Entry{Kind: KindSubscribe, Time: 1, ClientID: "c1", Subscriptions: []Subscription{
+		{Filter: "a", Options: SubOptions{QoS: 2, OffsetProperty: true}}}},
+		b(head, 1, 1, "a", 0x42, 0, 0)},
 	{"unsubscribe", Entry{Kind: KindUnsubscribe, Time: 1, ClientID: "c1", Filters: []string{"a/#"}},
 		b(head, 1, 3, "a/#", 0)},
 	{"connect with will", Entry{Kind: KindSessionConnect, Time: 1, ClientID: "c1", Connect: Connect{
@@ -161,6 +166,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"no subscriptions", 2, "", b(head, 0, 0), ""},
 		{"bad filter", 2, "", b(head, 1, 3, "a/#/b", 0, 0, 0), ""},
 		{"retain handling 3", 2, "", b(head, 1, 1, "a", 0x30, 0, 0), ""},
+		{"unknown subscription option bit", 2, "", b(head, 1, 1, "a", 0x80, 0, 0), "option bits"},
 		{"huge count", 3, "", b(head, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F), ""},
 		{"connect flags without will", 4, "", b(head, 0x10, 0, 5, 0, 0), ""},
 		{"bad boolean", 5, "", b(head, 0, 2, 0, 0), ""},

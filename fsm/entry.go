@@ -164,6 +164,10 @@ type SubOptions struct {
 	RetainAsPublished bool   // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
 	RetainHandling    byte   // 0 send, 1 send if new, 2 never [MQTT-3.3.1-9..11]
 	ID                uint32 // subscription identifier, 0 for none
+	// OffsetProperty asks for the user property "offset" (the message's log
+	// offset) on this subscription's deliveries: a Strata extension, opt-in
+	// because it alters the message's user properties [MQTT-3.3.2-17/18].
+	OffsetProperty bool
 }
 
 // Connect is the body of KindSessionConnect.

@@ -141,7 +141,7 @@ func (h *harness) entry(a args) (Entry, error) {
 		e.Kind = KindSubscribe
 		e.Subscriptions = []Subscription{{Filter: a.arg(2), Options: SubOptions{
 			QoS: byte(a.num("qos", 0)), NoLocal: a.has("nl"), RetainAsPublished: a.has("rap"),
-			RetainHandling: byte(a.num("rh", 0)), ID: uint32(a.num("id", 0))}}}
+			RetainHandling: byte(a.num("rh", 0)), ID: uint32(a.num("id", 0)), OffsetProperty: a.has("offset")}}}
 	case "unsubscribe":
 		e.Kind, e.Filters = KindUnsubscribe, []string{a.arg(2)}
 	case "connect":

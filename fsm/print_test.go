@@ -42,6 +42,9 @@ func fmtDelivery(d Delivery) string {
 	if len(d.SubscriptionIDs) > 0 {
 		s += fmt.Sprintf(" ids=%v", d.SubscriptionIDs)
 	}
+	if d.OffsetProperty {
+		s += " offset"
+	}
 	return s
 }
 
@@ -79,8 +82,8 @@ func (h *harness) printSession(b *strings.Builder, client string) {
 	}
 	for _, s := range h.s.Subscriptions(client) {
 		o := s.Options
-		fmt.Fprintf(b, "  sub %s qos=%d nl=%t rap=%t rh=%d id=%d\n", s.Filter, o.QoS, o.NoLocal,
-			o.RetainAsPublished, o.RetainHandling, o.ID)
+		fmt.Fprintf(b, "  sub %s qos=%d nl=%t rap=%t rh=%d id=%d%s\n", s.Filter, o.QoS, o.NoLocal,
+			o.RetainAsPublished, o.RetainHandling, o.ID, word(o.OffsetProperty, " offset"))
 	}
 	if in := h.s.Inflight(client); len(in) > 0 {
 		fmt.Fprintf(b, "  inflight %s\n", fmtInflight(in))
@@ -137,4 +140,13 @@ func (h *harness) printOwed(b *strings.Builder, client string) {
 	if b.Len() == n {
 		b.WriteString("nothing owed\n")
 	}
+}
+
+// word is w when set, so that flags added later print only where used and
+// older golden files stay as they were.
+func word(set bool, w string) string {
+	if set {
+		return w
+	}
+	return ""
 }

@@ -144,17 +144,17 @@ func (v *views) Owed(client string, off log.Offset, e *Entry) (Delivery, bool) {
 		return Delivery{}, false
 	}
 	return Delivery{ClientID: client, Node: sess.Node, Offset: off, QoS: m.qos,
-		Retain: m.retain, SubscriptionIDs: m.ids}, true
+		Retain: m.retain, SubscriptionIDs: m.ids, OffsetProperty: m.offset}, true
 }
 
 // Redeliver returns the delivery to resend an Inflight item: its granted
-// QoS, and the RETAIN flag and subscription ids of client's current
-// subscriptions (shared ones included) that match e.
+// QoS, and the RETAIN flag, subscription ids and offset property of
+// client's current subscriptions (shared ones included) that match e.
 func (v *views) Redeliver(in Inflight, e *Entry) Delivery {
 	sess, _ := v.session(in.ClientID)
 	m := v.matchClient(in.ClientID, e, true)
 	d := Delivery{ClientID: in.ClientID, Offset: in.Offset, QoS: in.QoS, Retain: m.retain,
-		SubscriptionIDs: m.ids}
+		SubscriptionIDs: m.ids, OffsetProperty: m.offset}
 	if sess != nil {
 		d.Node = sess.Node
 	}

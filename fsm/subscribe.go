@@ -54,7 +54,7 @@ func (s *State) retainedFor(sess *Session, sub Subscription, now int64) []Delive
 			return true
 		}
 		d := Delivery{ClientID: sess.ClientID, Node: sess.Node, Offset: r.Offset,
-			QoS: min(r.QoS, sub.Options.QoS), Retain: true}
+			QoS: min(r.QoS, sub.Options.QoS), Retain: true, OffsetProperty: sub.Options.OffsetProperty}
 		if sub.Options.ID != 0 {
 			d.SubscriptionIDs = []uint32{sub.Options.ID}
 		}

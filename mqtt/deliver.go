@@ -11,6 +11,10 @@ import (
 	"github.com/stratamq/strata/mqtt/packet"
 )
 
+// offsetPropertyName is the user property carrying a delivery's log
+// offset, and the SUBSCRIBE user property asking for it (subscribe.go).
+const offsetPropertyName = "offset"
+
 // delivery is one message queued for a connection, or a subscribe mark.
 type delivery struct {
 	off    log.Offset
@@ -28,6 +32,9 @@ type delivery struct {
 	// applied at applyOff: a pending replay may go here (replay.go).
 	mark  []fsm.Subscription
 	extra []packet.UserProperty // MQTT 5 user properties added to this delivery
+	// offsetProp: a matching subscription asked for the offset user
+	// property (fsm.Delivery.OffsetProperty, or the replay's options).
+	offsetProp bool
 }
 
 type outMsg struct {
@@ -58,7 +65,8 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		c.signal()
 		return
 	}
-	c.mu.queue = append(c.mu.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, applyOff: applyOff})
+	c.mu.queue = append(c.mu.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty, applyOff: applyOff})
 	c.mu.Unlock()
 	c.signal()
 }
@@ -387,8 +395,8 @@ func (c *conn) messageOf(d delivery) (*fsm.Entry, error) {
 }
 
 // publishPacket builds the PUBLISH for d: the expiry sent is what remains
-// (false: expired); MQTT 5 clients get the message's properties, the
-// offset user property and the subscription ids.
+// (false: expired); MQTT 5 clients get the message's properties and the
+// subscription ids.
 func (c *conn) publishPacket(d delivery, e *fsm.Entry) (*packet.Publish, bool) {
 	m := &e.Publish.Message
 	var remaining uint32
@@ -411,13 +419,33 @@ func (c *conn) publishPacket(d delivery, e *fsm.Entry) (*packet.Publish, bool) {
 	}
 	pp.ContentType, pp.ResponseTopic, pp.CorrelationData = m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData
 	pp.SubscriptionIDs = d.subIDs
-	pp.UserProperties = make([]packet.UserProperty, 0, len(m.Props.User)+len(d.extra)+1)
-	for _, u := range m.Props.User {
-		pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: u.Name, Value: u.Value})
-	}
-	pp.UserProperties = append(pp.UserProperties, d.extra...)
-	pp.UserProperties = append(pp.UserProperties, packet.UserProperty{Key: "offset", Value: strconv.FormatUint(uint64(d.off), 10)})
+	pp.UserProperties = c.userProperties(d, m.Props.User)
 	return p, true
+}
+
+// userProperties are the message's user properties, unaltered and in order
+// [MQTT-3.3.2-17/18], followed by Strata's own only where asked for: a
+// replay's replay-truncated, and offset (the message's log offset) when a
+// matching subscription asked for it or the broker adds it everywhere
+// (Options.OffsetProperty). Appended last, so the publisher's stay a prefix.
+func (c *conn) userProperties(d delivery, user []fsm.UserProperty) []packet.UserProperty {
+	withOffset := d.offsetProp || c.b.o.OffsetProperty
+	n := len(user) + len(d.extra)
+	if withOffset {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]packet.UserProperty, 0, n)
+	for _, u := range user {
+		out = append(out, packet.UserProperty{Key: u.Name, Value: u.Value})
+	}
+	out = append(out, d.extra...)
+	if withOffset {
+		out = append(out, packet.UserProperty{Key: offsetPropertyName, Value: strconv.FormatUint(uint64(d.off), 10)})
+	}
+	return out
 }
 
 // alias replaces p's topic by an outbound topic alias when the client

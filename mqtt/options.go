@@ -99,6 +99,13 @@ type Options struct {
 	MaxKeepAlive      uint16        // seconds; larger requests are answered with Server Keep Alive; 0 no limit
 	MaxTopicLength    int           // bytes of a topic name or filter
 	ConnectTimeout    time.Duration // a socket silent this long before CONNECT is closed
+	// OffsetProperty adds the user property "offset" (the message's log
+	// offset) to every MQTT 5 delivery, whatever the subscription asked.
+	// Off by default: it alters the message's user properties, which the
+	// spec says are forwarded unaltered [MQTT-3.3.2-17/18]; a subscription
+	// asks for it with the SUBSCRIBE user property offset=true, and replay
+	// subscriptions have it unless they say offset=false.
+	OffsetProperty bool
 	// QueueLength bounds a connection's in-memory outbound queue; past it
 	// QoS 0 messages are dropped (and counted) and QoS 1/2 ones are read
 	// back from the log by the session's cursor.

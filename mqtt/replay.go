@@ -230,7 +230,8 @@ func (c *conn) replayed(r *replayReq, rec log.Record) (delivery, bool) {
 	if r.opts.NoLocal && e.ClientID == c.clientID {
 		return delivery{}, false // [MQTT-3.8.3-3]
 	}
-	d := delivery{off: rec.Offset, e: e, qos: min(e.Publish.QoS, r.opts.QoS), retain: r.opts.RetainAsPublished && e.Publish.Retain, past: true}
+	d := delivery{off: rec.Offset, e: e, qos: min(e.Publish.QoS, r.opts.QoS), retain: r.opts.RetainAsPublished && e.Publish.Retain,
+		past: true, offsetProp: r.opts.OffsetProperty}
 	if r.opts.ID != 0 {
 		d.subIDs = []uint32{r.opts.ID}
 	}

@@ -138,11 +138,12 @@ func defaultHandler(in *inbox) func(*paho.ClientOptions) {
 }
 
 // TestReplayEqualsLive: an MQTT 5 replay delivers the same topics, payloads
-// and properties (offset included) that a live subscriber received.
+// and properties (offset included) that a live subscriber asking for the
+// offset property received.
 func TestReplayEqualsLive(t *testing.T) {
 	tb := startBroker(t, nil)
 	live, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "live", CleanStart: true})
-	live.subscribe(0, packet.Subscription{Filter: "eq/#", QoS: 2})
+	subscribeOK(live, askOffset, packet.Subscription{Filter: "eq/#", QoS: 2})
 	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
 	for i := 0; i < 20; i++ {
 		p := &packet.Publish{Topic: fmt.Sprintf("eq/%d", i%4), QoS: byte(i % 3), Payload: []byte{byte(i), 0, 0xff, '\n'}}

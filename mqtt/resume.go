@@ -80,7 +80,8 @@ func (c *conn) sendOwed(v *fsm.View, rec log.Record) error {
 	if !ok {
 		return nil
 	}
-	return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, replay: true})
+	return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty, replay: true})
 }
 
 // resend sends one in-flight item again: PUBREL after PUBREC (it needs no
@@ -105,7 +106,8 @@ func (c *conn) resend(v *fsm.View, rd *offsetReader, in fsm.Inflight) error {
 		return nil
 	}
 	d := v.Redeliver(in, e)
-	return c.send(delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, dup: in.State == fsm.InflightSent})
+	return c.send(delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty, dup: in.State == fsm.InflightSent})
 }
 
 // catchUp sends, from the log, the QoS 1/2 deliveries the full queue did
@@ -139,7 +141,8 @@ func (c *conn) catchUp() error {
 				continue
 			}
 			d := v.Redeliver(in, e)
-			if err := c.send(delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs}); err != nil {
+			out := delivery{off: in.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs, offsetProp: d.OffsetProperty}
+			if err := c.send(out); err != nil {
 				rd.close()
 				return err
 			}

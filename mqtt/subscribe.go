@@ -63,6 +63,10 @@ func (c *conn) checkSubscribe(p *packet.Subscribe) (subscribeRequest, bool) {
 		subID = p.Properties.SubscriptionIDs[0]
 	}
 	propReplay, propErr := replayProperty(p.Properties.UserProperties)
+	offset, offsetSet, offsetErr := offsetOption(p.Properties.UserProperties)
+	if propErr == nil {
+		propErr = offsetErr // refuses every filter, as a bad replay-from does
+	}
 	for i, s := range p.Subscriptions {
 		filter, rf, code, why := c.checkFilter(s, propReplay, propErr)
 		if code == packet.CodeProtocolError {
@@ -75,7 +79,9 @@ func (c *conn) checkSubscribe(p *packet.Subscribe) (subscribeRequest, bool) {
 			continue
 		}
 		opts := fsm.SubOptions{QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished,
-			RetainHandling: s.RetainHandling, ID: subID}
+			RetainHandling: s.RetainHandling, ID: subID,
+			// A replay asked for log semantics: offsets on by default.
+			OffsetProperty: offset || !offsetSet && rf != nil}
 		req.subs = append(req.subs, fsm.Subscription{Filter: filter, Options: opts})
 		if rf != nil {
 			req.replays = append(req.replays, &replayReq{from: *rf, filter: filter, opts: opts})
@@ -145,6 +151,26 @@ func replayProperty(props []packet.UserProperty) (*replayFrom, error) {
 		}
 	}
 	return nil, nil
+}
+
+// offsetOption reads the MQTT 5 SUBSCRIBE user property offset, which asks
+// (true) or declines (false) the offset user property on the deliveries of
+// every filter of the packet; set is false when the packet does not say.
+// The first one counts, as for replay-from.
+func offsetOption(props []packet.UserProperty) (on, set bool, err error) {
+	for _, u := range props {
+		if u.Key != offsetPropertyName {
+			continue
+		}
+		switch u.Value {
+		case "true":
+			return true, true, nil
+		case "false":
+			return false, true, nil
+		}
+		return false, false, fmt.Errorf("offset: %q is neither true nor false", u.Value)
+	}
+	return false, false, nil
 }
 
 // subscribed sends the SUBACK once the subscribe resolved; one that did not

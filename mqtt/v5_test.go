@@ -592,18 +592,22 @@ func TestV5MaximumPacketSizeReasonString(t *testing.T) {
 
 // TestV5PropertiesPassThrough: payload format, content type, response
 // topic, correlation data and user properties reach subscribers unchanged,
-// followed by an "offset" user property that increases; a request/response
+// followed by an "offset" user property that increases (both subscriptions
+// ask for it: SUBSCRIBE user property offset=true); a request/response
 // round trip works with paho.golang.
 func TestV5PropertiesPassThrough(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, nil)
 	reqIn, respIn := newV5Inbox(), newV5Inbox()
+	askOffset := &paho5.SubscribeProperties{User: paho5.UserProperties{{Key: "offset", Value: "true"}}}
 	responder, _ := v5Client(t, tb.addr, &paho5.Connect{ClientID: "responder", CleanStart: true, KeepAlive: 30}, reqIn)
-	if _, err := responder.Subscribe(ctx10(t), &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: "svc/req", QoS: 1}}}); err != nil {
+	if _, err := responder.Subscribe(ctx10(t), &paho5.Subscribe{Properties: askOffset,
+		Subscriptions: []paho5.SubscribeOptions{{Topic: "svc/req", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	requester, _ := v5Client(t, tb.addr, &paho5.Connect{ClientID: "requester", CleanStart: true, KeepAlive: 30}, respIn)
-	if _, err := requester.Subscribe(ctx10(t), &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: "svc/resp/requester", QoS: 1}}}); err != nil {
+	if _, err := requester.Subscribe(ctx10(t), &paho5.Subscribe{Properties: askOffset,
+		Subscriptions: []paho5.SubscribeOptions{{Topic: "svc/resp/requester", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	format := byte(1)

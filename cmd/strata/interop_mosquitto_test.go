@@ -69,6 +69,17 @@ func offsetProp(t *testing.T, m mosqMsg) uint64 {
 	return off
 }
 
+// askOffset is mosquitto_sub's way to ask for the offset user property on
+// an MQTT 5 subscription (SUBSCRIBE user property offset=true); the broker
+// adds it only where asked, so that user properties otherwise arrive
+// unaltered [MQTT-3.3.2-17/18].
+func askOffset(v5 bool) []string {
+	if !v5 {
+		return nil
+	}
+	return []string{"-D", "subscribe", "user-property", "offset", "true"}
+}
+
 func mosqHostPort(addr string) []string {
 	host, port, _ := strings.Cut(addr, ":")
 	return []string{"-h", host, "-p", port}
@@ -136,7 +147,8 @@ func TestInteropMosquitto(t *testing.T) {
 			base := "interop/mosq/qos/" + v
 			var subs []*extClient
 			for sq := 0; sq <= 2; sq++ {
-				subs = append(subs, mosqSub(t, addr, "-V", v, "-q", fmt.Sprint(sq), "-t", base+"/#", "-C", "3", "-W", "30"))
+				args := []string{"-V", v, "-q", fmt.Sprint(sq), "-t", base + "/#", "-C", "3", "-W", "30"}
+				subs = append(subs, mosqSub(t, addr, append(args, askOffset(v5)...)...))
 			}
 			for pq := 0; pq <= 2; pq++ {
 				mosqPub(t, addr, "-V", v, "-q", fmt.Sprint(pq), "-t", fmt.Sprintf("%s/q%d", base, pq), "-m", fmt.Sprintf("payload-q%d", pq))
@@ -188,7 +200,7 @@ func TestInteropMosquitto(t *testing.T) {
 			t.Parallel()
 			topic := "interop/mosq/retained/" + v
 			mosqPub(t, addr, "-V", v, "-q", "1", "-r", "-t", topic, "-m", "kept-"+v)
-			sub := mosqSubNoWait(t, addr, "-V", v, "-q", "1", "-t", topic, "-C", "1", "-W", "30")
+			sub := mosqSubNoWait(t, addr, append([]string{"-V", v, "-q", "1", "-t", topic, "-C", "1", "-W", "30"}, askOffset(v5)...)...)
 			m := waitMsgs(t, sub, 1)[0]
 			if m.topic != topic || m.payload != "kept-"+v || m.retain != "1" {
 				t.Fatalf("got topic %s payload %q retain %s, want %s %q retain 1", m.topic, m.payload, m.retain, topic, "kept-"+v)
@@ -205,7 +217,7 @@ func TestInteropMosquitto(t *testing.T) {
 			t.Parallel()
 			topic := "interop/mosq/session/" + v
 			id := fmt.Sprintf("interop-persist-%s-%d", v, time.Now().UnixNano())
-			args := []string{"-V", v, "-c", "-i", id, "-q", "1", "-t", topic}
+			args := append([]string{"-V", v, "-c", "-i", id, "-q", "1", "-t", topic}, askOffset(v5)...)
 			if v5 {
 				args = append(args, "-x", "300")
 			}
@@ -267,14 +279,16 @@ func TestInteropMosquitto(t *testing.T) {
 	}
 
 	// MQTT 5 user properties (in order, duplicate keys kept), content type
-	// and response topic pass through; the delivery's last user property is
+	// and response topic pass through unaltered [MQTT-3.3.2-17/18]; for a
+	// subscription that asked for it, the delivery's last user property is
 	// "offset". An MQTT 3.1.1 subscriber gets the same message without
 	// properties, and an MQTT 3.1.1 publish reaches an MQTT 5 subscriber with
-	// only the offset property.
+	// only the offset property (asked) or none.
 	t.Run("user-properties", func(t *testing.T) {
 		t.Parallel()
 		topic := "interop/mosq/props"
-		sub5 := mosqSub(t, addr, "-V", "mqttv5", "-q", "1", "-t", topic, "-C", "2", "-W", "30")
+		sub5 := mosqSub(t, addr, append([]string{"-V", "mqttv5", "-q", "1", "-t", topic, "-C", "2", "-W", "30"}, askOffset(true)...)...)
+		plain5 := mosqSub(t, addr, "-V", "mqttv5", "-q", "1", "-t", topic, "-C", "2", "-W", "30")
 		sub3 := mosqSub(t, addr, "-V", "mqttv311", "-q", "1", "-t", topic, "-C", "2", "-W", "30")
 		mosqPub(t, addr, "-V", "mqttv5", "-q", "1", "-t", topic, "-m", "with-props",
 			"-D", "publish", "user-property", "k", "v",
@@ -296,6 +310,11 @@ func TestInteropMosquitto(t *testing.T) {
 		off2 := offsetProp(t, m2)
 		if m2.payload != "from-311" || m2.props != fmt.Sprintf("offset:%d", off2) || off2 <= off {
 			t.Errorf("MQTT 3.1.1 publish at MQTT 5 subscriber: payload %q user properties %q, want \"from-311\" offset:N with N > %d", m2.payload, m2.props, off)
+		}
+		for i, m := range waitMsgs(t, plain5, 2) {
+			if want := []string{"k:v k:v2 region:eu-west", ""}[i]; m.props != want {
+				t.Errorf("MQTT 5 subscriber not asking for offset, message %d: user properties %q, want exactly %q [MQTT-3.3.2-17/18]", i, m.props, want)
+			}
 		}
 		for i, m := range waitMsgs(t, sub3, 2) {
 			if want := []string{"with-props", "from-311"}[i]; m.payload != want || m.props != "" || m.ctype != "" {
@@ -340,7 +359,7 @@ func TestInteropMakeRunDefaults(t *testing.T) {
 	// The README's commands, plus -p (free port), -d (to see SUBACK) and
 	// -C (to exit).
 	sub3 := mosqSubPlain(t, mqttAddr, "-t", "sensors/#", "-v", "-q", "1", "-C", "2", "-W", "30")
-	sub5 := mosqSubPlain(t, mqttAddr, "-t", "sensors/#", "-V", "mqttv5", "-F", "%t %p %P", "-C", "2", "-W", "30")
+	sub5 := mosqSubPlain(t, mqttAddr, "-t", "sensors/#", "-V", "mqttv5", "-D", "subscribe", "user-property", "offset", "true", "-F", "%t %p %P", "-C", "2", "-W", "30")
 	pub := startClient(t, "mosquitto_pub", append(mosqHostPort(mqttAddr), "-t", "sensors/1/temp", "-m", "21.5", "-q", "1")...)
 	if err := pub.wait(t, 15*time.Second); err != nil {
 		t.Fatalf("mosquitto_pub -q 1 right after start: %v\n%s\nserver log:\n%s", err, pub.out.String(), logs.String())
@@ -367,7 +386,7 @@ func TestInteropMakeRunDefaults(t *testing.T) {
 	}
 	got := dataLines(sub5)
 	if len(got) != 2 || !strings.HasPrefix(got[0], "sensors/1/temp 21.5 offset:") || got[1] != fmt.Sprintf("sensors/1/temp 21.6 offset:%d", *ack.Offset) {
-		t.Errorf("mosquitto_sub -V mqttv5 -F '%%t %%p %%P' printed %q, want the two messages with their offsets (HTTP publish at %d)", got, *ack.Offset)
+		t.Errorf("mosquitto_sub -V mqttv5 -D subscribe user-property offset true -F '%%t %%p %%P' printed %q, want the two messages with their offsets (HTTP publish at %d)", got, *ack.Offset)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
 		t.Errorf("--data-dir ./data is not under the working directory: %v", err)

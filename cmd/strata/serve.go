@@ -122,6 +122,7 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.IntVar(&f.mqtt.MaxTopicLength, "max-topic-length", f.mqtt.MaxTopicLength, "longest topic name or filter in bytes")
 	fs.DurationVar(&f.mqtt.ConnectTimeout, "connect-timeout", f.mqtt.ConnectTimeout, "close sockets that send no CONNECT within this time")
 	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it QoS 0 is dropped and QoS 1/2 is read back from the log")
+	fs.BoolVar(&f.mqtt.OffsetProperty, "offset-property", false, "add the user property offset (the message's log offset) to every MQTT 5 delivery; by default only subscriptions asking for it (SUBSCRIBE user property offset=true) and replays get it, since it alters the publisher's user properties")
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
 	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")

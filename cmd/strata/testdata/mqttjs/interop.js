@@ -9,7 +9,7 @@
 // "k" = "v<i>"), and waits for them to come back. It prints one JSON line describing what
 // it saw and exits 0 when every message arrived once, in order, at the QoS it was sent
 // with, and (MQTT 5) carrying the sender's user property and an increasing "offset" user
-// property; otherwise 1. mqtt.js comes from node_modules here (npm ci) or NODE_PATH
+// property, which its subscription asks for; otherwise 1. mqtt.js comes from node_modules here (npm ci) or NODE_PATH
 // (Debian's node-mqtt: /usr/share/nodejs).
 'use strict'
 
@@ -96,7 +96,10 @@ client.on('message', (t, payload, packet) => {
 
 client.on('connect', (connack) => {
   result.connected = true
-  client.subscribe(topic, { qos: 2 }, (err, granted) => {
+  // MQTT 5: ask for the "offset" user property (Strata adds it only where asked, so that user
+  // properties otherwise arrive unaltered [MQTT-3.3.2-17/18]).
+  const opts = version === 5 ? { qos: 2, properties: { userProperties: { offset: 'true' } } } : { qos: 2 }
+  client.subscribe(topic, opts, (err, granted) => {
     if (err) {
       result.errors.push(`subscribe: ${err.message}`)
       return finish(false)
