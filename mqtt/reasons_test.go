@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -105,6 +106,9 @@ var afterConnectRows = []reasonRow{
 	{"SUBSCRIBE flags 0000 [MQTT-3.8.1-1]", []byte{0x80, 6, 0, 1, 0, 0, 1, 'a', 0}, packet.CodeMalformedPacket},
 	{"PUBLISH QoS 3 [MQTT-3.3.1-4]", []byte{0x36, 6, 0, 1, 't', 0, 1, 0}, packet.CodeMalformedPacket},
 	{"SUBSCRIBE reserved option bits [MQTT-3.8.3-5]", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0xC0}, packet.CodeMalformedPacket},
+	{"UNSUBSCRIBE flags 0000 [MQTT-3.10.1-1]", []byte{0xA0, 6, 0, 1, 0, 0, 1, 'a'}, packet.CodeMalformedPacket},
+	{"DISCONNECT flags 0010 [MQTT-3.14.1-1]", []byte{0xE2, 0}, packet.CodeMalformedPacket},
+	{"AUTH flags 0001 [MQTT-3.15.1-1]", []byte{0xF1, 0}, packet.CodeMalformedPacket},
 	{"DISCONNECT property length past the end", []byte{0xE0, 2, 0, 5}, packet.CodeMalformedPacket},
 	// Properties.
 	{"PUBLISH with Session Expiry (not a PUBLISH property)", []byte{0x30, 9, 0, 1, 't', 5, 0x11, 0, 0, 0, 1}, packet.CodeMalformedPacket},
@@ -112,6 +116,8 @@ var afterConnectRows = []reasonRow{
 	{"SUBSCRIBE Maximum QoS 3 (section 3.8.3.1)", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 3}, packet.CodeProtocolError},
 	{"SUBSCRIBE Retain Handling 3", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x30}, packet.CodeProtocolError},
 	{"SUBSCRIBE without a filter (section 3.8.3)", []byte{0x82, 3, 0, 1, 0}, packet.CodeProtocolError},
+	{"UNSUBSCRIBE without a filter [MQTT-3.10.3-2]", []byte{0xA2, 3, 0, 1, 0}, packet.CodeProtocolError},
+	{"PUBLISH with a Subscription Identifier [MQTT-3.3.4-6]", []byte{0x30, 6, 0, 1, 't', 2, 0x0B, 1}, packet.CodeProtocolError},
 	{"PUBLISH Topic Alias 0 [MQTT-3.3.2-8]", []byte{0x30, 7, 0, 1, 't', 3, 0x23, 0, 0}, packet.CodeTopicAliasInvalid},
 }
 
@@ -139,12 +145,44 @@ var connectRows = []reasonRow{
 	{"second Authentication Method", []byte{0x10, 24, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 10, 0x15, 0, 2, 'a', 'b', 0x15, 0, 2, 'c', 'd', 0, 1, 'c'}, packet.CodeProtocolError},
 	{"Authentication Data without Method", []byte{0x10, 18, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 4, 0x16, 0, 1, 'x', 0, 1, 'c'}, packet.CodeProtocolError},
 	{"Receive Maximum 0", []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 3, 0x21, 0, 0, 0, 1, 'c'}, packet.CodeProtocolError},
+	// Connect flags that disagree with the payload (5.0 numbering).
+	{"will QoS 1 without the will flag [MQTT-3.1.2-11]", connectFlags(5, 0x0A, 0, 1, 'c'), packet.CodeMalformedPacket},
+	{"will retain without the will flag [MQTT-3.1.2-13]", connectFlags(5, 0x22, 0, 1, 'c'), packet.CodeMalformedPacket},
+	{"user name without its flag [MQTT-3.1.2-16]", connectFlags(5, 0x02, 0, 1, 'c', 0, 1, 'u'), packet.CodeMalformedPacket},
+	{"password without its flag [MQTT-3.1.2-18]", connectFlags(5, 0x82, 0, 1, 'c', 0, 1, 'u', 0, 1, 'p'), packet.CodeMalformedPacket},
+}
+
+// connect311Rows break a 3.1.1 CONNECT rule for which 3.1.1 has no CONNACK
+// return code, so the broker closes without a CONNACK (3.1.1 numbering:
+// [MQTT-3.1.4-1] [MQTT-3.2.2-6]).
+var connect311Rows = []struct {
+	name string
+	raw  []byte
+}{
+	{"reserved connect flag [MQTT-3.1.2-3]", connectFlags(4, 0x03, 0, 1, 'c')},
+	{"will QoS 1 without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13]", connectFlags(4, 0x0A, 0, 1, 'c')},
+	{"will retain without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-15]", connectFlags(4, 0x22, 0, 1, 'c')},
+	{"will QoS 3 [MQTT-3.1.2-14]", connectFlags(4, 0x1E, 0, 1, 'c', 0, 1, 'w', 0, 0)},
+	{"user name without its flag [MQTT-3.1.2-18]", connectFlags(4, 0x02, 0, 1, 'c', 0, 1, 'u')},
+	{"password without its flag [MQTT-3.1.2-20]", connectFlags(4, 0x82, 0, 1, 'c', 0, 1, 'u', 0, 1, 'p')},
+	{"password flag without user name flag [MQTT-3.1.2-22]", connectFlags(4, 0x42, 0, 1, 'c', 0, 1, 'p')},
+}
+
+// connectFlags is a CONNECT at level (4, or 5 with no properties) with the
+// given connect flags, keep alive 60 and payload, byte for byte.
+func connectFlags(level, flags byte, payload ...byte) []byte {
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', level, flags, 0, 60}
+	if level == 5 {
+		body = append(body, 0)
+	}
+	body = append(body, payload...)
+	return append([]byte{0x10, byte(len(body))}, body...)
 }
 
 // TestReasonCodesInConnack: a malformed or protocol-violating CONNECT of an
 // MQTT 5 client gets CONNACK with 0x81 or 0x82, then the close
-// [MQTT-4.13.1-1]; the same CONNECT at level 4 is closed without a CONNACK
-// (3.1.1 has no return code for it).
+// [MQTT-4.13.1-1] [MQTT-3.1.4-1] [MQTT-3.2.2-7]; the same kind of CONNECT at
+// level 4 is closed without a CONNACK (3.1.1 has no return code for it).
 func TestReasonCodesInConnack(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, nil)
@@ -160,16 +198,92 @@ func TestReasonCodesInConnack(t *testing.T) {
 			rc.waitClose(10 * time.Second)
 		})
 	}
-	bad := []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x03, 0, 60, 0, 1, 'c'}
-	if got := readAllRaw(t, tb.addr, bad, 10*time.Second); len(got) != 0 {
-		t.Fatalf("3.1.1 reserved flag: got % x, want close without CONNACK", got)
+	for _, row := range connect311Rows {
+		if got := readAllRaw(t, tb.addr, row.raw, 10*time.Second); len(got) != 0 {
+			t.Errorf("3.1.1 %s: got % x, want close without CONNACK", row.name, got)
+		}
 	}
+}
+
+// afterConnect311Rows break a 3.1.1 rule after the CONNACK (3.1.1
+// numbering throughout). 3.1.1 has no server DISCONNECT: the broker closes
+// the connection without sending anything [MQTT-4.8.0-1].
+var afterConnect311Rows = []struct {
+	name string
+	raw  []byte
+}{
+	{"PINGREQ flags 0001 [MQTT-2.2.2-1] [MQTT-2.2.2-2]", []byte{0xC1, 0}},
+	{"PUBREL flags 0000 [MQTT-2.2.2-1] [MQTT-2.2.2-2]", []byte{0x60, 2, 0, 1}},
+	{"SUBSCRIBE flags 0000 [MQTT-3.8.1-1]", []byte{0x80, 6, 0, 1, 0, 1, 'a', 0}},
+	{"SUBSCRIBE reserved option bits [MQTT-3.8.3-4]", []byte{0x82, 6, 0, 1, 0, 1, 'a', 0x04}},
+	{"SUBSCRIBE QoS 3 [MQTT-3.8.3-4]", []byte{0x82, 6, 0, 1, 0, 1, 'a', 3}},
+	{"UNSUBSCRIBE flags 0000 [MQTT-3.10.1-1]", []byte{0xA0, 5, 0, 1, 0, 1, 'a'}},
+	{"UNSUBSCRIBE without a filter [MQTT-3.10.3-2]", []byte{0xA2, 2, 0, 1}},
+	{"DISCONNECT flags 0010 [MQTT-3.14.1-1]", []byte{0xE2, 0}},
+	{"CONNACK from a client", []byte{0x20, 2, 0, 0}},
+	{"AUTH, a reserved type in 3.1.1", []byte{0xF0, 0}},
+}
+
+// TestProtocolViolationsClose311: each row closes a 3.1.1 connection with
+// nothing sent back, and as the close is not a normal DISCONNECT the will
+// is published (3.1.1 [MQTT-3.1.2-8]): that tells a DISCONNECT with bad
+// flags from a valid one.
+func TestProtocolViolationsClose311(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	sub, _ := dial311(t, tb.addr, &packet.Connect{ClientID: "will-watch", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "v311/#"})
+	for i, row := range afterConnect311Rows {
+		t.Run(row.name, func(t *testing.T) {
+			topic := fmt.Sprintf("v311/%d", i)
+			rc, _ := dial311(t, tb.addr, &packet.Connect{ClientID: topic, CleanStart: true,
+				Will: &packet.Will{Topic: topic, Payload: []byte("gone")}})
+			if err := rc.sendBytes(row.raw); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := rc.next(10 * time.Second); err == errTimeout || p != nil {
+				t.Fatalf("got %T %v, want the close with nothing sent", p, err)
+			}
+			if _, got := sub.recvPublish(10 * time.Second); got != topic {
+				t.Fatalf("will on %q, want %q", got, topic)
+			}
+		})
+	}
+}
+
+// TestRefusedConnectIgnoresRest: after a CONNACK that refuses the
+// connection the broker processes nothing else the client sent: a retained
+// PUBLISH pipelined behind the CONNECT is never stored (5.0 [MQTT-3.1.4-6],
+// 3.1.1 [MQTT-3.1.4-5]). 5.0 is refused for its Authentication Method,
+// 3.1.1 for an empty client identifier with Clean Session 0.
+func TestRefusedConnectIgnoresRest(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	v5 := &packet.Connect{ProtocolVersion: 5, ClientID: "refused5", CleanStart: true}
+	v5.Properties.AuthMethod = "SCRAM-SHA-256"
+	v4 := &packet.Connect{ProtocolVersion: 4}
+	for _, cp := range []*packet.Connect{v5, v4} {
+		rc := dialRaw(t, tb.addr, cp.ProtocolVersion)
+		topic := fmt.Sprintf("refused/%d", cp.ProtocolVersion)
+		rc.mustSend(cp, &packet.Publish{Topic: topic, Retain: true, Payload: []byte("x")}, &packet.Pingreq{})
+		if ack := expect[*packet.Connack](t, rc, 10*time.Second); ack.ReasonCode == packet.CodeSuccess {
+			t.Fatalf("level %d: CONNACK accepted the connection", cp.ProtocolVersion)
+		}
+		if p, err := rc.next(10 * time.Second); err == errTimeout || p != nil {
+			t.Fatalf("level %d: after the CONNACK got %T %v, want the close", cp.ProtocolVersion, p, err)
+		}
+	}
+	check, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "check", CleanStart: true})
+	check.subscribe(0, packet.Subscription{Filter: "refused/#"})
+	check.noPublish(300 * time.Millisecond)
 }
 
 // TestReceiveMaximumDisconnectReadByBusyClient: a client that exceeds
 // Receive Maximum with QoS 2 and keeps sending (PUBLISH, PUBREL) still reads
 // DISCONNECT 0x93 and then an orderly end of stream, not a reset: the broker
-// half-closes and discards what arrives for CloseLinger [MQTT-3.3.4-9].
+// half-closes and discards what arrives for CloseLinger [MQTT-3.3.4-9]. The
+// DISCONNECT is the last packet sent [MQTT-3.14.4-1], then the broker
+// closes [MQTT-3.14.4-2].
 func TestReceiveMaximumDisconnectReadByBusyClient(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, func(o *mqtt.Options) { o.ReceiveMaximum = 2 })
@@ -196,6 +310,9 @@ func TestReceiveMaximumDisconnectReadByBusyClient(t *testing.T) {
 				t.Fatalf("read ended with %v after DISCONNECT %v, want DISCONNECT 0x93 then EOF", err, got)
 			}
 			break
+		}
+		if got != nil {
+			t.Fatalf("%T after DISCONNECT %v [MQTT-3.14.4-1]", p, got.ReasonCode)
 		}
 		if d, ok := p.(*packet.Disconnect); ok {
 			got = d
@@ -242,7 +359,8 @@ func mustWrite(t *testing.T, nc net.Conn, p packet.Packet) {
 
 // TestCloseLingerIsBounded: a client that never closes its side after our
 // DISCONNECT, and keeps writing, has its connection closed once CloseLinger
-// has passed: the discard is bounded in time.
+// has passed: the discard is bounded in time, and the sender of the
+// DISCONNECT closes the connection whatever the peer does [MQTT-3.14.4-2].
 func TestCloseLingerIsBounded(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, func(o *mqtt.Options) { o.CloseLinger = 200 * time.Millisecond })

@@ -315,6 +315,8 @@ func TestPropertyTable(t *testing.T) {
 	}
 }
 
+// TestVarint: the encoder uses the fewest bytes (varintLen), and the 5.0
+// decoder refuses a longer encoding as malformed [MQTT-1.5.5-1] (5.0).
 func TestVarint(t *testing.T) {
 	for _, v := range []uint32{0, 1, 127, 128, 16383, 16384, 2097151, 2097152, MaxVarint} {
 		b := appendVarint(nil, v)

@@ -86,14 +86,30 @@ var tableCases = []tableCase{
 		want: &Connect{ProtocolName: "MQTT", ProtocolVersion: 5, Properties: Properties{
 			Present: set(PropAuthMethod, PropAuthData), AuthMethod: "pln", AuthData: []byte{1, 2}}},
 	},
+	// [MQTT-3.1.2-3] (both versions)
 	{name: "connect reserved flag", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x03, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.1.2-11] [MQTT-3.1.2-13]
 	{name: "connect will qos without will", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x0A, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.1.2-11] [MQTT-3.1.2-15]
 	{name: "connect will retain without will", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x22, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.1.2-14]; 5.0 [MQTT-3.1.2-12]
 	{name: "connect will qos 3", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x1E, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.1.2-22]
 	{name: "connect v3.1.1 password without user name", raw: []byte{0x10, 18, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x42, 0, 0, 0, 1, 'p', 0, 2, 'p', 'w', 0}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.1.2-18], [MQTT-3.1.2-20]: no user name or password without its flag.
+	{name: "connect v3.1.1 user name without flag", raw: []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'c', 0, 1, 'u'}, err: ErrMalformed},
+	{name: "connect v3.1.1 password without flag", raw: []byte{0x10, 19, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x82, 0, 60, 0, 1, 'c', 0, 1, 'u', 0, 1, 'p'}, err: ErrMalformed},
+	// 5.0 [MQTT-3.1.2-11], [MQTT-3.1.2-13]: no Will QoS or Will Retain without the Will Flag.
+	{name: "connect v5 will qos without will", raw: []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x0A, 0, 60, 0, 0, 1, 'c'}, err: ErrMalformed},
+	{name: "connect v5 will retain without will", raw: []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x22, 0, 60, 0, 0, 1, 'c'}, err: ErrMalformed},
+	// 5.0 [MQTT-3.1.2-16], [MQTT-3.1.2-18]: no User Name or Password without its flag.
+	{name: "connect v5 user name without flag", raw: []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 1, 'c', 0, 1, 'u'}, err: ErrMalformed},
+	{name: "connect v5 password without flag", raw: []byte{0x10, 20, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x82, 0, 60, 0, 0, 1, 'c', 0, 1, 'u', 0, 1, 'p'}, err: ErrMalformed},
 	{name: "connect v3.1.1 will flag without will topic", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x06, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
 	{name: "connect user name flag without user name", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x82, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
+	// [MQTT-3.1.2-1] (both versions)
 	{name: "connect bad protocol name", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'X', 4, 0x02, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrProtocolError},
+	// [MQTT-3.1.2-2] (both versions)
 	{name: "connect level 6", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 6, 0x02, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrUnsupportedProtocolVersion},
 	{name: "connect MQIsdp level 4", raw: []byte{0x10, 15, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 4, 0x02, 0, 30, 0, 1, 'c'}, err: ErrUnsupportedProtocolVersion},
 	{name: "connect MQTT level 3", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 3, 0x02, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrUnsupportedProtocolVersion},
@@ -103,6 +119,7 @@ var tableCases = []tableCase{
 	{name: "connect U+0000 in client id", raw: []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 0}, err: ErrMalformed},
 	{name: "connect surrogate in client id", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 3, 0xED, 0xA0, 0x80}, err: ErrMalformed},
 	{name: "connect overlong utf-8", raw: []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 2, 0xC0, 0xAF}, err: ErrMalformed},
+	// 5.0 [MQTT-2.1.3-1]; 3.1.1 [MQTT-2.2.2-1]
 	{name: "connect fixed header flags", raw: []byte{0x11, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 3, 'z', 'e', 'n'}, err: ErrMalformed},
 	{name: "connect v5 auth data without method", raw: []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 4, 0x16, 0, 1, 'x', 0, 0}, err: ErrProtocolError},
 	{name: "connect v5 topic alias not allowed", raw: []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 3, 0x23, 0, 1, 0, 0}, err: ErrMalformed},
@@ -114,10 +131,14 @@ var tableCases = []tableCase{
 	{name: "connect v5 unknown property", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 2, 0x05, 1, 0, 0}, err: ErrMalformed},
 	{name: "connect v5 property length overruns", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 9, 0x17, 1, 0, 0}, err: ErrMalformed},
 	{name: "connect v5 property value truncated", raw: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 2, 0x21, 1, 0, 0}, err: ErrMalformed},
+	// 5.0 [MQTT-1.5.5-1]
 	{name: "connect v5 non-minimal property length", raw: []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 0x80, 0, 0, 0}, err: ErrMalformed},
 	{name: "connect v5 will topic wildcard", raw: []byte{0x10, 19, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, '#', 0, 0}, err: ErrTopicNameInvalid},
 	{name: "connect v5 session expiry in will", raw: []byte{0x10, 24, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x04, 0, 0, 0, 0, 0, 5, 0x11, 0, 0, 0, 1, 0, 1, 't', 0, 0}, err: ErrMalformed},
+	// 5.0 [MQTT-1.5.7-1]
 	{name: "connect v5 user property ill-formed", raw: []byte{0x10, 20, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 7, 0x26, 0, 1, 0xFF, 0, 1, 'v', 0, 0}, err: ErrMalformed},
+	// 5.0 [MQTT-1.5.7-1]: the value half is checked too.
+	{name: "connect v5 user property value ill-formed", raw: []byte{0x10, 20, 0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 0, 7, 0x26, 0, 1, 'k', 0, 1, 0xFF, 0, 0}, err: ErrMalformed},
 
 	// CONNACK ------------------------------------------------------------
 	{name: "connack v3.1.1", version: 4, raw: []byte{0x20, 2, 0, 0}, want: &Connack{}},
@@ -159,7 +180,10 @@ var tableCases = []tableCase{
 	},
 	{name: "publish v3.1.1 qos 2 empty payload", version: 4, raw: []byte{0x34, 5, 0, 1, 't', 0, 1}, want: &Publish{QoS: 2, Topic: "t", PacketID: 1}},
 	{name: "publish v3.1.1 utf-8 topic", version: 4, raw: []byte{0x30, 5, 0, 3, 0xE2, 0x82, 0xAC}, want: &Publish{Topic: "€"}},
+	// 5.0 [MQTT-1.5.4-3]; 3.1.1 [MQTT-1.5.3-3]
 	{name: "publish v3.1.1 byte order mark kept", version: 4, raw: []byte{0x30, 5, 0, 3, 0xEF, 0xBB, 0xBF}, want: &Publish{Topic: "\uFEFF"}},
+	// 5.0 [MQTT-1.5.4-3]
+	{name: "publish v5 byte order mark kept", version: 5, raw: []byte{0x30, 6, 0, 3, 0xEF, 0xBB, 0xBF, 0}, want: &Publish{Topic: "\uFEFF"}},
 	{name: "publish v5 qos 0", version: 5, raw: []byte{0x30, 8, 0, 3, 'a', '/', 'b', 0, 'h', 'i'}, want: &Publish{Topic: "a/b", Payload: []byte("hi")}},
 	{
 		name: "publish v5 all properties", version: 5,
@@ -209,6 +233,7 @@ var tableCases = []tableCase{
 		raw:  []byte{0x30, 0x83, 0x00, 0, 1, 't'},
 		want: &Publish{Topic: "t"},
 	},
+	// 5.0 [MQTT-1.5.5-1]
 	{name: "publish v5 non-minimal remaining length", version: 5, raw: []byte{0x30, 0x84, 0x00, 0, 1, 't', 0}, err: ErrMalformed},
 	{name: "publish v5 empty topic without alias", version: 5, raw: []byte{0x30, 3, 0, 0, 0}, err: ErrProtocolError},
 	{name: "publish v3.1.1 empty topic", version: 4, raw: []byte{0x30, 2, 0, 0}, err: ErrTopicNameInvalid},
@@ -241,8 +266,10 @@ var tableCases = []tableCase{
 	{name: "pubrel v3.1.1", version: 4, raw: []byte{0x62, 2, 0, 7}, want: &Pubrel{PacketID: 7}},
 	{name: "pubcomp v3.1.1", version: 4, raw: []byte{0x70, 2, 0, 7}, want: &Pubcomp{PacketID: 7}},
 	{name: "pubrel v3.1", version: 3, raw: []byte{0x62, 2, 1, 0}, want: &Pubrel{PacketID: 256}},
+	// 5.0 [MQTT-2.1.3-1]; 3.1.1 [MQTT-2.2.2-1]
 	{name: "pubrel flags 0000", version: 4, raw: []byte{0x60, 2, 0, 7}, err: ErrMalformed},
 	{name: "pubrel v5 flags 0000", version: 5, raw: []byte{0x60, 2, 0, 7}, err: ErrMalformed},
+	// 5.0 [MQTT-2.1.3-1]; 3.1.1 [MQTT-2.2.2-1]
 	{name: "puback flags 0010", version: 4, raw: []byte{0x42, 2, 0, 7}, err: ErrMalformed},
 	{name: "pubrec flags 0001", version: 5, raw: []byte{0x51, 2, 0, 7}, err: ErrMalformed},
 	{name: "puback v3.1.1 reason code", version: 4, raw: []byte{0x40, 3, 0, 7, 0}, err: ErrMalformed},
@@ -285,12 +312,16 @@ var tableCases = []tableCase{
 	},
 	{name: "subscribe no filter", version: 4, raw: []byte{0x82, 2, 0, 10}, err: ErrProtocolError},
 	{name: "subscribe v5 no filter", version: 5, raw: []byte{0x82, 3, 0, 10, 0}, err: ErrProtocolError},
+	// [MQTT-3.8.1-1] (both versions)
 	{name: "subscribe flags 0000", version: 4, raw: []byte{0x80, 6, 0, 10, 0, 1, 'a', 0}, err: ErrMalformed},
 	{name: "subscribe packet id 0", version: 4, raw: []byte{0x82, 6, 0, 0, 0, 1, 'a', 0}, err: ErrProtocolError},
+	// 3.1.1 [MQTT-3.8.3-4]
 	{name: "subscribe v3.1.1 reserved option bits", version: 4, raw: []byte{0x82, 6, 0, 10, 0, 1, 'a', 0x04}, err: ErrMalformed},
+	// 3.1.1 [MQTT-3.8.3-4]
 	{name: "subscribe v3.1.1 qos 3", version: 4, raw: []byte{0x82, 6, 0, 10, 0, 1, 'a', 3}, err: ErrMalformed},
 	{name: "subscribe missing options", version: 4, raw: []byte{0x82, 5, 0, 10, 0, 1, 'a'}, err: ErrMalformed},
 	{name: "subscribe ill-formed filter", version: 4, raw: []byte{0x82, 6, 0, 10, 0, 1, 0xFE, 0}, err: ErrMalformed},
+	// 5.0 [MQTT-3.8.3-5]
 	{name: "subscribe v5 reserved option bits", version: 5, raw: []byte{0x82, 7, 0, 10, 0, 0, 1, 'a', 0x40}, err: ErrMalformed},
 	{name: "subscribe v5 qos 3", version: 5, raw: []byte{0x82, 7, 0, 10, 0, 0, 1, 'a', 0x03}, err: ErrProtocolError},
 	{name: "subscribe v5 retain handling 3", version: 5, raw: []byte{0x82, 7, 0, 10, 0, 0, 1, 'a', 0x30}, err: ErrProtocolError},
@@ -319,8 +350,13 @@ var tableCases = []tableCase{
 		raw:  []byte{0xA2, 13, 0, 13, 7, 0x26, 0, 1, 'k', 0, 1, 'v', 0, 1, 'x'},
 		want: &Unsubscribe{PacketID: 13, Filters: []string{"x"}, Properties: Properties{UserProperties: []UserProperty{{"k", "v"}}}},
 	},
+	// [MQTT-3.10.3-2] (both versions)
 	{name: "unsubscribe no filter", version: 4, raw: []byte{0xA2, 2, 0, 12}, err: ErrProtocolError},
+	// [MQTT-3.10.1-1] (both versions)
 	{name: "unsubscribe flags 0000", version: 4, raw: []byte{0xA0, 5, 0, 12, 0, 1, 'a'}, err: ErrMalformed},
+	// 5.0 [MQTT-3.10.1-1], [MQTT-3.10.3-2]
+	{name: "unsubscribe v5 flags 0000", version: 5, raw: []byte{0xA0, 6, 0, 12, 0, 0, 1, 'a'}, err: ErrMalformed},
+	{name: "unsubscribe v5 no filter", version: 5, raw: []byte{0xA2, 3, 0, 12, 0}, err: ErrProtocolError},
 	{name: "unsubscribe packet id 0", version: 5, raw: []byte{0xA2, 6, 0, 0, 0, 0, 1, 'a'}, err: ErrProtocolError},
 	{name: "unsubscribe truncated filter", version: 4, raw: []byte{0xA2, 5, 0, 12, 0, 2, 'a'}, err: ErrMalformed},
 	{name: "unsubscribe v5 subscription id not allowed", version: 5, raw: []byte{0xA2, 8, 0, 12, 2, 0x0B, 1, 0, 1, 'a'}, err: ErrMalformed},
@@ -337,12 +373,14 @@ var tableCases = []tableCase{
 	{name: "pingreq v5", version: 5, raw: []byte{0xC0, 0}, want: &Pingreq{}},
 	{name: "pingresp v3.1", version: 3, raw: []byte{0xD0, 0}, want: &Pingresp{}},
 	{name: "pingresp v5", version: 5, raw: []byte{0xD0, 0}, want: &Pingresp{}},
+	// 5.0 [MQTT-2.1.3-1]; 3.1.1 [MQTT-2.2.2-1]
 	{name: "pingreq flags", version: 4, raw: []byte{0xC1, 0}, err: ErrMalformed},
 	{name: "pingreq body", version: 5, raw: []byte{0xC0, 1, 0}, err: ErrMalformed},
 
 	// DISCONNECT -------------------------------------------------------------
 	{name: "disconnect v3.1.1", version: 4, raw: []byte{0xE0, 0}, want: &Disconnect{}},
 	{name: "disconnect v3.1.1 body", version: 4, raw: []byte{0xE0, 1, 0}, err: ErrMalformed},
+	// [MQTT-3.14.1-1] (both versions)
 	{name: "disconnect flags", version: 4, raw: []byte{0xE2, 0}, err: ErrMalformed},
 	{name: "disconnect v5 normal", version: 5, raw: []byte{0xE0, 0}, want: &Disconnect{}},
 	{name: "disconnect v5 reason only", version: 5, raw: []byte{0xE0, 1, 0x8E}, want: &Disconnect{ReasonCode: CodeSessionTakenOver}},
@@ -365,6 +403,7 @@ var tableCases = []tableCase{
 	},
 	{name: "auth v5 without method", version: 5, raw: []byte{0xF0, 2, 0x18, 0}, err: ErrProtocolError},
 	{name: "auth v5 code not for auth", version: 5, raw: []byte{0xF0, 2, 0x01, 0}, err: ErrMalformed},
+	// 5.0 [MQTT-3.15.1-1]
 	{name: "auth v5 flags", version: 5, raw: []byte{0xF1, 0}, err: ErrMalformed},
 	{name: "auth v3.1.1 reserved type", version: 4, raw: []byte{0xF0, 0}, err: ErrMalformed},
 
