@@ -99,6 +99,10 @@ type Options struct {
 	MaxKeepAlive      uint16        // seconds; larger requests are answered with Server Keep Alive; 0 no limit
 	MaxTopicLength    int           // bytes of a topic name or filter
 	ConnectTimeout    time.Duration // a socket silent this long before CONNECT is closed
+	// NoMatchingSubscribers answers an MQTT 5 QoS 1/2 publish that matched
+	// no subscription (of any session, connected or not) with PUBACK/PUBREC
+	// 0x10 instead of 0x00. The message is logged and replayable either way.
+	NoMatchingSubscribers bool
 	// QueueLength bounds a connection's in-memory outbound queue; past it
 	// QoS 0 messages are dropped (and counted) and QoS 1/2 ones are read
 	// back from the log by the session's cursor.
@@ -125,20 +129,21 @@ type Options struct {
 // DefaultOptions are the broker's defaults (docs/mqtt.md lists them).
 func DefaultOptions() Options {
 	return Options{
-		MaxPacketSize:     1 << 20,
-		ReceiveMaximum:    1024,
-		MaxInflight:       1024,
-		TopicAliasMaximum: 64,
-		MaxKeepAlive:      3600,
-		MaxTopicLength:    4096,
-		ConnectTimeout:    10 * time.Second,
-		QueueLength:       65536,
-		SysInterval:       10 * time.Second,
-		SweepInterval:     2 * time.Second,
-		CommitTimeout:     10 * time.Second,
-		CloseTimeout:      2 * time.Second,
-		EndTimeout:        5 * time.Second,
-		Logger:            zerolog.Nop(),
+		MaxPacketSize:         1 << 20,
+		ReceiveMaximum:        1024,
+		MaxInflight:           1024,
+		TopicAliasMaximum:     64,
+		MaxKeepAlive:          3600,
+		MaxTopicLength:        65535, // the spec's own limit: every valid topic is accepted
+		ConnectTimeout:        10 * time.Second,
+		NoMatchingSubscribers: true,
+		QueueLength:           65536,
+		SysInterval:           10 * time.Second,
+		SweepInterval:         2 * time.Second,
+		CommitTimeout:         10 * time.Second,
+		CloseTimeout:          2 * time.Second,
+		EndTimeout:            5 * time.Second,
+		Logger:                zerolog.Nop(),
 	}
 }
 
