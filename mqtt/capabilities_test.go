@@ -310,3 +310,20 @@ func TestSubackPerFilter(t *testing.T) {
 		rc.disconnect(nil)
 	}
 }
+
+// TestV5NoMatchingSubscribersRealNode: on a real node the fold's mark
+// reaches the connection before the publish's future resolves (the
+// dispatcher performs effects, then resolves), so PUBACK carries 0x10 for
+// a topic nobody subscribes and 0x00 once someone does.
+func TestV5NoMatchingSubscribersRealNode(t *testing.T) {
+	tb := startRealBroker(t, nil)
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "nm-real", CleanStart: true})
+	if got := pub.publish(&packet.Publish{Topic: "nmr/x", QoS: 1}); got != packet.CodeNoMatchingSubscribers {
+		t.Fatalf("PUBACK %v, want 0x10", got)
+	}
+	sub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "nm-real-sub", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "nmr/#", QoS: 1})
+	if got := pub.publish(&packet.Publish{Topic: "nmr/x", QoS: 2}); got != 0 {
+		t.Fatalf("PUBREC %v with a subscriber", got)
+	}
+}

@@ -119,7 +119,7 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.UintVar(&f.maxInflight, "max-inflight", uint(f.mqtt.MaxInflight), "QoS 1/2 messages in flight to a client (also bounded by its Receive Maximum)")
 	fs.UintVar(&f.topicAliasMax, "topic-alias-maximum", uint(f.mqtt.TopicAliasMaximum), "topic aliases an MQTT 5 client may set")
 	fs.UintVar(&f.maxKeepAlive, "max-keep-alive", uint(f.mqtt.MaxKeepAlive), "largest keep alive in seconds; MQTT 5 clients asking more (or 0) get Server Keep Alive")
-	fs.IntVar(&f.mqtt.MaxTopicLength, "max-topic-length", f.mqtt.MaxTopicLength, "longest topic name or filter in bytes (65535, the MQTT limit, accepts every valid topic)")
+	fs.IntVar(&f.mqtt.MaxTopicLength, "max-topic-length", f.mqtt.MaxTopicLength, "longest topic name or filter in bytes; the default, MQTT's own limit, accepts every valid topic")
 	fs.BoolVar(&f.mqtt.NoMatchingSubscribers, "no-matching-subscribers", f.mqtt.NoMatchingSubscribers, "answer an MQTT 5 QoS 1/2 publish that matched no subscription with PUBACK/PUBREC 0x10 (the message is logged and replayable either way); false sends 0x00")
 	fs.DurationVar(&f.mqtt.ConnectTimeout, "connect-timeout", f.mqtt.ConnectTimeout, "close sockets that send no CONNECT within this time")
 	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it QoS 0 is dropped and QoS 1/2 is read back from the log")
