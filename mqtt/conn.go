@@ -52,13 +52,15 @@ type conn struct {
 	cliAliasMax  uint16 // client's Topic Alias Maximum
 	window       int    // outbound QoS 1/2 in flight
 	expiryZero   bool   // CONNECT session expiry was 0 [MQTT-3.14.2-2]
+	identity     auth.Identity
+	acl          auth.Checker // what identity may do: its key's scope or the Authorizer's
+	connOff      atomic.Uint64
+
 	// noProblemInfo: the client set Request Problem Information to 0, so
 	// no Reason String or User Property on packets other than PUBLISH,
 	// CONNACK and DISCONNECT [MQTT-3.1.2-29] (deliver.go write).
 	noProblemInfo bool
-	identity      auth.Identity
-	acl           auth.Checker // what identity may do: its key's scope or the Authorizer's
-	connOff       atomic.Uint64
+
 	// key is the signed key that admitted the connection, nil for none; Apply
 	// reads it to close the connections of a revoked key.
 	key atomic.Pointer[auth.KeyClaims]
@@ -99,12 +101,16 @@ type connState struct {
 	endReason  fsm.DisconnectReason
 	endExpiry  *uint32
 	// QoS flows.
-	out        map[uint16]*outMsg      // outbound QoS 1/2 by packet id
-	inQoS2     map[uint16]bool         // inbound QoS 2 ids: false committing, true awaiting PUBREL
-	inflightIn int                     // inbound QoS 1/2 not yet answered (Receive Maximum)
-	replaying  int                     // replayed gap messages not yet acknowledged
-	replayDone bool                    // every gap message has been sent
-	unmatched  map[log.Offset]struct{} // own QoS 1/2 publishes that matched nobody (publish.go)
+	out        map[uint16]*outMsg // outbound QoS 1/2 by packet id
+	inQoS2     map[uint16]bool    // inbound QoS 2 ids: false committing, true awaiting PUBREL
+	inflightIn int                // inbound QoS 1/2 not yet answered (Receive Maximum)
+	replaying  int                // replayed gap messages not yet acknowledged
+	replayDone bool               // every gap message has been sent
+
+	// The client's own QoS 1/2 publishes that matched nobody, by offset:
+	// set by Apply, taken when their PUBACK/PUBREC is written (publish.go).
+	unmatched map[log.Offset]struct{}
+
 	// Proposals awaiting their outcome (pending.go), replays awaiting their
 	// place in the stream (replay.go) and acknowledgements to propose
 	// (acks.go).

@@ -129,21 +129,22 @@ type Options struct {
 // DefaultOptions are the broker's defaults (docs/mqtt.md lists them).
 func DefaultOptions() Options {
 	return Options{
-		MaxPacketSize:         1 << 20,
-		ReceiveMaximum:        1024,
-		MaxInflight:           1024,
-		TopicAliasMaximum:     64,
-		MaxKeepAlive:          3600,
-		MaxTopicLength:        65535, // the spec's own limit: every valid topic is accepted
-		ConnectTimeout:        10 * time.Second,
+		MaxPacketSize:     1 << 20,
+		ReceiveMaximum:    1024,
+		MaxInflight:       1024,
+		TopicAliasMaximum: 64,
+		MaxKeepAlive:      3600,
+		MaxTopicLength:    65535, // the spec's own limit: every valid topic is accepted
+		ConnectTimeout:    10 * time.Second,
+		QueueLength:       65536,
+		SysInterval:       10 * time.Second,
+		SweepInterval:     2 * time.Second,
+		CommitTimeout:     10 * time.Second,
+		CloseTimeout:      2 * time.Second,
+		EndTimeout:        5 * time.Second,
+		Logger:            zerolog.Nop(),
+
 		NoMatchingSubscribers: true,
-		QueueLength:           65536,
-		SysInterval:           10 * time.Second,
-		SweepInterval:         2 * time.Second,
-		CommitTimeout:         10 * time.Second,
-		CloseTimeout:          2 * time.Second,
-		EndTimeout:            5 * time.Second,
-		Logger:                zerolog.Nop(),
 	}
 }
 
