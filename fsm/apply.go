@@ -20,6 +20,11 @@ type Effects struct {
 	// Duplicate marks a QoS 2 publish whose packet id awaits PUBREL: it was
 	// not delivered again; the proposer answers PUBREC [MQTT-4.3.3-10].
 	Duplicate bool
+	// Unmatched marks a publish that matched no subscription of any
+	// session, connected or offline, direct or shared (a no-local one of
+	// the publisher's own does not count): the proposer may answer 0x10 No
+	// matching subscribers. The message is in the log all the same.
+	Unmatched bool
 	// Wills are due now; the leader proposes PendingWill.Entry for each.
 	Wills []PendingWill
 	// Close lists network connections to close (session takeover).
@@ -106,7 +111,8 @@ func (s *State) applyPublish(off log.Offset, e *Entry) Effects {
 		return Effects{Duplicate: true}
 	}
 	s.retain(off, e)
-	return Effects{Deliveries: s.route(off, e)}
+	ds, matched := s.route(off, e)
+	return Effects{Deliveries: ds, Unmatched: !matched}
 }
 
 // duplicateQoS2 reports whether e resends a QoS 2 packet id still awaiting
@@ -168,8 +174,9 @@ func (m *match) add(p *Publish, o SubOptions) {
 }
 
 // route computes the deliveries of the publish at off: one per matching
-// session (overlaps merged), one member per matching shared group.
-func (s *State) route(off log.Offset, e *Entry) []Delivery {
+// session (overlaps merged), one member per matching shared group; matched
+// reports whether any session's subscription matched, connected or not.
+func (s *State) route(off log.Offset, e *Entry) (ds []Delivery, matched bool) {
 	p := &e.Publish
 	matches := map[string]*match{}
 	get := func(id string) *match {
@@ -193,7 +200,7 @@ func (s *State) route(off log.Offset, e *Entry) []Delivery {
 		m.add(p, o.Options)
 		s.queueShared(member, off, e, m)
 	}
-	return s.deliver(off, e, matches)
+	return s.deliver(off, e, matches), len(matches) > 0
 }
 
 // matchGroups returns the shared groups whose filter matches name, sorted.

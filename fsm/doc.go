@@ -150,7 +150,10 @@
 //     [MQTT-3.3.4-3/4]; RETAIN kept when a matching subscription has
 //     retain-as-published [MQTT-3.3.1-12/13]; never to the publisher through a
 //     no-local subscription [MQTT-3.8.3-3] (ignored on shared ones, where the
-//     connection layer rejects it [MQTT-3.8.3-4]).
+//     connection layer rejects it [MQTT-3.8.3-4]). Retained messages sent for
+//     several filters of one Subscribe entry are merged the same way. A
+//     publish no subscription of any session matched (connected or not) is
+//     marked Effects.Unmatched: the proposer answers 0x10.
 //   - Shared groups: one member per message, the first connected member at or
 //     after the group's round-robin position; with none connected, the member
 //     at the position gets it queued. A member that is also matched directly

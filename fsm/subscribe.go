@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/topic"
 )
 
@@ -18,14 +19,53 @@ func (s *State) applySubscribe(e *Entry) Effects {
 	case !sess.Connected:
 		return Effects{Err: ErrStale}
 	}
-	var fx Effects
+	var ds []retainedCopy
 	for _, sub := range e.Subscriptions {
 		existed := s.subscribe(e.ClientID, sub)
 		if sendRetained(sub, existed) {
-			fx.Deliveries = append(fx.Deliveries, s.retainedFor(sess, sub, e.Time)...)
+			ds = append(ds, s.retainedFor(sess, sub, e.Time)...)
 		}
 	}
+	var fx Effects
+	for _, r := range mergeRetained(ds) {
+		s.markSent(sess.ClientID, r.d.Offset, r.d.QoS, r.expiresAt)
+		fx.Deliveries = append(fx.Deliveries, r.d)
+	}
 	return fx
+}
+
+// retainedCopy is a retained message sent on subscribe, with its expiry
+// for the in-flight record.
+type retainedCopy struct {
+	d         Delivery
+	expiresAt int64
+}
+
+// mergeRetained merges the copies of one retained message that several
+// filters of one SUBSCRIBE asked for: it is sent once, at the highest QoS
+// granted, with every one of those subscriptions' identifiers, as live
+// deliveries are [MQTT-3.3.4-3/4]. Order stays that of first appearance.
+func mergeRetained(rs []retainedCopy) []retainedCopy {
+	at := map[log.Offset]int{}
+	out := rs[:0]
+	for _, r := range rs {
+		d := r.d
+		i, seen := at[d.Offset]
+		if !seen {
+			at[d.Offset] = len(out)
+			out = append(out, r)
+			continue
+		}
+		m := &out[i].d
+		m.QoS = max(m.QoS, d.QoS)
+		for _, id := range d.SubscriptionIDs {
+			if !slices.Contains(m.SubscriptionIDs, id) {
+				m.SubscriptionIDs = append(m.SubscriptionIDs, id)
+			}
+		}
+		slices.Sort(m.SubscriptionIDs)
+	}
+	return out
 }
 
 // sendRetained applies retain handling: 0 always, 1 only for a new
@@ -40,11 +80,12 @@ func sendRetained(sub Subscription, existed bool) bool {
 }
 
 // retainedFor lists the unexpired retained messages matching sub's filter,
-// in topic order, with the RETAIN flag set (section 3.3.1.3). Expired ones
+// in topic order, with the RETAIN flag set (section 3.3.1.3); the caller
+// merges overlaps and records them in flight. Expired ones
 // are not sent [MQTT-3.3.2-5]. A '#' or '+' first level skips '$' topics
 // [MQTT-4.7.2-1] (topic.Match).
-func (s *State) retainedFor(sess *Session, sub Subscription, now int64) []Delivery {
-	var out []Delivery
+func (s *State) retainedFor(sess *Session, sub Subscription, now int64) []retainedCopy {
+	var out []retainedCopy
 	prefix := literalPrefix(sub.Filter)
 	s.retained.AscendGreaterOrEqual(Retained{Topic: prefix}, func(r Retained) bool {
 		if !strings.HasPrefix(r.Topic, prefix) {
@@ -58,8 +99,7 @@ func (s *State) retainedFor(sess *Session, sub Subscription, now int64) []Delive
 		if sub.Options.ID != 0 {
 			d.SubscriptionIDs = []uint32{sub.Options.ID}
 		}
-		s.markSent(sess.ClientID, r.Offset, d.QoS, r.ExpiresAt)
-		out = append(out, d)
+		out = append(out, retainedCopy{d, r.ExpiresAt})
 		return true
 	})
 	return out

@@ -168,3 +168,26 @@ func TestConformanceV5SubackReasonStringFits(t *testing.T) {
 		rc.disconnect(nil)
 	}
 }
+
+// TestConformanceV5ConnackFitsMaximumPacketSize: a refusing CONNACK drops
+// its Reason String (and User Properties) rather than exceed the client's
+// Maximum Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20].
+func TestConformanceV5ConnackFitsMaximumPacketSize(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	for _, max := range []uint32{0, 8} {
+		rc := dialRaw(t, tb.addr, packet.Version5)
+		cp := &packet.Connect{ClientID: "$reserved", CleanStart: true}
+		cp.Properties.MaximumPacketSize = max
+		ack := rc.connect(cp)
+		n, _ := packet.Size(ack, packet.Version5)
+		switch {
+		case ack.ReasonCode != packet.CodeClientIdentifierNotValid:
+			t.Fatalf("max %d: CONNACK %v, want client identifier not valid", max, ack.ReasonCode)
+		case max == 0 && ack.Properties.ReasonString == "":
+			t.Fatal("no Maximum Packet Size: the refusal lost its reason string")
+		case max > 0 && (uint32(n) > max || ack.Properties.ReasonString != ""):
+			t.Fatalf("a %d-byte CONNACK (reason %q) to a client allowing %d", n, ack.Properties.ReasonString, max)
+		}
+	}
+}

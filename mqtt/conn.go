@@ -55,6 +55,12 @@ type conn struct {
 	identity     auth.Identity
 	acl          auth.Checker // what identity may do: its key's scope or the Authorizer's
 	connOff      atomic.Uint64
+
+	// noProblemInfo: the client set Request Problem Information to 0, so
+	// no Reason String or User Property on packets other than PUBLISH,
+	// CONNACK and DISCONNECT [MQTT-3.1.2-29] (deliver.go write).
+	noProblemInfo bool
+
 	// key is the signed key that admitted the connection, nil for none; Apply
 	// reads it to close the connections of a revoked key.
 	key atomic.Pointer[auth.KeyClaims]
@@ -101,6 +107,11 @@ type connState struct {
 	inflightIn int                // inbound QoS 1/2 not yet answered (Receive Maximum)
 	replaying  int                // replayed gap messages not yet acknowledged
 	replayDone bool               // every gap message has been sent
+
+	// The client's own QoS 1/2 publishes that matched nobody, by offset:
+	// set by Apply, taken when their PUBACK/PUBREC is written (publish.go).
+	unmatched map[log.Offset]struct{}
+
 	// Proposals awaiting their outcome (pending.go), replays awaiting their
 	// place in the stream (replay.go) and acknowledgements to propose
 	// (acks.go).

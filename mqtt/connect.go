@@ -51,11 +51,10 @@ func refuse(code packet.ReasonCode, why string) *refusal { return &refusal{code,
 
 // session is what a CONNECT asks of its session, once checked.
 type session struct {
-	assigned        string // client id assigned by the broker, if any
-	will            *fsm.Will
-	expiry          uint32
-	keepAlive       uint16
-	serverKeepAlive bool // the keep alive was changed: tell the client
+	assigned  string // client id assigned by the broker, if any
+	will      *fsm.Will
+	expiry    uint32
+	keepAlive uint16 // in force: CONNACK's Server Keep Alive
 }
 
 // connect handles the CONNECT: checks, then proposes the SessionConnect and
@@ -63,6 +62,11 @@ type session struct {
 // established.
 func (c *conn) connect(cp *packet.Connect) bool {
 	c.version = cp.ProtocolVersion
+	if c.version == packet.Version5 {
+		// Known before any refusal: a refusing CONNACK must fit too
+		// [MQTT-3.2.2-19/20].
+		c.cliMaxPacket = cp.Properties.MaximumPacketSize
+	}
 	s, r := c.admit(cp)
 	if r == nil {
 		r = c.establish(cp, s)
@@ -187,7 +191,7 @@ func (c *conn) settle(cp *packet.Connect, s *session) {
 	b, v5 := c.b, c.version == packet.Version5
 	s.keepAlive = cp.KeepAliveSeconds
 	if max := b.o.MaxKeepAlive; v5 && max > 0 && (s.keepAlive == 0 || s.keepAlive > max) {
-		s.keepAlive, s.serverKeepAlive = max, true // [MQTT-3.2.2-21]
+		s.keepAlive = max // [MQTT-3.2.2-21]
 	}
 	c.keepAlive = time.Duration(s.keepAlive) * time.Second
 	switch {
@@ -204,6 +208,8 @@ func (c *conn) settle(cp *packet.Connect, s *session) {
 		}
 		c.cliMaxPacket = cp.Properties.MaximumPacketSize
 		c.cliAliasMax = cp.Properties.TopicAliasMaximum
+		// Absent means 1 (section 3.1.2.11.7).
+		c.noProblemInfo = cp.Properties.Has(packet.PropRequestProblemInfo) && cp.Properties.RequestProblemInfo == 0
 	}
 	c.clientID = cp.ClientID
 	c.logger = c.logger.With().Str("client", c.clientID).Logger()
@@ -253,6 +259,12 @@ func (c *conn) establish(cp *packet.Connect, s session) *refusal {
 }
 
 // connack is the CONNACK of an accepted connection, session present aside.
+// In 5.0 it states every capability and limit, so a client adapts at once
+// rather than learning them from refusals (section 3.2.2.3): Maximum QoS is
+// left out because every QoS is served (absent means 2), the availability
+// flags are sent as 1 although absent means the same, because clients and
+// conformance tools read them. Server Keep Alive is always sent: it is the
+// keep alive this connection is held to [MQTT-3.2.2-21].
 func (c *conn) connack(s session) *packet.Connack {
 	ack := &packet.Connack{}
 	if c.version != packet.Version5 {
@@ -260,13 +272,15 @@ func (c *conn) connack(s session) *packet.Connack {
 	}
 	pp := &ack.Properties
 	pp.AssignedClientID = s.assigned
-	if s.serverKeepAlive {
-		pp.ServerKeepAliveSeconds = s.keepAlive
-		pp.Present.Add(packet.PropServerKeepAlive)
-	}
+	pp.ServerKeepAliveSeconds = s.keepAlive
+	pp.Present.Add(packet.PropServerKeepAlive) // 0 too: no keep alive
 	pp.ReceiveMaximum = c.b.o.ReceiveMaximum
 	pp.TopicAliasMaximum = c.b.o.TopicAliasMaximum
 	pp.MaximumPacketSize = c.b.o.MaxPacketSize
+	pp.RetainAvailable = 1
+	pp.WildcardSubAvailable = 1
+	pp.SubIDAvailable = 1
+	pp.SharedSubAvailable = 1
 	return ack
 }
 

@@ -208,6 +208,9 @@ func (c *conn) finish(err error) {
 }
 
 func (c *conn) write(p packet.Packet) error {
+	if c.noProblemInfo {
+		stripProblemInfo(p)
+	}
 	var err error
 	c.w.buf, err = packet.Encode(c.w.buf[:0], p, c.version)
 	if err == nil && c.cliMaxPacket > 0 && uint32(len(c.w.buf)) > c.cliMaxPacket {
@@ -226,6 +229,26 @@ func (c *conn) write(p packet.Packet) error {
 	c.b.stats.BytesSent.Add(uint64(len(c.w.buf)))
 	_, err = c.w.bw.Write(c.w.buf)
 	return err
+}
+
+// stripProblemInfo removes the Reason String and User Properties of p for a
+// client that set Request Problem Information to 0 [MQTT-3.1.2-29]: every
+// packet but PUBLISH, CONNACK and DISCONNECT, where the spec lets them stay
+// (and a CONNACK's or DISCONNECT's reason is what the client most needs).
+func stripProblemInfo(p packet.Packet) {
+	var pp *packet.Properties
+	switch p := p.(type) {
+	case *packet.Connack, *packet.Disconnect, *packet.Publish:
+		return
+	case *packet.Auth:
+		pp = &p.Properties
+	default:
+		pp = problemProps(p)
+	}
+	if pp != nil {
+		pp.ReasonString, pp.UserProperties = "", nil
+		pp.Present &^= 1 << packet.PropReasonString
+	}
 }
 
 // problemProps returns the properties of a packet that may carry a Reason

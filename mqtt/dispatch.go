@@ -30,6 +30,9 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if fx.Err == nil {
 		b.sessionEvent(off, e)
 	}
+	if fx.Unmatched && e.PacketID != 0 {
+		b.noteUnmatched(off, e.ClientID) // answered 0x10 (publish.go)
+	}
 	if e.Kind == fsm.KindKeyRevoke {
 		b.revokeKey(e.KeyID)
 	}

@@ -65,7 +65,7 @@ func TestKeyScope(t *testing.T) {
 	tb := startBroker(t, withKeys(k))
 	tok, _ := newKey(t, k, "sensors/#", "pub,sub", "dev-", time.Hour)
 	rc, _ := rawConnect(t, tb.addr, keyConnect("dev-1", tok))
-	if code := rc.publish(&packet.Publish{Topic: "sensors/a", QoS: 1, Payload: []byte("x")}); code != 0 {
+	if code := rc.publish(&packet.Publish{Topic: "sensors/a", QoS: 1, Payload: []byte("x")}); code.IsError() {
 		t.Fatalf("publish in scope: %v", code)
 	}
 	if code := rc.publish(&packet.Publish{Topic: "actuators/a", QoS: 1, Payload: []byte("x")}); code != packet.CodeNotAuthorized {
@@ -184,7 +184,7 @@ func TestKeyRevoked(t *testing.T) {
 	if got := connackCode(t, tb.addr, packet.Version5, keyConnect("c1", tok)); got != packet.CodeNotAuthorized {
 		t.Fatalf("revoked key: CONNACK %v, want 0x87", got)
 	}
-	if code := keep.publish(&packet.Publish{Topic: "a/b", QoS: 1}); code != 0 {
+	if code := keep.publish(&packet.Publish{Topic: "a/b", QoS: 1}); code.IsError() {
 		t.Fatalf("the other key's client: %v", code)
 	}
 }

@@ -26,6 +26,8 @@ func TestLimits(t *testing.T) {
 	if el := time.Since(start); el < 250*time.Millisecond {
 		t.Fatalf("silent socket closed after %v, before the connect timeout", el)
 	}
+	// The client sees the close before the broker forgets the connection.
+	waitFor(t, 5*time.Second, "the silent connection forgotten", func() bool { return tb.broker.Stats().Connections.Load() == 0 })
 
 	a, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "a", CleanStart: true})
 	b, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "b", CleanStart: true})

@@ -106,6 +106,10 @@ type Options struct {
 	// asks for it with the SUBSCRIBE user property offset=true, and replay
 	// subscriptions have it unless they say offset=false.
 	OffsetProperty bool
+	// NoMatchingSubscribers answers an MQTT 5 QoS 1/2 publish that matched
+	// no subscription (of any session, connected or not) with PUBACK/PUBREC
+	// 0x10 instead of 0x00. The message is logged and replayable either way.
+	NoMatchingSubscribers bool
 	// QueueLength bounds a connection's in-memory outbound queue; past it
 	// QoS 0 messages are dropped (and counted) and QoS 1/2 ones are read
 	// back from the log by the session's cursor.
@@ -142,7 +146,7 @@ func DefaultOptions() Options {
 		MaxInflight:       1024,
 		TopicAliasMaximum: 64,
 		MaxKeepAlive:      3600,
-		MaxTopicLength:    4096,
+		MaxTopicLength:    65535, // the spec's own limit: every valid topic is accepted
 		ConnectTimeout:    10 * time.Second,
 		QueueLength:       65536,
 		SysInterval:       10 * time.Second,
@@ -152,6 +156,8 @@ func DefaultOptions() Options {
 		CloseLinger:       time.Second,
 		EndTimeout:        5 * time.Second,
 		Logger:            zerolog.Nop(),
+
+		NoMatchingSubscribers: true,
 	}
 }
 

@@ -79,7 +79,7 @@ func (c *conn) answerResolved() {
 func (c *conn) answerOne(p *pending, off log.Offset, err error) {
 	switch p.kind {
 	case pendPublish:
-		c.published(p, err)
+		c.published(p, off, err)
 	case pendRelease:
 		c.released(p.id, err)
 	case pendSubscribe:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
 	"github.com/stratamq/strata/topic"
 )
@@ -143,20 +144,65 @@ func (c *conn) refusePublish(p *packet.Publish) {
 	}
 }
 
-// published answers a publish once its proposal resolved.
-func (c *conn) published(p *pending, err error) {
-	switch {
-	case err != nil:
+// published answers a publish once its proposal resolved (at off). In 5.0
+// a publish that matched no subscription gets 0x10 No matching subscribers
+// (unless NoMatchingSubscribers is off): a success code, the message is in
+// the log for replays all the same.
+func (c *conn) published(p *pending, off log.Offset, err error) {
+	if err != nil {
 		// Not acknowledged: the client resends after reconnecting.
 		c.fail(packet.CodeServerBusy, "publish not committed: "+err.Error())
-	case p.qos == 1:
-		c.answer(1, p.id, 0) // only now, after the commit
-	case p.qos == 2:
+		return
+	}
+	var code packet.ReasonCode
+	if c.takeUnmatched(off) && c.version == packet.Version5 && c.b.o.NoMatchingSubscribers {
+		code = packet.CodeNoMatchingSubscribers
+	}
+	switch p.qos {
+	case 1:
+		c.answer(1, p.id, code) // only now, after the commit
+	case 2:
 		c.mu.Lock()
 		c.mu.inQoS2[p.id] = true
 		c.mu.Unlock()
-		c.queueCtrl(&packet.Pubrec{PacketID: p.id})
+		c.queueCtrl(&packet.Pubrec{PacketID: p.id, ReasonCode: code})
 	}
+}
+
+// noteUnmatched records, from Apply, that the client's QoS 1/2 publish at
+// off matched nobody (fsm Effects.Unmatched). Apply runs before the
+// publish's future resolves on this node, so published finds the mark: the
+// fold already computed the match, so the answer costs no second lookup,
+// and offline sessions' and shared subscriptions count as the fold counts
+// them.
+func (b *Broker) noteUnmatched(off log.Offset, client string) {
+	b.mu.Lock()
+	c := b.clients[client]
+	b.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.mu.unmatched == nil {
+		c.mu.unmatched = map[log.Offset]struct{}{}
+	}
+	c.mu.unmatched[off] = struct{}{}
+	c.mu.Unlock()
+}
+
+// takeUnmatched reports whether the publish at off matched nobody and
+// forgets marks up to off: answers come in offset order, so older marks
+// (a publish of a connection this one took over) are never asked for.
+func (c *conn) takeUnmatched(off log.Offset) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.mu.unmatched[off]
+	for o := range c.mu.unmatched {
+		if o <= off {
+			delete(c.mu.unmatched, o)
+		}
+	}
+	return ok
 }
 
 // answer sends the acknowledgement of an inbound publish.

@@ -158,8 +158,8 @@ func TestV5KeepAlive(t *testing.T) {
 	cp := &packet.Connect{ClientID: "silent", CleanStart: true, KeepAliveSeconds: 1}
 	silent, ack := rawConnect(t, tb.addr, cp)
 	start := time.Now()
-	if ack.Properties.Has(packet.PropServerKeepAlive) {
-		t.Fatalf("Server Keep Alive %d for an allowed keep alive", ack.Properties.ServerKeepAliveSeconds)
+	if ka := ack.Properties.ServerKeepAliveSeconds; ka != 1 {
+		t.Fatalf("Server Keep Alive %d for an allowed keep alive of 1", ka)
 	}
 	pinger, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pinger", CleanStart: true, KeepAliveSeconds: 1})
 
@@ -204,18 +204,18 @@ func TestV5KeepAlive(t *testing.T) {
 	expect[*packet.Pingresp](t, pinger, 2*time.Second)
 }
 
-// TestV5ServerKeepAlive: a keep alive above MaxKeepAlive (or 0) is answered
-// with Server Keep Alive.
+// TestV5ServerKeepAlive: a keep alive above MaxKeepAlive (or 0) is lowered
+// to it; Server Keep Alive always states the one in force [MQTT-3.2.2-21].
 func TestV5ServerKeepAlive(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, func(o *mqtt.Options) { o.MaxKeepAlive = 5 })
 	for _, c := range []struct {
 		ask  uint16
-		want uint16 // 0: no Server Keep Alive
-	}{{60, 5}, {0, 5}, {5, 0}, {3, 0}} {
+		want uint16
+	}{{60, 5}, {0, 5}, {5, 5}, {3, 3}} {
 		rc, ack := rawConnect(t, tb.addr, &packet.Connect{ClientID: "ka", CleanStart: true, KeepAliveSeconds: c.ask})
 		has := ack.Properties.Has(packet.PropServerKeepAlive)
-		if c.want == 0 && has || c.want != 0 && (!has || ack.Properties.ServerKeepAliveSeconds != c.want) {
+		if !has || ack.Properties.ServerKeepAliveSeconds != c.want {
 			t.Fatalf("keep alive %d: Server Keep Alive present=%v %d, want %d", c.ask, has, ack.Properties.ServerKeepAliveSeconds, c.want)
 		}
 		rc.disconnect(nil)

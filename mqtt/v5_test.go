@@ -199,14 +199,14 @@ func TestV5ReceiveMaximum(t *testing.T) {
 	}
 	// Within the quota: each flow completes before the next starts.
 	for i := range 3 {
-		if code := ok.publish(&packet.Publish{Topic: "rm/t", QoS: 2, Payload: []byte{byte(i)}}); code != 0 {
+		if code := ok.publish(&packet.Publish{Topic: "rm/t", QoS: 2, Payload: []byte{byte(i)}}); code.IsError() {
 			t.Fatalf("PUBREC %v", code)
 		}
 	}
 
 	rc, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "rm-bad", CleanStart: true})
 	rc.mustSend(&packet.Publish{Topic: "rm/t", QoS: 2, PacketID: 1, Payload: []byte("a")})
-	if rec := expect[*packet.Pubrec](t, rc, 10*time.Second); rec.PacketID != 1 || rec.ReasonCode != 0 {
+	if rec := expect[*packet.Pubrec](t, rc, 10*time.Second); rec.PacketID != 1 || rec.ReasonCode.IsError() {
 		t.Fatalf("PUBREC %+v", rec)
 	}
 	rc.mustSend(&packet.Publish{Topic: "rm/t", QoS: 2, PacketID: 2, Payload: []byte("b")})
