@@ -103,10 +103,13 @@ func startRealBroker(t testing.TB, tune func(*mqtt.Options)) *testBroker {
 	return startBrokerIn(t, t.TempDir(), tune)
 }
 
+// fastRaft elects quickly, but not so quickly that a CI machine busy with
+// other tests (2 cores) starves a heartbeat into an election: tests whose
+// subject is not a leader change (same order on every node) assume none.
 func fastRaft(c *raft.Config) {
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 }
 
