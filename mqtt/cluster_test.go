@@ -126,7 +126,11 @@ func TestClusterSameOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := 0; k < per; k++ {
-				pub.Publish(fmt.Sprintf("c/%d", i), 1, false, fmt.Sprintf("p%d-%d", i, k)).Wait()
+				tok := pub.Publish(fmt.Sprintf("c/%d", i), 1, false, fmt.Sprintf("p%d-%d", i, k))
+				if tok.Wait(); tok.Error() != nil {
+					t.Errorf("publisher %d, message %d: %v (a leader change under load?)", i, k, tok.Error())
+					return
+				}
 			}
 		}()
 	}
