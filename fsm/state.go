@@ -16,6 +16,9 @@ type State struct {
 	views
 	direct *topic.Trie[SubOptions] // (filter, client id) → options, non-shared only
 	shared *topic.Trie[struct{}]   // (inner filter, group) for shared groups
+	// matches is route's scratch, reused so a publish allocates no map or
+	// per-client match (not state: empty between Applies).
+	matches []clientMatch
 }
 
 // View is a read-only, consistent copy of a State at one offset. It is
