@@ -325,6 +325,15 @@ func (s *State) markSent(client string, off log.Offset, qos byte, exp int64) {
 	s.inflight.ReplaceOrInsert(key)
 }
 
+// session is views.session without allocating a key: State is used by one
+// goroutine (the applier), so the key can be a field; Views keep their own.
+func (s *State) session(client string) (*Session, bool) {
+	s.sessionKey.ClientID = client
+	sess, ok := s.sessions.Get(&s.sessionKey)
+	s.sessionKey.ClientID = ""
+	return sess, ok
+}
+
 func (v *views) session(client string) (*Session, bool) {
 	return v.sessions.Get(&Session{ClientID: client})
 }
