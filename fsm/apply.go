@@ -226,9 +226,14 @@ func (s *State) route(off log.Offset, e *Entry) (ds []Delivery, matched bool) {
 }
 
 // mergeMatches sorts ms by client and folds each client's matches into one,
-// as the overlapping-subscriptions rules ask [MQTT-3.3.4-2/3].
+// as the overlapping-subscriptions rules ask [MQTT-3.3.4-2/3]. Merging is
+// order-independent (max, or, a set of ids sorted later), so the sort need
+// not be stable; the trie often yields clients in order already.
 func mergeMatches(ms []clientMatch) []clientMatch {
-	slices.SortStableFunc(ms, func(a, b clientMatch) int { return strings.Compare(a.client, b.client) })
+	byClient := func(a, b clientMatch) int { return strings.Compare(a.client, b.client) }
+	if !slices.IsSortedFunc(ms, byClient) {
+		slices.SortFunc(ms, byClient)
+	}
 	out := ms[:0]
 	for _, c := range ms {
 		if n := len(out); n > 0 && out[n-1].client == c.client {
