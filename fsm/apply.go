@@ -164,6 +164,18 @@ type match struct {
 	ids    []uint32
 }
 
+// merge folds o (one subscription's match, from add) into m.
+func (m *match) merge(o *match) {
+	m.qos = max(m.qos, o.qos)
+	m.retain = m.retain || o.retain
+	m.offset = m.offset || o.offset
+	for _, id := range o.ids {
+		if !slices.Contains(m.ids, id) {
+			m.ids = append(m.ids, id)
+		}
+	}
+}
+
 func (m *match) add(p *Publish, o SubOptions) {
 	m.qos = max(m.qos, min(p.QoS, o.QoS)) // [MQTT-3.8.4-8], [MQTT-3.3.4-2]
 	m.retain = m.retain || (p.Retain && o.RetainAsPublished)
@@ -173,34 +185,64 @@ func (m *match) add(p *Publish, o SubOptions) {
 	}
 }
 
+// clientMatch is one client's accumulated match in route's scratch.
+type clientMatch struct {
+	client string
+	m      match
+}
+
 // route computes the deliveries of the publish at off: one per matching
 // session (overlaps merged), one member per matching shared group; matched
 // reports whether any session's subscription matched, connected or not.
+// Matches go to a reused slice, sorted and merged by client, instead of a
+// map of pointers: no allocation per publish or per matching client.
 func (s *State) route(off log.Offset, e *Entry) (ds []Delivery, matched bool) {
 	p := &e.Publish
-	matches := map[string]*match{}
-	get := func(id string) *match {
-		m := matches[id]
-		if m == nil {
-			m = &match{}
-			matches[id] = m
-		}
-		return m
-	}
+	ms := s.matches[:0]
 	s.direct.Match(p.Topic, func(_, client string, o SubOptions) {
 		if o.NoLocal && client == e.ClientID {
 			return // [MQTT-3.8.3-3]
 		}
-		get(client).add(p, o)
+		ms = append(ms, clientMatch{client: client})
+		ms[len(ms)-1].m.add(p, o)
 	})
+	ms = mergeMatches(ms)
 	for _, g := range s.matchGroups(p.Topic) {
 		member := s.pickMember(g)
 		o, _ := s.subs.Get(subItem{ClientID: member, Filter: shareFilter(g.Name, g.Filter)})
-		m := get(member)
-		m.add(p, o.Options)
-		s.queueShared(member, off, e, m)
+		i, found := slices.BinarySearchFunc(ms, member, func(c clientMatch, id string) int {
+			return strings.Compare(c.client, id)
+		})
+		if !found {
+			ms = slices.Insert(ms, i, clientMatch{client: member})
+		}
+		ms[i].m.add(p, o.Options)
+		s.queueShared(member, off, e, &ms[i].m)
 	}
-	return s.deliver(off, e, matches), len(matches) > 0
+	ds = s.deliver(off, e, ms)
+	clear(ms) // drop the client strings and ids held by the scratch
+	s.matches = ms[:0]
+	return ds, len(ms) > 0
+}
+
+// mergeMatches sorts ms by client and folds each client's matches into one,
+// as the overlapping-subscriptions rules ask [MQTT-3.3.4-2/3]. Merging is
+// order-independent (max, or, a set of ids sorted later), so the sort need
+// not be stable; the trie often yields clients in order already.
+func mergeMatches(ms []clientMatch) []clientMatch {
+	byClient := func(a, b clientMatch) int { return strings.Compare(a.client, b.client) }
+	if !slices.IsSortedFunc(ms, byClient) {
+		slices.SortFunc(ms, byClient)
+	}
+	out := ms[:0]
+	for _, c := range ms {
+		if n := len(out); n > 0 && out[n-1].client == c.client {
+			out[n-1].m.merge(&c.m)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // matchGroups returns the shared groups whose filter matches name, sorted.
@@ -254,21 +296,19 @@ func (s *State) queueShared(member string, off log.Offset, e *Entry, m *match) {
 		State: InflightQueued, ExpiresAt: exp})
 }
 
-// deliver turns matches into deliveries for connected sessions, in client
-// id order, and records QoS > 0 ones in flight.
-func (s *State) deliver(off log.Offset, e *Entry, matches map[string]*match) []Delivery {
-	clients := make([]string, 0, len(matches))
-	for c := range matches {
-		clients = append(clients, c)
-	}
-	slices.Sort(clients)
+// deliver turns matches (sorted by client) into deliveries for connected
+// sessions, in client id order, and records QoS > 0 ones in flight.
+func (s *State) deliver(off log.Offset, e *Entry, ms []clientMatch) []Delivery {
 	var out []Delivery
-	for _, c := range clients {
+	for i := range ms {
+		c, m := ms[i].client, &ms[i].m
 		sess, ok := s.session(c)
 		if !ok || !sess.Connected {
 			continue // offline: the replay gap (or queueShared) owes it
 		}
-		m := matches[c]
+		if out == nil {
+			out = make([]Delivery, 0, len(ms)-i) // one allocation for every delivery
+		}
 		slices.Sort(m.ids)
 		out = append(out, Delivery{ClientID: c, Node: sess.Node, Offset: off, QoS: m.qos,
 			Retain: m.retain, SubscriptionIDs: m.ids, OffsetProperty: m.offset})
@@ -288,6 +328,15 @@ func (s *State) markSent(client string, off log.Offset, qos byte, exp int64) {
 	}
 	key.QoS, key.State, key.ExpiresAt = qos, InflightSent, exp
 	s.inflight.ReplaceOrInsert(key)
+}
+
+// session is views.session without allocating a key: State is used by one
+// goroutine (the applier), so the key can be a field; Views keep their own.
+func (s *State) session(client string) (*Session, bool) {
+	s.sessionKey.ClientID = client
+	sess, ok := s.sessions.Get(&s.sessionKey)
+	s.sessionKey.ClientID = ""
+	return sess, ok
 }
 
 func (v *views) session(client string) (*Session, bool) {

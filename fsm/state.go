@@ -16,6 +16,12 @@ type State struct {
 	views
 	direct *topic.Trie[SubOptions] // (filter, client id) → options, non-shared only
 	shared *topic.Trie[struct{}]   // (inner filter, group) for shared groups
+	// matches is route's scratch, reused so a publish allocates no map or
+	// per-client match (not state: empty between Applies).
+	matches []clientMatch
+	// sessionKey is the search key of State.session, reused because a key
+	// passed to the B-tree escapes (one allocation per lookup otherwise).
+	sessionKey Session
 }
 
 // View is a read-only, consistent copy of a State at one offset. It is

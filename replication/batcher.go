@@ -32,6 +32,9 @@ type proposal struct {
 	// nodes forwarding to each other during an election would wait on
 	// each other until the timeout).
 	leaderOnly bool
+	// fut is f's storage: one allocation for the proposal and its future
+	// (the caller's Future then keeps the proposal's few words alive).
+	fut Future
 }
 
 // fail resolves the proposal's future with err at once.
@@ -75,7 +78,9 @@ func newBatcher(o *Options, r *raft.Raft, a *applier, d *dispatcher) *batcher {
 // future. It blocks while the queue is full, until ctx ends or the batcher
 // closes.
 func (b *batcher) propose(ctx context.Context, recs []log.Record, leaderOnly bool) *Future {
-	p := &proposal{recs: recs, ctx: ctx, f: newFuture(), leaderOnly: leaderOnly}
+	p := &proposal{recs: recs, ctx: ctx, leaderOnly: leaderOnly}
+	p.fut.done = make(chan struct{})
+	p.f = &p.fut
 	if len(recs) == 0 {
 		p.fail(errNoRecords)
 		return p.f

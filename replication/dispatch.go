@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"container/heap"
 	"sync"
 	"sync/atomic"
 
@@ -120,7 +119,7 @@ func (d *dispatcher) advance(through log.Offset) {
 	defer d.mu.Unlock()
 	d.applied.Store(uint64(through))
 	for len(d.mu.waiters) > 0 && d.mu.waiters[0].end <= through {
-		w := heap.Pop(&d.mu.waiters).(waiter)
+		w := d.mu.waiters.pop()
 		w.f.resolve(w.first, nil)
 	}
 }
@@ -138,7 +137,7 @@ func (d *dispatcher) await(f *Future, first log.Offset, n int) {
 	case end <= log.Offset(d.applied.Load()):
 		f.resolve(first, nil)
 	default:
-		heap.Push(&d.mu.waiters, waiter{end: end, first: first, f: f})
+		d.mu.waiters.push(waiter{end: end, first: first, f: f})
 	}
 }
 
@@ -164,16 +163,46 @@ type waiter struct {
 	f          *Future
 }
 
-// waitHeap orders waiters by end, smallest first (container/heap).
+// waitHeap orders waiters by end, smallest first. It is a typed binary
+// heap rather than container/heap, whose Push and Pop box each waiter in an
+// interface: two allocations per proposal on the commit path.
 type waitHeap []waiter
 
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].end < h[j].end }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
-func (h *waitHeap) Pop() any {
-	old := *h
-	w := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return w
+func (h *waitHeap) push(w waiter) {
+	*h = append(*h, w)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].end <= s[i].end {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+// pop removes and returns the waiter with the smallest end; h is not empty.
+func (h *waitHeap) pop() waiter {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = waiter{} // drop the future for the collector
+	s = s[:n]
+	for i := 0; ; {
+		small, l, r := i, 2*i+1, 2*i+2
+		if l < n && s[l].end < s[small].end {
+			small = l
+		}
+		if r < n && s[r].end < s[small].end {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		s[i], s[small] = s[small], s[i]
+		i = small
+	}
+	*h = s
+	return top
 }
