@@ -35,6 +35,13 @@ type delivery struct {
 	// offsetProp: a matching subscription asked for the offset user
 	// property (fsm.Delivery.OffsetProperty, or the replay's options).
 	offsetProp bool
+	// retained, when set, is no message but the retained messages one
+	// Subscribe applied at applyOff sends, in topic order; the writer reads
+	// each from the log as it goes (sendRetained).
+	retained []fsm.Delivery
+	// onSubscribe: a retained message sent on subscribe; its offset says
+	// nothing of how far live deliveries went (sentThrough).
+	onSubscribe bool
 }
 
 type outMsg struct {
@@ -69,6 +76,49 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		offsetProp: d.OffsetProperty, applyOff: applyOff})
 	c.mu.Unlock()
 	c.signal()
+}
+
+// deliverRetained queues the retained messages of one Subscribe (from
+// Apply) as a single item, past QueueLength and while lagging alike: they
+// are owed to the client (QoS 1/2 ones are in flight in the session, which
+// catchUp would not find: their offsets are old), and the item holds the
+// fsm's own list, so the queue costs one slot whatever their number.
+func (c *conn) deliverRetained(applyOff log.Offset, ds []fsm.Delivery) {
+	c.mu.Lock()
+	if c.mu.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.queue = append(c.mu.queue, delivery{applyOff: applyOff, retained: ds})
+	c.mu.Unlock()
+	c.signal()
+}
+
+// sendRetained sends a Subscribe's retained messages in order, reading
+// each back from the log with one reader (the writer's pace bounds what is
+// read ahead: nothing is).
+func (c *conn) sendRetained(applyOff log.Offset, ds []fsm.Delivery) error {
+	rd := newOffsetReader(c.b.o.Log)
+	defer rd.close()
+	for i := range ds {
+		d := &ds[i]
+		out := delivery{off: d.Offset, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+			offsetProp: d.OffsetProperty, applyOff: applyOff, onSubscribe: true}
+		e, err := rd.at(d.Offset)
+		if err != nil {
+			return err // unreadable: the connection ends, QoS 1/2 stay owed
+		}
+		if e == nil {
+			c.logger.Warn().Uint64("offset", uint64(d.Offset)).Msg("retained message no longer in the log")
+			c.skip(out)
+			continue
+		}
+		out.e = e
+		if err := c.send(out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resumed records what a resumed session owes (from Apply, before the
@@ -138,6 +188,8 @@ func (c *conn) drain() error {
 			err = c.sendResume(n.resume)
 		case n.haveD && n.d.mark != nil:
 			err = c.placeReplays(n.d.applyOff, n.d.mark)
+		case n.haveD && n.d.retained != nil:
+			err = c.sendRetained(n.d.applyOff, n.d.retained)
 		case n.haveD:
 			err = c.send(n.d)
 		case n.lag:
@@ -369,7 +421,7 @@ func (c *conn) send(d delivery) error {
 		return err
 	}
 	c.b.stats.PublishSent.Add(1)
-	if !d.replay && !d.dup && d.off > c.w.sentThrough {
+	if !d.replay && !d.dup && !d.onSubscribe && d.off > c.w.sentThrough {
 		c.w.sentThrough = d.off
 	}
 	return nil
