@@ -1,7 +1,9 @@
 package mqtt
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -94,31 +96,62 @@ func (c *conn) deliverRetained(applyOff log.Offset, ds []fsm.Delivery) {
 	c.signal()
 }
 
-// sendRetained sends a Subscribe's retained messages in order, reading
-// each back from the log with one reader (the writer's pace bounds what is
-// read ahead: nothing is).
+// retainedChunk is how many retained messages sendRetained reads ahead.
+const retainedChunk = 1024
+
+// sendRetained sends a Subscribe's retained messages in topic order. Their
+// offsets are scattered over the log, and a read decodes a whole frame, so
+// they are read a chunk at a time in offset order (one pass over the
+// frames the chunk touches), then sent in topic order: memory stays one
+// chunk whatever the number of retained topics.
 func (c *conn) sendRetained(applyOff log.Offset, ds []fsm.Delivery) error {
 	rd := newOffsetReader(c.b.o.Log)
 	defer rd.close()
-	for i := range ds {
-		d := &ds[i]
-		out := delivery{off: d.Offset, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
-			offsetProp: d.OffsetProperty, applyOff: applyOff, onSubscribe: true}
-		e, err := rd.at(d.Offset)
-		if err != nil {
+	es := make([]*fsm.Entry, retainedChunk)
+	for len(ds) > 0 {
+		chunk := ds[:min(len(ds), retainedChunk)]
+		ds = ds[len(chunk):]
+		if err := readChunk(rd, chunk, es); err != nil {
 			return err // unreadable: the connection ends, QoS 1/2 stay owed
 		}
-		if e == nil {
-			c.logger.Warn().Uint64("offset", uint64(d.Offset)).Msg("retained message no longer in the log")
-			c.skip(out)
-			continue
-		}
-		out.e = e
-		if err := c.send(out); err != nil {
-			return err
+		for i := range chunk {
+			if err := c.sendRetainedOne(applyOff, &chunk[i], es[i]); err != nil {
+				return err
+			}
+			es[i] = nil
 		}
 	}
 	return nil
+}
+
+// readChunk reads the message of each of ds into es (nil: no longer in the
+// log), in offset order.
+func readChunk(rd *offsetReader, ds []fsm.Delivery, es []*fsm.Entry) error {
+	byOff := make([]int, len(ds))
+	for i := range byOff {
+		byOff[i] = i
+	}
+	slices.SortFunc(byOff, func(a, b int) int { return cmp.Compare(ds[a].Offset, ds[b].Offset) })
+	for _, i := range byOff {
+		e, err := rd.at(ds[i].Offset)
+		if err != nil {
+			return err
+		}
+		es[i] = e
+	}
+	return nil
+}
+
+// sendRetainedOne sends one retained message read back from the log.
+func (c *conn) sendRetainedOne(applyOff log.Offset, d *fsm.Delivery, e *fsm.Entry) error {
+	out := delivery{off: d.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty, applyOff: applyOff, onSubscribe: true}
+	if e == nil {
+		c.logger.Warn().Uint64("offset", uint64(d.Offset)).Msg("retained message no longer in the log")
+		c.skip(out)
+		return nil
+	}
+	return c.send(out)
 }
 
 // resumed records what a resumed session owes (from Apply, before the
