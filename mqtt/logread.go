@@ -15,10 +15,6 @@ func entryOf(rec log.Record) (*fsm.Entry, error) {
 	return &e, nil
 }
 
-// seekDistance is how far ahead offsetReader.at steps through records
-// rather than opening an iterator at the offset.
-const seekDistance = 256
-
 // offsetReader reads records at increasing offsets with one iterator.
 type offsetReader struct {
 	l  LogReader
@@ -41,11 +37,7 @@ func (r *offsetReader) close() {
 // (retention deleted it) or it is no publish the fold could decode; a
 // *logReadError if reading failed.
 func (r *offsetReader) at(off log.Offset) (*fsm.Entry, error) {
-	// A new iterator seeks (by the segment's index) where stepping forward
-	// would read every record between: retained messages sent on
-	// subscribe come in topic order, their offsets anywhere in the log.
-	far := r.valid && (r.cur.Offset > off || off-r.cur.Offset > seekDistance)
-	if r.it == nil || far || off < r.l.FirstOffset() {
+	if r.it == nil || (r.valid && r.cur.Offset > off) || off < r.l.FirstOffset() {
 		r.close()
 		if off < r.l.FirstOffset() {
 			return nil, nil
