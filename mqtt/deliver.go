@@ -1,7 +1,9 @@
 package mqtt
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +37,13 @@ type delivery struct {
 	// offsetProp: a matching subscription asked for the offset user
 	// property (fsm.Delivery.OffsetProperty, or the replay's options).
 	offsetProp bool
+	// retained, when set, is no message but the retained messages one
+	// Subscribe applied at applyOff sends, in topic order; the writer reads
+	// each from the log as it goes (sendRetained).
+	retained []fsm.Delivery
+	// onSubscribe: a retained message sent on subscribe; its offset says
+	// nothing of how far live deliveries went (sentThrough).
+	onSubscribe bool
 }
 
 type outMsg struct {
@@ -69,6 +78,82 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		offsetProp: d.OffsetProperty, applyOff: applyOff})
 	c.mu.Unlock()
 	c.signal()
+}
+
+// deliverRetained queues the retained messages of one Subscribe (from
+// Apply) as a single item, past QueueLength and while lagging alike: they
+// are owed to the client (QoS 1/2 ones are in flight in the session, which
+// catchUp would not find: their offsets are old), and the item holds the
+// fsm's own list, so the queue costs one slot whatever their number.
+func (c *conn) deliverRetained(applyOff log.Offset, ds []fsm.Delivery) {
+	c.mu.Lock()
+	if c.mu.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.queue = append(c.mu.queue, delivery{applyOff: applyOff, retained: ds})
+	c.mu.Unlock()
+	c.signal()
+}
+
+// retainedChunk is how many retained messages sendRetained reads ahead:
+// each chunk is one pass over the frames it touches (with 100k retained
+// topics scattered over the log, nearly all of them), about 1 MB held.
+const retainedChunk = 8192
+
+// sendRetained sends a Subscribe's retained messages in topic order. Their
+// offsets are scattered over the log, and a read decodes a whole frame, so
+// they are read a chunk at a time in offset order (one pass over the
+// frames the chunk touches), then sent in topic order: memory stays one
+// chunk whatever the number of retained topics.
+func (c *conn) sendRetained(applyOff log.Offset, ds []fsm.Delivery) error {
+	rd := newOffsetReader(c.b.o.Log)
+	defer rd.close()
+	es := make([]*fsm.Entry, retainedChunk)
+	for len(ds) > 0 {
+		chunk := ds[:min(len(ds), retainedChunk)]
+		ds = ds[len(chunk):]
+		if err := readChunk(rd, chunk, es); err != nil {
+			return err // unreadable: the connection ends, QoS 1/2 stay owed
+		}
+		for i := range chunk {
+			if err := c.sendRetainedOne(applyOff, &chunk[i], es[i]); err != nil {
+				return err
+			}
+			es[i] = nil
+		}
+	}
+	return nil
+}
+
+// readChunk reads the message of each of ds into es (nil: no longer in the
+// log), in offset order.
+func readChunk(rd *offsetReader, ds []fsm.Delivery, es []*fsm.Entry) error {
+	byOff := make([]int, len(ds))
+	for i := range byOff {
+		byOff[i] = i
+	}
+	slices.SortFunc(byOff, func(a, b int) int { return cmp.Compare(ds[a].Offset, ds[b].Offset) })
+	for _, i := range byOff {
+		e, err := rd.at(ds[i].Offset)
+		if err != nil {
+			return err
+		}
+		es[i] = e
+	}
+	return nil
+}
+
+// sendRetainedOne sends one retained message read back from the log.
+func (c *conn) sendRetainedOne(applyOff log.Offset, d *fsm.Delivery, e *fsm.Entry) error {
+	out := delivery{off: d.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty, applyOff: applyOff, onSubscribe: true}
+	if e == nil {
+		c.logger.Warn().Uint64("offset", uint64(d.Offset)).Msg("retained message no longer in the log")
+		c.skip(out)
+		return nil
+	}
+	return c.send(out)
 }
 
 // resumed records what a resumed session owes (from Apply, before the
@@ -138,6 +223,8 @@ func (c *conn) drain() error {
 			err = c.sendResume(n.resume)
 		case n.haveD && n.d.mark != nil:
 			err = c.placeReplays(n.d.applyOff, n.d.mark)
+		case n.haveD && n.d.retained != nil:
+			err = c.sendRetained(n.d.applyOff, n.d.retained)
 		case n.haveD:
 			err = c.send(n.d)
 		case n.lag:
@@ -369,7 +456,7 @@ func (c *conn) send(d delivery) error {
 		return err
 	}
 	c.b.stats.PublishSent.Add(1)
-	if !d.replay && !d.dup && d.off > c.w.sentThrough {
+	if !d.replay && !d.dup && !d.onSubscribe && d.off > c.w.sentThrough {
 		c.w.sentThrough = d.off
 	}
 	return nil

@@ -36,15 +36,32 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if e.Kind == fsm.KindKeyRevoke {
 		b.revokeKey(e.KeyID)
 	}
+	if e.Kind == fsm.KindSubscribe {
+		b.deliverRetained(off, e, fx.Deliveries)
+		return
+	}
 	msg := e
 	if e.Kind != fsm.KindPublish {
-		msg = nil // retained messages sent on subscribe: read back from the log
+		msg = nil
 	}
 	for i := range fx.Deliveries {
 		d := &fx.Deliveries[i]
 		if c := b.connByName(d.Node); c != nil {
 			c.deliver(off, msg, d)
 		}
+	}
+}
+
+// deliverRetained hands the retained messages a Subscribe sends to its
+// client's connection as one queue item, whatever their number: they are
+// owed (QoS 1/2 are in flight in the session) and a queue bound must not
+// drop them (issue 14).
+func (b *Broker) deliverRetained(off log.Offset, e *fsm.Entry, ds []fsm.Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	if c := b.connByName(ds[0].Node); c != nil {
+		c.deliverRetained(off, ds)
 	}
 }
 
