@@ -456,6 +456,15 @@ func (c *conn) send(d delivery) error {
 		return err
 	}
 	c.b.stats.PublishSent.Add(1)
+	if d.onSubscribe && d.qos > 0 {
+		if c.w.sentRetained == nil {
+			c.w.sentRetained = map[log.Offset]struct{}{}
+		}
+		c.w.sentRetained[d.off] = struct{}{}
+		if len(c.w.sentRetained) > 2*c.window+64 { // bounded by what is unacknowledged
+			c.pruneSentRetained(c.b.o.Views.View())
+		}
+	}
 	if !d.replay && !d.dup && !d.onSubscribe && d.off > c.w.sentThrough {
 		c.w.sentThrough = d.off
 	}

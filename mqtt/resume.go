@@ -153,12 +153,33 @@ func (c *conn) catchUp() error {
 }
 
 // unsent lists the session's in-flight items this connection has not sent.
+// Retained messages it sent on subscribe are not unsent, whatever their
+// offset; those the cursor no longer lists are forgotten.
 func (c *conn) unsent(v *fsm.View) []fsm.Inflight {
 	var out []fsm.Inflight
+	listed := 0
 	for _, in := range v.Inflight(c.clientID) {
+		if _, sent := c.w.sentRetained[in.Offset]; sent {
+			listed++
+			continue
+		}
 		if in.Offset > c.w.sentThrough && in.State == fsm.InflightSent {
 			out = append(out, in)
 		}
 	}
+	if listed < len(c.w.sentRetained) {
+		c.pruneSentRetained(v)
+	}
 	return out
+}
+
+// pruneSentRetained forgets the retained offsets the cursor has completed.
+func (c *conn) pruneSentRetained(v *fsm.View) {
+	still := map[log.Offset]struct{}{}
+	for _, in := range v.Inflight(c.clientID) {
+		if _, ok := c.w.sentRetained[in.Offset]; ok {
+			still[in.Offset] = struct{}{}
+		}
+	}
+	c.w.sentRetained = still
 }

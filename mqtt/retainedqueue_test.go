@@ -44,3 +44,47 @@ func TestRetainedPastQueueLength(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedNotResentByCatchUp: a connection lagging on QoS 1 (window of
+// one held, queue of two overflowed) subscribes to retained messages whose
+// offsets lie above everything it sent live; the catch-up that follows
+// must not send them a second time (for QoS 2 that would break exactly
+// once): every retained message arrives once, every live one once.
+func TestRetainedNotResentByCatchUp(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(o *mqtt.Options) { o.QueueLength, o.MaxInflight = 2, 1 })
+	sub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "lag", CleanStart: true})
+	sub.subscribe(0, packet.Subscription{Filter: "live/#", QoS: 1})
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 6 {
+		pub.publish(&packet.Publish{Topic: "live/x", QoS: 1, Payload: []byte(fmt.Sprint("l", i))})
+	}
+	for i := range 10 { // offsets above every live one
+		pub.publish(&packet.Publish{Topic: fmt.Sprintf("r/%d", i), QoS: 1, Retain: true, Payload: []byte("r")})
+	}
+	first, err := sub.next(5 * time.Second) // the window's one message, held unacknowledged
+	p, ok := first.(*packet.Publish)
+	if err != nil || !ok {
+		t.Fatalf("first delivery: %T %v", first, err)
+	}
+	sub.subscribe(0, packet.Subscription{Filter: "r/#", QoS: 1})
+	sub.mustSend(&packet.Puback{PacketID: p.PacketID})
+	seen := map[string]int{string(p.Payload): 1}
+	for n := 1; n < 16; n++ {
+		p, topic := sub.recvPublish(5 * time.Second)
+		key := string(p.Payload)
+		if topic != "live/x" {
+			key = topic
+		}
+		seen[key]++
+	}
+	sub.noPublish(300 * time.Millisecond)
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", k, n)
+		}
+	}
+	if len(seen) != 16 {
+		t.Fatalf("got %d distinct messages, want 6 live and 10 retained: %v", len(seen), seen)
+	}
+}
