@@ -76,14 +76,14 @@ type conn struct {
 	w struct {
 		bw          *bufio.Writer
 		buf         []byte
-		sentThrough log.Offset        // the highest live offset sent
+		sentThrough log.Offset // the highest live offset sent
 		// sentRetained holds the QoS 1/2 retained messages sent on subscribe
 		// that the session's cursor may still list as in flight: their old
 		// offsets can lie above sentThrough, and catch-up must not send them
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
-		aliases     map[string]uint16 // outbound topic aliases
-		lingerUntil time.Time         // set by halfClose: the reader discards until then (linger.go)
+		aliases      map[string]uint16 // outbound topic aliases
+		lingerUntil  time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}
 }
 
