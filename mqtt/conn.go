@@ -69,12 +69,13 @@ type conn struct {
 
 	// Reader only.
 	r struct {
-		br        *bufio.Reader
+		br        *bufio.Reader     // small, or a pooled big one stacked on it (connbuf.go)
+		small     *bufio.Reader     // on the socket
 		inAliases map[uint16]string // inbound topic aliases
 	}
 	// Writer only.
 	w struct {
-		bw          *bufio.Writer
+		bw          *bufio.Writer // pooled, nil while idle (connbuf.go)
 		buf         []byte
 		sentThrough log.Offset // the highest live offset sent
 		// sentRetained holds the QoS 1/2 retained messages sent on subscribe
@@ -131,9 +132,9 @@ var errClosed = errors.New("connection closed")
 func newConn(b *Broker, nc net.Conn, l Listener, name string) *conn {
 	c := &conn{b: b, nc: nc, listener: l, name: name,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	c.r.br = bufio.NewReaderSize(nc, 16<<10)
+	c.r.small = bufio.NewReaderSize(nc, smallReadSize)
+	c.r.br = c.r.small
 	c.r.inAliases = map[uint16]string{}
-	c.w.bw = bufio.NewWriterSize(nc, 16<<10)
 	c.w.aliases = map[string]uint16{}
 	c.mu.out = map[uint16]*outMsg{}
 	c.mu.inQoS2 = map[uint16]bool{}
@@ -207,12 +208,14 @@ func (c *conn) run() {
 		c.end()
 		c.b.forget(c)
 		c.linger() // after end: the session's end (and Will) need not wait for it
+		c.releaseReader()
 		c.nc.Close()
 	}()
 	if !c.readConnect() {
 		return
 	}
 	for !c.isClosing() { // a closing connection handles nothing more
+		c.readBuffers()
 		if c.keepAlive > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-22]
 		} else {

@@ -230,7 +230,7 @@ func (c *conn) drain() error {
 		case n.lag:
 			err = c.catchUp()
 		case len(n.ctrl) == 0:
-			return c.w.bw.Flush()
+			return c.flush()
 		}
 		if err != nil {
 			return c.endOnReadError(err)
@@ -261,7 +261,7 @@ func (c *conn) idleFlush(extra <-chan struct{}) error {
 	if len(ctrl) > 0 {
 		return c.writeAll(ctrl)
 	}
-	if err := c.w.bw.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		return err
 	}
 	c.idle(extra)
@@ -287,7 +287,7 @@ func (c *conn) finish(err error) {
 			d.Properties.ReasonString = why
 			c.write(d)
 		}
-		if c.w.bw.Flush() == nil && c.halfClose() {
+		if c.flush() == nil && c.halfClose() {
 			return
 		}
 	}
@@ -314,7 +314,7 @@ func (c *conn) write(p packet.Packet) error {
 		return nil
 	}
 	c.b.stats.BytesSent.Add(uint64(len(c.w.buf)))
-	_, err = c.w.bw.Write(c.w.buf)
+	_, err = c.writer().Write(c.w.buf)
 	return err
 }
 
