@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -18,20 +17,9 @@ func (s *server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("a key id is 1 to 64 lower-case hex digits"))
 		return
 	}
-	e := fsm.Entry{Kind: fsm.KindKeyRevoke, KeyID: id}
-	rec, err := e.Record()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+	if off, ok := s.proposeEntry(w, r, &fsm.Entry{Kind: fsm.KindKeyRevoke, KeyID: id}); ok {
+		writeJSON(w, http.StatusOK, map[string]any{"offset": uint64(off), "key": id})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
-	defer cancel()
-	off, err := commit(ctx, s.n.Propose(ctx, rec))
-	if err != nil {
-		s.leaderOnly(w, err, nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"offset": uint64(off), "key": id})
 }
 
 // validKeyID accepts what auth makes (32 hex digits) and bounds anything

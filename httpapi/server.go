@@ -220,19 +220,9 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := fsm.Entry{Kind: fsm.KindPublish, ClientID: "$http", Publish: fsm.Publish{Message: m}}
-	rec, err := e.Record()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+	if off, ok := s.proposeEntry(w, r, &e); ok {
+		writeJSON(w, http.StatusOK, map[string]uint64{"offset": uint64(off)})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
-	defer cancel()
-	off, err := commit(ctx, s.n.Propose(ctx, rec))
-	if err != nil {
-		s.leaderOnly(w, err, nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]uint64{"offset": uint64(off)})
 }
 
 // commit waits for f or ctx, whichever ends first (then the publish's
@@ -326,4 +316,23 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// proposeEntry commits e within CommitTimeout and returns its offset; on
+// failure it has answered (400 for an entry that does not encode, else as
+// leaderOnly says) and ok is false.
+func (s *server) proposeEntry(w http.ResponseWriter, r *http.Request, e *fsm.Entry) (off log.Offset, ok bool) {
+	rec, err := e.Record()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommitTimeout)
+	defer cancel()
+	off, err = commit(ctx, s.n.Propose(ctx, rec))
+	if err != nil {
+		s.leaderOnly(w, err, nil)
+		return 0, false
+	}
+	return off, true
 }

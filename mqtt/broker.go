@@ -52,6 +52,10 @@ type Broker struct {
 	// authorizer is Options.Authorizer, or auth.AllowAll.
 	authorizer auth.Authorizer
 
+	// applyConns is Apply's scratch: the connections of one entry's
+	// deliveries (dispatcher goroutine only).
+	applyConns []*conn
+
 	stats   Stats
 	sysLast map[string]string // last $SYS values published (background goroutine)
 	clock   Clock

@@ -44,12 +44,26 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if e.Kind != fsm.KindPublish {
 		msg = nil
 	}
-	for i := range fx.Deliveries {
-		d := &fx.Deliveries[i]
-		if c := b.connByName(d.Node); c != nil {
-			c.deliver(off, msg, d)
+	conns := b.connsOf(fx.Deliveries)
+	for i, c := range conns {
+		if c != nil {
+			c.deliver(off, msg, &fx.Deliveries[i])
 		}
 	}
+	clear(conns) // hold no connection past this entry
+}
+
+// connsOf looks up the connection of each delivery under one hold of
+// Broker.mu (a fan-out to N subscribers costs one lock, not N), into a
+// slice only Apply uses: Apply runs on one goroutine, in offset order.
+func (b *Broker) connsOf(ds []fsm.Delivery) []*conn {
+	b.applyConns = b.applyConns[:0]
+	b.mu.Lock()
+	for i := range ds {
+		b.applyConns = append(b.applyConns, b.conns[ds[i].Node])
+	}
+	b.mu.Unlock()
+	return b.applyConns
 }
 
 // deliverRetained hands the retained messages a Subscribe sends to its

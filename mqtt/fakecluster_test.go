@@ -2,7 +2,6 @@ package mqtt_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -24,7 +23,6 @@ type fakeCluster struct {
 	recs     []log.Record
 	clock    *fakeClock
 	apply    func(log.Offset, *fsm.Entry, fsm.Effects)
-	refuse   error // when set, proposals fail with it
 }
 
 func newFakeCluster() *fakeCluster {
@@ -33,10 +31,6 @@ func newFakeCluster() *fakeCluster {
 
 func (f *fakeCluster) Propose(_ context.Context, recs ...log.Record) *replication.Future {
 	f.mu.Lock()
-	if f.refuse != nil {
-		f.mu.Unlock()
-		return replication.Resolved(0, f.refuse)
-	}
 	first := log.Offset(len(f.recs))
 	type applied struct {
 		e  fsm.Entry
@@ -156,5 +150,3 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
-
-var errRefused = errors.New("fake cluster: proposals refused")
