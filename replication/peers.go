@@ -7,8 +7,6 @@ import (
 	"reflect"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/stratamq/strata/internal/durable"
 )
 
 // The member book (node ID -> HTTP address) is folded from the log, but a
@@ -40,7 +38,7 @@ func (a *applier) savePeersLocked() {
 	}
 	b, err := json.Marshal(a.members)
 	if err == nil {
-		err = durable.WriteFile(filepath.Join(a.dataDir, peersFile), b, fileMode)
+		err = writeFileAtomic(a.dataDir, peersFile, b)
 	}
 	if err != nil {
 		a.logger.Warn().Err(err).Msg("saving the member book")

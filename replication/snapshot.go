@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/stratamq/strata/internal/durable"
 	"github.com/stratamq/strata/internal/varint"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
@@ -167,7 +166,7 @@ func (s *snapshot) link(id string, l *log.Log, segs []log.SegmentInfo) error {
 			return fmt.Errorf("replication: snapshot %s: link %s: %w", id, filepath.Base(info.Path), err)
 		}
 	}
-	return durable.SyncDir(dst)
+	return syncDir(dst)
 }
 
 func appendManifest(b []byte, segs []log.SegmentInfo) []byte {

@@ -22,20 +22,19 @@ var allowed = map[string]struct {
 	ours       []string
 	thirdParty []string
 }{
-	"topic":            {},
-	"auth":             {ours: []string{"topic", "internal/durable"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
-	"internal/varint":  {}, // the standard library only
-	"internal/durable": {}, // the standard library only
-	"segment":          {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
-	"log":              {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
-	"fsm":              {ours: []string{"log", "segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree"}},
-	"replication":      {ours: []string{"log", "segment", "topic", "fsm", "internal/varint", "internal/durable"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
+	"topic":           {},
+	"auth":            {ours: []string{"topic"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
+	"internal/varint": {}, // the standard library only
+	"segment":         {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
+	"log":             {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
+	"fsm":             {ours: []string{"log", "segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree"}},
+	"replication":     {ours: []string{"log", "segment", "topic", "fsm", "internal/varint"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
 	// mqtt names replication.Future (what its Cluster's Propose returns) and nothing else of it.
-	"mqtt":         {ours: []string{"log", "segment", "topic", "fsm", "replication", "mqtt/packet", "auth", "internal/varint", "internal/durable"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket"}},
-	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint", "internal/durable"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"mqtt":         {ours: []string{"log", "segment", "topic", "fsm", "replication", "mqtt/packet", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket"}},
+	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 	"mqtt/packet":  {}, // the codec imports nothing but the standard library
 	"trust":        {}, // cluster keys and node TLS: the standard library only
-	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint", "internal/durable"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 }
 
 // forbidden may not be imported directly by any package of ours: the standard
