@@ -44,6 +44,9 @@ type Config struct {
 	Username, Password string
 	// TLS configures ssl:// brokers (a client certificate, the CA to trust).
 	TLS *tls.Config
+	// Filters is the wildcards scenario's number of subscriptions in all,
+	// spread over Subscribers connections.
+	Filters int
 }
 
 // Result is what a run measured and verified.
@@ -102,6 +105,18 @@ func (c *Config) defaults() error {
 		c.Publishers = 1
 	case "replay", "history":
 		c.Publishers, c.Subscribers = 1, 1
+	case "idle":
+		c.Publishers, c.Messages = 1, 1
+		if c.Duration <= 0 {
+			c.Duration = 5 * time.Second
+		}
+	case "retained":
+		c.Publishers, c.Subscribers = 1, 1
+	case "wildcards":
+		c.Publishers = 1
+		if c.Filters < c.Subscribers {
+			return errors.New("bench: wildcards needs --filters of at least --subscribers")
+		}
 	case "latency", "connections":
 		c.Publishers = 1
 		if c.Rate <= 0 || c.Duration <= 0 {
@@ -109,7 +124,7 @@ func (c *Config) defaults() error {
 		}
 		c.Messages = int(int64(c.Rate) * int64(c.Duration) / int64(time.Second))
 	default:
-		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency, connections, replay, history)", c.Scenario)
+		return fmt.Errorf("bench: unknown scenario %q (fanin, fanout, latency, connections, replay, history, idle, retained, wildcards)", c.Scenario)
 	}
 	if c.Messages <= 0 {
 		return errors.New("bench: --messages must be positive")
@@ -179,8 +194,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
-	if cfg.Scenario == "replay" || cfg.Scenario == "history" {
+	switch cfg.Scenario {
+	case "replay", "history":
 		return runStored(ctx, cfg)
+	case "idle", "retained", "wildcards":
+		return runScale(ctx, cfg)
 	}
 	cpu0 := processCPU()
 	perPub := (cfg.Messages + cfg.Publishers - 1) / cfg.Publishers

@@ -22,6 +22,8 @@ type client interface {
 	// Publish sends one message; the returned func waits for its
 	// acknowledgement (at once for QoS 0).
 	Publish(topic string, qos byte, payload []byte) func(ctx context.Context) error
+	// PublishRetained is Publish with the RETAIN flag (the retained scenario).
+	PublishRetained(topic string, qos byte, payload []byte) func(ctx context.Context) error
 	Close()
 }
 
@@ -66,6 +68,11 @@ func (p *pahoClient) Subscribe(ctx context.Context, filter string, qos byte) err
 
 func (p *pahoClient) Publish(topic string, qos byte, payload []byte) func(context.Context) error {
 	tok := p.c.Publish(topic, qos, false, payload)
+	return func(ctx context.Context) error { return waitToken(ctx, tok) }
+}
+
+func (p *pahoClient) PublishRetained(topic string, qos byte, payload []byte) func(context.Context) error {
+	tok := p.c.Publish(topic, qos, true, payload)
 	return func(ctx context.Context) error { return waitToken(ctx, tok) }
 }
 
@@ -287,7 +294,15 @@ func (c *leanClient) Subscribe(ctx context.Context, filter string, qos byte) err
 var errClosed = errors.New("bench: client closed")
 
 func (c *leanClient) Publish(topic string, qos byte, payload []byte) func(context.Context) error {
-	p := &packet.Publish{Topic: topic, QoS: qos, Payload: payload}
+	return c.publish(&packet.Publish{Topic: topic, QoS: qos, Payload: payload})
+}
+
+func (c *leanClient) PublishRetained(topic string, qos byte, payload []byte) func(context.Context) error {
+	return c.publish(&packet.Publish{Topic: topic, QoS: qos, Retain: true, Payload: payload})
+}
+
+func (c *leanClient) publish(p *packet.Publish) func(context.Context) error {
+	qos := p.QoS
 	c.mu.Lock()
 	var ch chan error
 	if qos > 0 {

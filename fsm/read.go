@@ -58,6 +58,12 @@ func (v *views) Inflight(client string) []Inflight {
 	return out
 }
 
+// HasInflight reports whether client's cursor holds off explicitly: one
+// lookup, where Inflight copies the whole list.
+func (v *views) HasInflight(client string, off log.Offset) bool {
+	return v.inflight.Has(Inflight{ClientID: client, Offset: off})
+}
+
 // AwaitingRelease returns client's inbound QoS 2 packet ids awaiting PUBREL.
 func (v *views) AwaitingRelease(client string) []uint16 {
 	var out []uint16

@@ -83,6 +83,7 @@ type conn struct {
 		// offsets can lie above sentThrough, and catch-up must not send them
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
+		pruneAt      int               // prune sentRetained past this size (twice what the last prune kept)
 		aliases      map[string]uint16 // outbound topic aliases
 		lingerUntil  time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}

@@ -461,7 +461,7 @@ func (c *conn) send(d delivery) error {
 			c.w.sentRetained = map[log.Offset]struct{}{}
 		}
 		c.w.sentRetained[d.off] = struct{}{}
-		if len(c.w.sentRetained) > 2*c.window+64 { // bounded by what is unacknowledged
+		if len(c.w.sentRetained) > max(c.w.pruneAt, 2*c.window+64) { // amortized: see pruneSentRetained
 			c.pruneSentRetained(c.b.o.Views.View())
 		}
 	}

@@ -173,13 +173,14 @@ func (c *conn) unsent(v *fsm.View) []fsm.Inflight {
 	return out
 }
 
-// pruneSentRetained forgets the retained offsets the cursor has completed.
+// pruneSentRetained forgets the retained offsets the cursor has completed:
+// one lookup each, so a subscribe owed many retained messages costs no
+// pass over its whole in-flight list per message sent.
 func (c *conn) pruneSentRetained(v *fsm.View) {
-	still := map[log.Offset]struct{}{}
-	for _, in := range v.Inflight(c.clientID) {
-		if _, ok := c.w.sentRetained[in.Offset]; ok {
-			still[in.Offset] = struct{}{}
+	for off := range c.w.sentRetained {
+		if !v.HasInflight(c.clientID, off) {
+			delete(c.w.sentRetained, off)
 		}
 	}
-	c.w.sentRetained = still
+	c.w.pruneAt = max(2*c.window+64, 2*len(c.w.sentRetained))
 }

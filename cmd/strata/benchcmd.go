@@ -26,15 +26,16 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var qos uint
 	var asJSON, quiet bool
 	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port, or ssl://host:port for TLS)")
-	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) connections (S subscribers held, a trickle at --rate), replay or history (Strata only: N stored messages read back over MQTT $replay or HTTP)")
+	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) connections (S subscribers held, a trickle at --rate), replay or history (Strata only: N stored messages read back over MQTT $replay or HTTP), idle (S connections held for --duration), retained (N retained topics, then one subscribe to all), wildcards (--filters wildcard subscriptions over S connections, N publishes each matching one)")
 	fs.IntVar(&c.Publishers, "publishers", 4, "publishers (fanin)")
 	fs.IntVar(&c.Subscribers, "subscribers", 1, "subscribers, each receiving every message")
-	fs.IntVar(&c.Messages, "messages", 100000, "messages in all (fanin, fanout)")
+	fs.IntVar(&c.Messages, "messages", 100000, "messages in all (fanin, fanout, wildcards; retained topics for retained)")
+	fs.IntVar(&c.Filters, "filters", 100000, "wildcard subscriptions in all (wildcards)")
 	fs.IntVar(&c.Size, "size", 64, "payload bytes (at least 24)")
 	fs.UintVar(&qos, "qos", 1, "QoS of publishes and subscriptions")
 	fs.IntVar(&c.Inflight, "inflight", 100, "publishes outstanding per publisher")
 	fs.IntVar(&c.Rate, "rate", 1000, "messages per second (latency)")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to publish (latency)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to publish (latency, connections) or hold (idle)")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "how long to wait for late deliveries after publishing")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "the node's HTTP API (history scenario)")
 	fs.StringVar(&c.Client, "client", "paho", "client engine: paho (paho.mqtt.golang) or lean (built in, pipelined, few allocations)")
@@ -112,7 +113,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 	peers := fs.String("peers", "mosquitto,nats,mochi", "peers besides Strata: mosquitto, nats (nats-server), mochi (mochi-mqtt)")
 	runs := fs.Int("runs", 3, "runs per broker and scenario (medians are reported)")
 	scale := fs.Float64("scale", 1, "scale message counts and durations (e.g. 0.1 for a quick look)")
-	only := fs.String("scenarios", "a,b,c,d,e", "which scenarios to run: anchors.md a-d, e (connections)")
+	only := fs.String("scenarios", "a,b,c,d,e", "which scenarios to run: anchors.md a-d, e (connections); scale: f (idle connections), g (retained on subscribe), h (wildcard routing)")
 	engine := fs.String("client", "paho", "client engine: paho or lean")
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose compare section is replaced ('-': stdout)")
 	if err := parseFlags(fs, args); err != nil {
@@ -122,13 +123,13 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --runs must be at least 1 and --scale positive", errUsage)
 	}
 	var scs []bench.Scenario
-	for _, sc := range bench.StandardScenarios(*scale) {
+	for _, sc := range append(bench.StandardScenarios(*scale), bench.ScaleScenarios(*scale)...) {
 		if strings.Contains(","+*only+",", ","+sc.Tag+",") {
 			scs = append(scs, sc)
 		}
 	}
 	if len(scs) == 0 {
-		return fmt.Errorf("%w: --scenarios %q names none of a-e", errUsage, *only)
+		return fmt.Errorf("%w: --scenarios %q names none of a-h", errUsage, *only)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
