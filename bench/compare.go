@@ -62,6 +62,7 @@ type Measurement struct {
 	Result         Result
 	BrokerCPU      time.Duration // the broker process's CPU time during the run
 	BrokerRSS      int64         // the broker's resident memory after the run, bytes
+	BrokerRSS0     int64         // and before it
 	Err            string
 }
 
@@ -128,10 +129,10 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 				cfg := sc.Config
 				cfg.Broker, cfg.Size, cfg.Drain, cfg.Client = p.URL, o.Size, o.Drain, o.Client
 				fmt.Fprintf(o.Log, "run %d/%d  %s  %-11s ", run, o.Runs, sc.Tag, p.Name)
-				cpu0 := pidCPU(p.cmd.Process.Pid)
+				cpu0, rss0 := pidCPU(p.cmd.Process.Pid), pidRSS(p.cmd.Process.Pid)
 				res, err := Run(ctx, cfg, nil)
 				m := Measurement{Peer: p.Name, Scenario: sc.Tag, Run: run, Result: res, BrokerCPU: pidCPU(p.cmd.Process.Pid) - cpu0,
-					BrokerRSS: pidRSS(p.cmd.Process.Pid)}
+					BrokerRSS: pidRSS(p.cmd.Process.Pid), BrokerRSS0: rss0}
 				if err != nil {
 					m.Err = err.Error()
 					if !errors.Is(err, ErrLoss) {
@@ -173,6 +174,10 @@ type Summary struct {
 	Failed               int     // runs that did not complete
 	BrokerCPU, ClientCPU float64 // median seconds per run
 	ConnectRate, RSSMiB  float64
+	// RSSPerConnKiB is the growth of the broker's RSS during the run per
+	// connection held (idle scenario); Seconds the run's elapsed time;
+	// CPUPerMsgMicros the broker's CPU per message received.
+	RSSPerConnKiB, Seconds, CPUPerMsgMicros float64
 }
 
 // Summarize returns the medians per scenario and broker.
@@ -181,7 +186,7 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 	for _, sc := range r.Scenarios {
 		out[sc.Tag] = map[string]Summary{}
 		for _, p := range r.Peers {
-			var tp, p50, p99, bc, cc, cr, rss []float64
+			var tp, p50, p99, bc, cc, cr, rss, perConn, secs, perMsg []float64
 			var s Summary
 			for _, m := range r.Results {
 				if m.Peer != p.Name || m.Scenario != sc.Tag {
@@ -198,6 +203,13 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 				cc = append(cc, m.Result.ClientCPU.Seconds())
 				cr = append(cr, m.Result.ConnectRate)
 				rss = append(rss, float64(m.BrokerRSS)/(1<<20))
+				if n := sc.Config.Subscribers; n > 0 {
+					perConn = append(perConn, float64(m.BrokerRSS-m.BrokerRSS0)/1024/float64(n))
+				}
+				if n := m.Result.Received; n > 0 {
+					perMsg = append(perMsg, float64(m.BrokerCPU.Microseconds())/float64(n))
+				}
+				secs = append(secs, m.Result.Elapsed.Seconds())
 				s.Lost += m.Result.Lost
 				s.Dup += m.Result.Duplicated
 				s.OOO += m.Result.OutOfOrder
@@ -205,6 +217,7 @@ func (r *Report) Summarize() map[string]map[string]Summary {
 			s.Throughput, s.P50, s.P99 = median(tp), median(p50), median(p99)
 			s.BrokerCPU, s.ClientCPU = median(bc), median(cc)
 			s.ConnectRate, s.RSSMiB = median(cr), median(rss)
+			s.RSSPerConnKiB, s.Seconds, s.CPUPerMsgMicros = median(perConn), median(secs), median(perMsg)
 			out[sc.Tag][p.Name] = s
 		}
 	}
@@ -226,11 +239,11 @@ func (r *Report) Markdown(command string) string {
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(&b, "\n**%s. %s**\n\n", sc.Tag, sc.Title)
 		if sc.Connections {
-			b.WriteString("| broker | connects/s | RSS after | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|\n")
+			b.WriteString("| broker | connects/s | RSS after | RSS growth per connection | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|---|\n")
 		} else if sc.Latency {
 			b.WriteString("| broker | p50 | p99 | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|\n")
 		} else {
-			b.WriteString("| broker | median | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|\n")
+			b.WriteString("| broker | median | time | broker CPU per message | lost / dup / out of order | CPU s: broker / harness |\n|---|---|---|---|---|---|\n")
 		}
 		best, bestName := 0.0, ""
 		for _, p := range r.Peers {
@@ -240,12 +253,12 @@ func (r *Report) Markdown(command string) string {
 				fail = fmt.Sprintf(" (%d runs failed)", s.Failed)
 			}
 			if sc.Connections {
-				fmt.Fprintf(&b, "| %s | %.0f | %.0f MiB | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.ConnectRate, s.RSSMiB, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
+				fmt.Fprintf(&b, "| %s | %.0f | %.0f MiB | %.1f KiB | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.ConnectRate, s.RSSMiB, s.RSSPerConnKiB, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 				continue
 			} else if sc.Latency {
 				fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.P50, s.P99, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 			} else {
-				fmt.Fprintf(&b, "| %s | %.0f/s | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.Throughput, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
+				fmt.Fprintf(&b, "| %s | %.0f/s | %.2f s | %.2f µs | %d / %d / %d%s | %.1f / %.1f |\n", p.Name, s.Throughput, s.Seconds, s.CPUPerMsgMicros, s.Lost, s.Dup, s.OOO, fail, s.BrokerCPU, s.ClientCPU)
 			}
 			if p.Name == "strata" {
 				continue
