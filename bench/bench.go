@@ -44,6 +44,9 @@ type Config struct {
 	Username, Password string
 	// TLS configures ssl:// brokers (a client certificate, the CA to trust).
 	TLS *tls.Config
+	// SubBrokers, when set, are where subscribers connect instead of Broker,
+	// in turn (a cluster: publishers on one node, subscribers on others).
+	SubBrokers []string
 	// Filters is the wildcards scenario's number of subscriptions in all,
 	// spread over Subscribers connections.
 	Filters int
@@ -133,6 +136,16 @@ func (c *Config) defaults() error {
 		return errors.New("bench: --qos must be 0, 1 or 2")
 	}
 	return nil
+}
+
+// subscriberConfig is the configuration subscriber i dials with.
+func (c *Config) subscriberConfig(i int) *Config {
+	if len(c.SubBrokers) == 0 {
+		return c
+	}
+	sc := *c
+	sc.Broker = c.SubBrokers[i%len(c.SubBrokers)]
+	return &sc
 }
 
 // tracker verifies one subscriber's deliveries.
@@ -231,7 +244,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; cwg.Done() }()
-			c, err := dial(ctx, &cfg, fmt.Sprintf("bench-%s-sub-%d", run, i), h)
+			c, err := dial(ctx, cfg.subscriberConfig(i), fmt.Sprintf("bench-%s-sub-%d", run, i), h)
 			if err != nil {
 				errs[i] = err
 				return

@@ -57,3 +57,21 @@ func TestWildcardFiltersMatchOne(t *testing.T) {
 		}
 	}
 }
+
+// TestSubBrokers: subscribers connect where SubBrokers say. Pointed at
+// another (unclustered) broker they receive nothing of what is published on
+// the first, and the run reports every message lost.
+func TestSubBrokers(t *testing.T) {
+	url, _ := startStrata(t)
+	other, _ := startStrata(t)
+	cfg := Config{Broker: url, SubBrokers: []string{other}, Client: "lean", Scenario: "fanin", Publishers: 1, Subscribers: 2,
+		Messages: 100, QoS: 1, Inflight: 10, Drain: 300 * time.Millisecond}
+	res, err := Run(context.Background(), cfg, nil)
+	if res.Received != 0 || res.Lost != 200 || err == nil {
+		t.Fatalf("subscribers on another broker: %+v %v, want all 200 lost", res, err)
+	}
+	cfg.SubBrokers = []string{url}
+	if res, err := Run(context.Background(), cfg, nil); err != nil || res.Received != 200 {
+		t.Fatalf("subscribers on the same broker: %+v %v", res, err)
+	}
+}

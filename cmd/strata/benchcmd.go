@@ -27,6 +27,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var asJSON, quiet bool
 	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://host:port, or ssl://host:port for TLS)")
 	fs.StringVar(&c.Scenario, "scenario", "fanin", "fanin (P publishers -> S subscribers), fanout (1 -> S), latency (fixed rate) connections (S subscribers held, a trickle at --rate), replay or history (Strata only: N stored messages read back over MQTT $replay or HTTP), idle (S connections held for --duration), retained (N retained topics, then one subscribe to all), wildcards (--filters wildcard subscriptions over S connections, N publishes each matching one)")
+	fs.Func("sub-broker", "where subscribers connect instead of --broker (repeat or comma-separate for several, used in turn: followers of a cluster)", func(v string) error {
+		c.SubBrokers = append(c.SubBrokers, splitList(v)...)
+		return nil
+	})
 	fs.IntVar(&c.Publishers, "publishers", 4, "publishers (fanin)")
 	fs.IntVar(&c.Subscribers, "subscribers", 1, "subscribers, each receiving every message")
 	fs.IntVar(&c.Messages, "messages", 100000, "messages in all (fanin, fanout, wildcards; retained topics for retained)")
