@@ -3,8 +3,8 @@
 #   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
 #                --build-arg COMMIT=$(git rev-parse --short HEAD) -t strata .
 #   docker run -d -p 1883:1883 -v strata-data:/var/lib/strata \
-#       -v $PWD/passwd:/etc/strata/passwd:ro strata \
-#       serve --config /etc/strata/strata.yaml --mqtt 0.0.0.0:1883 --password-file /etc/strata/passwd
+#       -v $PWD/auth:/etc/strata/auth:ro strata \
+#       serve --config /etc/strata/strata.yaml --mqtt 0.0.0.0:1883 --password-file /etc/strata/auth/passwd
 #
 # The binary is static (CGO_ENABLED=0), so the runtime image is scratch: no
 # shell, no package manager, nothing but the binary, the example config, CA
