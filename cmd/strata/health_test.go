@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +57,32 @@ func TestHealth(t *testing.T) {
 				t.Errorf("stderr %q: want it to start with %q", stderr.String(), "strata health: not ready: ")
 			}
 		})
+	}
+}
+
+// TestHealthHTTPS: a node serving --http-tls with a self-signed
+// certificate is checked with --ca naming it; without --ca the check fails
+// on the certificate, not silently.
+func TestHealthHTTPS(t *testing.T) {
+	s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"status":"ready"}`)
+	}))
+	defer s.Close()
+	ca := filepath.Join(t.TempDir(), "cert.pem")
+	block := &pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}
+	if err := os.WriteFile(ca, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"health", "--http", s.URL, "--ca", ca}, &stdout, &stderr); code != 0 {
+		t.Errorf("with --ca: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"health", "--http", s.URL}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "certificate") {
+		t.Errorf("without --ca: exit %d, stderr %q; want 1 and a certificate error", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"health", "--http", s.URL, "--ca", filepath.Join(t.TempDir(), "none.pem")}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "--ca") {
+		t.Errorf("missing --ca file: exit %d, stderr %q; want 1 naming --ca", code, stderr.String())
 	}
 }
