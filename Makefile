@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 12m
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test vet fuzz bench lint clean crash
+.PHONY: all build run test vet fuzz bench lint clean crash release
 
 all: build
 
@@ -46,5 +46,21 @@ lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -run TestImports ./internal/lint/
 
+# Static binaries for each RELEASE_PLATFORMS entry under dist/, named
+# strata-VERSION-OS-ARCH, with SHA256SUMS. VERSION comes from the nearest tag.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
+RELEASE_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+release:
+	@rm -rf dist && mkdir -p dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=dist/strata-$(VERSION)-$$os-$$arch; \
+	  echo "== $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $$out ./cmd/strata; \
+	done
+	cd dist && sha256sum strata-* > SHA256SUMS
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"key":     {"create a signed scoped key (MQTT password, HTTP bearer token) or revoke one", runKey},
 		"restore": {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
 		"version": {"print the version", runVersion},
+		"health":  {"exit 0 when a node is ready (/readyz answers 200), else 1: for container health checks", runHealth},
 	}
 }
 
