@@ -63,7 +63,8 @@ type Options struct {
 	// 429 with Retry-After before any credential is checked (nil: none).
 	Limiter FailureLimiter
 	// Authorizer grants rights: Publish for POST /v1/publish, Replay for GET
-	// /v1/messages, Admin for join, remove, snapshot and pprof (nil: all).
+	// /v1/messages and a consumer's read and commit, Admin for join, remove,
+	// snapshot, pprof and a consumer's reset and delete (nil: all).
 	Authorizer auth.Authorizer
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
