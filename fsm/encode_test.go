@@ -149,7 +149,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string // in the error message, if set
 	}{
 		{"empty", 1, "t", nil, ""},
-		{"unknown kind", 10, "", pub, "unknown entry kind 10"},
+		{"unknown kind", 12, "", pub, "unknown entry kind 12"},
 		{"kind zero", 0, "t", pub, ""},
 		{"version 1", 1, "t", b(1, pub[1:]), "entry version 1"},
 		{"version 1 with time", 1, "t", b(1, 2, 2, "c1", 0, 0, 1, "t", 1, "x", 0, 0), "entry version 1"},
