@@ -12,10 +12,14 @@ import (
 	"github.com/stratamq/strata/log"
 )
 
-// followPoll is how often a follow stream looks for newly applied records
-// when it has caught up: the log's next offset is one atomic-guarded read,
-// so a short poll costs little and bounds the added latency.
-const followPoll = 5 * time.Millisecond
+// A caught-up follow stream looks for newly applied records first every
+// followPollMin, doubling up to followPoll while nothing comes: the log's
+// next offset is one cheap read, so a busy stream adds little latency and
+// an idle one costs one look every 5 ms.
+const (
+	followPollMin = 100 * time.Microsecond
+	followPoll    = 5 * time.Millisecond
+)
 
 // RangeEndHeader carries the exclusive end offset of the range a read
 // without follow covers: every record below it was considered. A consumer
@@ -142,7 +146,8 @@ func (s *server) chunk(st *historyStream, c *chunkCursor, end log.Offset) error 
 // waitPast waits until the log holds records at or after next and returns
 // its new end; 0 when the client went away first.
 func (s *server) waitPast(r *http.Request, next log.Offset) log.Offset {
-	t := time.NewTicker(followPoll)
+	d := followPollMin
+	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		if end := s.n.Reader().NextOffset(); end > next {
@@ -153,6 +158,8 @@ func (s *server) waitPast(r *http.Request, next log.Offset) log.Offset {
 			return 0
 		case <-t.C:
 		}
+		d = min(2*d, followPoll)
+		t.Reset(d)
 	}
 }
 

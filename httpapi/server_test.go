@@ -25,7 +25,7 @@ func newNode(t *testing.T) *replication.Node {
 }
 
 // newNodeMachine is newNode with its fsm machine (for Options.State).
-func newNodeMachine(t *testing.T) (*replication.Node, *replication.FSMMachine) {
+func newNodeMachine(t testing.TB) (*replication.Node, *replication.FSMMachine) {
 	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.Bootstrap = "api", t.TempDir(), true
