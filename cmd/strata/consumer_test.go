@@ -147,6 +147,11 @@ func TestConsumerCluster(t *testing.T) {
 	startNode(t, bin, p, "")
 	waitReady(t, p)
 	waitCommitted(t, []*proc{p}, "etl", offs[19])
+	peek := historyOffsets(t, "--server", p.http, "--consumer", "etl", "--filter", "t/#", "--limit", "10", "--no-commit")
+	if fmt.Sprint(peek) != fmt.Sprint(offs[20:30]) {
+		t.Fatalf("page 3 with --no-commit: %v, want %v", peek, offs[20:30])
+	}
+	waitCommitted(t, []*proc{p}, "etl", offs[19]) // --no-commit moved nothing
 	if got := page(p); fmt.Sprint(got) != fmt.Sprint(offs[20:30]) {
 		t.Fatalf("page 3 after the restart: %v, want %v", got, offs[20:30])
 	}
@@ -201,4 +206,36 @@ func checkFollow(t *testing.T, bin string, nodes []*proc) {
 		t.Fatalf("history --follow after SIGINT: %v (stderr %s)", err, errb.String())
 	}
 	waitCommitted(t, nodes, "tail", want[len(want)-1])
+}
+
+// TestConsumerFlagsUsage: meaningless combinations are usage errors (exit
+// 2) before any request.
+func TestConsumerFlagsUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--filter", "a", "--no-commit"},
+		{"--filter", "a", "--consumer", "c", "--to", "5"},
+		{"--filter", "a", "--follow", "--to", "5"},
+		{"--filter", "a", "--consumer", "bad/name"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"history", "--server", "127.0.0.1:1"}, args...), &out, &errb); code != 2 {
+			t.Errorf("history %v: exit %d (%s), want 2", args, code, errb.String())
+		}
+	}
+}
+
+// TestLineOffset: the offsets history commits are read from NDJSON and
+// CSV lines; a CSV header or an error line is not a record.
+func TestLineOffset(t *testing.T) {
+	for line, want := range map[string]int64{
+		`{"offset":42,"time":"x"}` + "\n":          42,
+		"7,2026-01-01T00:00:00Z,a,0,false,,{}\r\n": 7,
+		"offset,time,topic\r\n":                    -1,
+		`{"error":"boom"}` + "\n":                  -1,
+	} {
+		off, ok := lineOffset([]byte(line))
+		if got := map[bool]int64{true: int64(off), false: -1}[ok]; got != want {
+			t.Errorf("lineOffset(%q) = %d, want %d", line, got, want)
+		}
+	}
 }
