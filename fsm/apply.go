@@ -92,6 +92,10 @@ func (s *State) Apply(off log.Offset, e *Entry) Effects {
 		return s.applyRelease(e)
 	case KindKeyRevoke:
 		return s.applyRevoke(e)
+	case KindConsumerCommit:
+		return s.applyConsumerCommit(e)
+	case KindConsumerDelete:
+		return s.applyConsumerDelete(e)
 	}
 	return Effects{Err: ErrInvalid}
 }

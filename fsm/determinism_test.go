@@ -47,7 +47,7 @@ func (g *gen) next(s *State) Entry {
 		return due[g.rng.IntN(len(due))]
 	}
 	e := Entry{Time: g.now, ClientID: g.pick(genClients)}
-	switch n := g.rng.IntN(20); {
+	switch n := g.rng.IntN(22); {
 	case n < 6:
 		e.Kind, e.Publish = KindPublish, Publish{Message: g.message()}
 		if e.Publish.QoS > 0 {
@@ -68,9 +68,24 @@ func (g *gen) next(s *State) Entry {
 		e.Kind = KindSessionExpire
 	case n < 19:
 		e.Kind, e.Acks = KindAck, g.acks(s, e.ClientID)
-	default:
+	case n < 20:
 		e.Kind, e.PacketID = KindQoS2Release, uint16(1+g.rng.IntN(4))
+	default:
+		e = g.consumer(n == 21)
 	}
+	return e
+}
+
+// consumer is a commit (possibly a reset, possibly behind the cursor) or
+// a delete of one of three consumers.
+func (g *gen) consumer(del bool) Entry {
+	e := Entry{Kind: KindConsumerCommit, Time: g.now, Consumer: ConsumerCommit{Name: g.pick([]string{"k0", "k1", "k2"})}}
+	if del {
+		e.Kind = KindConsumerDelete
+		return e
+	}
+	e.Consumer.Filter = g.pick([]string{"a/#", "b/x"})
+	e.Consumer.Next, e.Consumer.Reset = log.Offset(g.rng.IntN(300)), g.rng.IntN(4) == 0
 	return e
 }
 

@@ -27,6 +27,9 @@
 //	8 QoS2Release        an inbound PUBREL: frees a packet id
 //	9 KeyRevoke          a signed key (auth.Keys) revoked by its id: every node refuses it from
 //	                     this offset on and closes the connections it admitted
+//	10 ConsumerCommit    a named HTTP consumer's cursor: name, filter, next offset to read
+//	                     (one past the last processed), reset (may move backwards)
+//	11 ConsumerDelete    a named HTTP consumer forgotten
 //
 // The Kind constants declare the record kind byte's whole space, which fsm
 // shares with replication: KindMember (0xF0) is replication's record of a
@@ -61,6 +64,8 @@
 //	ack        = count(uvarint) count×(offset(uvarint) kind(1))
 //	release    = packet-id(uvarint)
 //	revoke     = key-id(str, 1..64 bytes)
+//	consumer   = name(str, 1..128 bytes of [A-Za-z0-9._-]) filter(str) next(uvarint) flags(1: bit 0 reset)
+//	consumer-delete = name(str)
 //
 // Version 1 values also held the time (varint, after the version byte) and
 // a publish's topic (str, after its flags): duplicates of the record's Time
@@ -101,6 +106,10 @@
 //   - deadlines: (due, will|expire, client id): what only time can trigger.
 //   - presence: connected-session count and subscriber count per filter.
 //   - revoked keys: the ids of revoked signed keys (KeyRevoked).
+//   - consumers: name → filter, next offset, time of the last commit
+//     (Consumer). A plain commit behind the cursor is stale (the furthest
+//     commit wins, whatever order at-least-once readers commit in); a
+//     reset moves it anywhere; deleting an unknown consumer is stale.
 //
 // View returns a read-only copy in O(1) (B-tree Clone); later Apply calls
 // copy the nodes they touch. The subscription tries are not copied: they
@@ -180,11 +189,13 @@
 //
 //	"STFS" version(1, =1) body crc32c(4, big endian, Castagnoli, over everything before)
 //	body = next-offset sessions subscriptions groups(round-robin positions)
-//	       inflight awaiting-release retained wills [revoked-keys]
+//	       inflight awaiting-release retained wills [revoked-keys [consumers]]
 //
 // each a uvarint count and its items in key order; revoked-keys (count,
-// then key ids as str) is present only when non-empty, so a state without
-// revocations encodes as it did before they existed. Derived indexes (tries,
+// then key ids as str) is present only when non-empty or consumers follow
+// (then its count may be 0); consumers (count, then name(str) filter(str)
+// next(uvarint) updated(varint) by name) only when non-empty. So a state
+// without revocations and consumers encodes as it did before they existed. Derived indexes (tries,
 // group members, deadlines, counts) are rebuilt by Restore, which also checks
 // order and cross-references. Digest is SHA-256 of the version byte and body.
 //

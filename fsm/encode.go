@@ -139,6 +139,10 @@ func (e *Entry) appendBody(b []byte) []byte {
 		return appendUvarint(b, uint64(e.PacketID))
 	case KindKeyRevoke:
 		return appendString(b, e.KeyID)
+	case KindConsumerCommit:
+		return e.Consumer.append(b)
+	case KindConsumerDelete:
+		return appendString(b, e.Consumer.Name)
 	}
 	return b // KindSessionExpire has no body
 }
@@ -164,6 +168,10 @@ func (e *Entry) decodeBody(d *decoder) {
 		e.PacketID = uint16(d.uvarintMax(0xFFFF, "packet id"))
 	case KindKeyRevoke:
 		e.KeyID = d.string(MaxKeyIDLen)
+	case KindConsumerCommit:
+		e.Consumer.decode(d)
+	case KindConsumerDelete:
+		e.Consumer.Name = d.string(MaxConsumerNameLen)
 	}
 }
 

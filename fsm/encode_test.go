@@ -77,6 +77,12 @@ var entryCases = []struct {
 		b(head, 3, 5, 0, 6, 1, 0xC8, 0x01, 2, 0)},
 	{"release", Entry{Kind: KindQoS2Release, Time: 1, ClientID: "c1", PacketID: 7}, b(head, 7, 0)},
 	{"revoke", Entry{Kind: KindKeyRevoke, Time: 1, KeyID: "k1"}, b(2, 0, 2, "k1", 0)},
+	{"consumer commit", Entry{Kind: KindConsumerCommit, Time: 1, Consumer: ConsumerCommit{
+		Name: "etl", Filter: "s/#", Next: 300}}, b(2, 0, 3, "etl", 3, "s/#", 0xAC, 0x02, 0, 0)},
+	{"consumer reset", Entry{Kind: KindConsumerCommit, Time: 1, Consumer: ConsumerCommit{
+		Name: "etl", Filter: "s/#", Reset: true}}, b(2, 0, 3, "etl", 3, "s/#", 0, 1, 0)},
+	{"consumer delete", Entry{Kind: KindConsumerDelete, Time: 1, Consumer: ConsumerCommit{Name: "etl"}},
+		b(2, 0, 3, "etl", 0)},
 }
 
 // TestEntryEncoding: Record writes the raw value, the kind, the time and (for
@@ -143,7 +149,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string // in the error message, if set
 	}{
 		{"empty", 1, "t", nil, ""},
-		{"unknown kind", 10, "", pub, "unknown entry kind 10"},
+		{"unknown kind", 12, "", pub, "unknown entry kind 12"},
 		{"kind zero", 0, "t", pub, ""},
 		{"version 1", 1, "t", b(1, pub[1:]), "entry version 1"},
 		{"version 1 with time", 1, "t", b(1, 2, 2, "c1", 0, 0, 1, "t", 1, "x", 0, 0), "entry version 1"},
@@ -205,6 +211,11 @@ func TestValidate(t *testing.T) {
 		{"subscription id too big", Entry{Kind: KindSubscribe, Subscriptions: []Subscription{
 			{Filter: "a", Options: SubOptions{ID: MaxSubscriptionID + 1}}}}},
 		{"bad will topic", Entry{Kind: KindSessionConnect, Connect: Connect{Will: &Will{}}}},
+		{"consumer without name", Entry{Kind: KindConsumerCommit, Consumer: ConsumerCommit{Filter: "a"}}},
+		{"consumer name with a slash", Entry{Kind: KindConsumerCommit, Consumer: ConsumerCommit{Name: "a/b", Filter: "a"}}},
+		{"consumer of a shared filter", Entry{Kind: KindConsumerCommit, Consumer: ConsumerCommit{Name: "a", Filter: "$share/g/a"}}},
+		{"consumer delete with a filter", Entry{Kind: KindConsumerDelete, Consumer: ConsumerCommit{Name: "a", Filter: "a"}}},
+		{"consumer fields on revoke", Entry{Kind: KindKeyRevoke, KeyID: "k", Consumer: ConsumerCommit{Name: "a"}}},
 	}
 	for _, tc := range cases {
 		if err := tc.e.Validate(); !errors.Is(err, ErrInvalid) {

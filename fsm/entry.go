@@ -9,7 +9,7 @@ import (
 )
 
 // Kind identifies an entry's schema. It is also the log record's Kind byte,
-// whose whole space is declared here, in one place: 1..9 are fsm entries,
+// whose whole space is declared here, in one place: 1..11 are fsm entries,
 // KindMember is replication's record, every other value is unassigned
 // (kinds from 0xF0 up are reserved for replication). Every kind has a name
 // in kindNames, whose keyed literal refuses two kinds with one value at
@@ -19,15 +19,17 @@ import (
 type Kind uint8
 
 const (
-	KindPublish           Kind = 1 // an application message (also a client's will)
-	KindSubscribe         Kind = 2 // one SUBSCRIBE packet: filters and options
-	KindUnsubscribe       Kind = 3 // one UNSUBSCRIBE packet: filters
-	KindSessionConnect    Kind = 4 // a CONNECT accepted by a node
-	KindSessionDisconnect Kind = 5 // a network connection ended
-	KindSessionExpire     Kind = 6 // a disconnected session's expiry interval elapsed
-	KindAck               Kind = 7 // batched delivery acknowledgements from one client
-	KindQoS2Release       Kind = 8 // an inbound PUBREL: frees a QoS 2 packet id
-	KindKeyRevoke         Kind = 9 // a signed key revoked: every node refuses it from here on
+	KindPublish           Kind = 1  // an application message (also a client's will)
+	KindSubscribe         Kind = 2  // one SUBSCRIBE packet: filters and options
+	KindUnsubscribe       Kind = 3  // one UNSUBSCRIBE packet: filters
+	KindSessionConnect    Kind = 4  // a CONNECT accepted by a node
+	KindSessionDisconnect Kind = 5  // a network connection ended
+	KindSessionExpire     Kind = 6  // a disconnected session's expiry interval elapsed
+	KindAck               Kind = 7  // batched delivery acknowledgements from one client
+	KindQoS2Release       Kind = 8  // an inbound PUBREL: frees a QoS 2 packet id
+	KindKeyRevoke         Kind = 9  // a signed key revoked: every node refuses it from here on
+	KindConsumerCommit    Kind = 10 // a named HTTP consumer's cursor committed (or reset)
+	KindConsumerDelete    Kind = 11 // a named HTTP consumer's cursor deleted
 
 	// KindMember is replication's member record (replication.KindMember): a
 	// node's HTTP address. Not an entry: Valid is false, DecodeRecord
@@ -39,12 +41,13 @@ var kindNames = [...]string{
 	KindPublish: "publish", KindSubscribe: "subscribe", KindUnsubscribe: "unsubscribe",
 	KindSessionConnect: "connect", KindSessionDisconnect: "disconnect",
 	KindSessionExpire: "expire", KindAck: "ack", KindQoS2Release: "release",
-	KindKeyRevoke: "revoke",
-	KindMember:    "member",
+	KindKeyRevoke: "revoke", KindConsumerCommit: "consumer-commit",
+	KindConsumerDelete: "consumer-delete",
+	KindMember:         "member",
 }
 
 // Valid reports whether k is an entry kind (one Apply folds).
-func (k Kind) Valid() bool { return k >= KindPublish && k <= KindKeyRevoke }
+func (k Kind) Valid() bool { return k >= KindPublish && k <= KindConsumerDelete }
 
 // Declared reports whether k is a declared record kind: an entry kind or
 // KindMember.
@@ -111,6 +114,9 @@ type Entry struct {
 	Acks          []Ack          // KindAck
 	// KeyID is the id of the signed key a KindKeyRevoke revokes.
 	KeyID string
+	// Consumer is the cursor of a KindConsumerCommit (every field) or the
+	// name of a KindConsumerDelete (Name only).
+	Consumer ConsumerCommit
 
 	// Extensions is the forward-compatibility area: a sequence of
 	// (uvarint tag, uvarint length, bytes) fields written by newer versions.
@@ -281,6 +287,13 @@ func (e *Entry) validate() error {
 		return validateAcks(e.Acks)
 	case KindKeyRevoke:
 		return validateKeyID(e.KeyID)
+	case KindConsumerCommit:
+		return e.Consumer.validate()
+	case KindConsumerDelete:
+		if e.Consumer != (ConsumerCommit{Name: e.Consumer.Name}) {
+			return errors.New("consumer delete with cursor fields")
+		}
+		return ValidateConsumerName(e.Consumer.Name)
 	}
 	return nil
 }
@@ -301,7 +314,8 @@ func (e *Entry) validateUnused() error {
 	case k != KindSubscribe && e.Subscriptions != nil,
 		k != KindUnsubscribe && e.Filters != nil,
 		k != KindAck && e.Acks != nil,
-		k != KindKeyRevoke && e.KeyID != "":
+		k != KindKeyRevoke && e.KeyID != "",
+		k != KindConsumerCommit && k != KindConsumerDelete && e.Consumer != (ConsumerCommit{}):
 		return errors.New("fields of another kind set")
 	case k != KindSessionConnect && !isZeroConnect(&e.Connect),
 		k != KindSessionDisconnect && e.Disconnect != (Disconnect{}):

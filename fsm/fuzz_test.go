@@ -52,6 +52,14 @@ func FuzzRestore(f *testing.F) {
 		f.Add(buf.Bytes())
 		f.Add(buf.Bytes()[len(snapshotMagic)+1 : buf.Len()-4])
 	}
+	s := New() // consumers and revocations: the two optional last sections
+	s.Apply(0, &Entry{Kind: KindConsumerCommit, Time: 1, Consumer: ConsumerCommit{Name: "c", Filter: "a/#", Next: 3}})
+	s.Apply(1, &Entry{Kind: KindKeyRevoke, KeyID: "k"})
+	var buf bytes.Buffer
+	if err := s.View().Snapshot(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes()[len(snapshotMagic)+1 : buf.Len()-4])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkRestore(t, data)

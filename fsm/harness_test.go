@@ -119,6 +119,11 @@ func (h *harness) exec(b *strings.Builder, line string) error {
 	case "revoked":
 		fmt.Fprintf(b, "revoked %v\n", h.s.RevokedKeys())
 		return nil
+	case "consumers":
+		for _, c := range h.s.Consumers() {
+			fmt.Fprintf(b, "consumer %s filter=%s next=%d updated=+%dms\n", c.Name, c.Filter, c.Next, (c.Updated-h.epoch)/1e6)
+		}
+		return nil
 	}
 	e, err := h.entry(a)
 	if err != nil {
@@ -166,6 +171,11 @@ func (h *harness) entry(a args) (Entry, error) {
 		e.Kind, e.PacketID = KindQoS2Release, uint16(a.num("pid", 0))
 	case "revoke":
 		e.Kind, e.ClientID, e.KeyID = KindKeyRevoke, "", a.arg(1)
+	case "consumer-commit": // consumer-commit NAME FILTER next=N [reset]
+		e.Kind, e.ClientID = KindConsumerCommit, ""
+		e.Consumer = ConsumerCommit{Name: a.arg(1), Filter: a.arg(2), Next: log.Offset(a.num("next", 0)), Reset: a.has("reset")}
+	case "consumer-delete":
+		e.Kind, e.ClientID, e.Consumer = KindConsumerDelete, "", ConsumerCommit{Name: a.arg(1)}
 	default:
 		return e, fmt.Errorf("unknown command %q", a.arg(0))
 	}

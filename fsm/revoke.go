@@ -22,10 +22,11 @@ func (v *views) RevokedKeys() []string {
 }
 
 // encodeRevoked appends the revoked key ids, a section present only when
-// there are some: a state without revocations encodes (and digests) as it
-// did before keys could be revoked, so older snapshots restore unchanged.
+// there are some or a consumers section follows (then its count may be 0):
+// a state without revocations and consumers encodes (and digests) as it did
+// before either existed, so older snapshots restore unchanged.
 func (v *views) encodeRevoked(s *sink) {
-	if v.revoked.Len() == 0 {
+	if v.revoked.Len() == 0 && v.consumers.Len() == 0 {
 		return
 	}
 	s.buf = appendUvarint(s.buf, uint64(v.revoked.Len()))
@@ -36,14 +37,14 @@ func (v *views) encodeRevoked(s *sink) {
 	})
 }
 
-// decodeRevoked reads the optional last section: a non-zero count of
-// ascending key ids.
+// decodeRevoked reads the optional section of ascending key ids: a
+// non-zero count, or zero when a consumers section follows.
 func (s *State) decodeRevoked(d *decoder) {
 	if d.err != nil || len(d.b) == 0 {
 		return
 	}
 	n := d.count()
-	if d.err == nil && n == 0 {
+	if d.err == nil && n == 0 && len(d.b) == 0 {
 		d.fail("empty revoked keys section")
 	}
 	ord := ordered[string]{less: func(a, b string) bool { return a < b }}

@@ -98,6 +98,7 @@ func (v *views) encode(s *sink) {
 	})
 	v.encodeCursors(s)
 	v.encodeRevoked(s)
+	v.encodeConsumers(s)
 }
 
 func (v *views) encodeCursors(s *sink) {
@@ -214,7 +215,7 @@ func decodeState(body []byte) (*State, error) {
 	d := &decoder{b: body}
 	s.next = log.Offset(d.uvarint())
 	steps := []func(*decoder){s.decodeSessions, s.decodeSubs, s.decodeGroups, s.decodeInflight,
-		s.decodeAwaiting, s.decodeRetained, s.decodeWills, s.decodeRevoked}
+		s.decodeAwaiting, s.decodeRetained, s.decodeWills, s.decodeRevoked, s.decodeConsumers}
 	for _, step := range steps {
 		step(d)
 	}

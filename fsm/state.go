@@ -45,6 +45,7 @@ type views struct {
 	deadlines *btree.BTreeG[Deadline]    // by (due, kind, client id)
 	filters   *btree.BTreeG[filterCount] // by filter
 	revoked   *btree.BTreeG[string]      // revoked signed key ids
+	consumers *btree.BTreeG[Consumer]    // by name
 }
 
 // Session is one client's session. Values returned by readers are copies;
@@ -192,6 +193,7 @@ func newViews() views {
 		deadlines: btree.NewG(btreeDegree, lessDeadline),
 		filters:   btree.NewG(btreeDegree, func(a, b filterCount) bool { return a.Filter < b.Filter }),
 		revoked:   btree.NewG(btreeDegree, func(a, b string) bool { return a < b }),
+		consumers: btree.NewG(btreeDegree, func(a, b Consumer) bool { return a.Name < b.Name }),
 	}
 }
 
@@ -235,5 +237,6 @@ func (s *State) View() *View {
 	v.deadlines = s.deadlines.Clone()
 	v.filters = s.filters.Clone()
 	v.revoked = s.revoked.Clone()
+	v.consumers = s.consumers.Clone()
 	return &View{views: v}
 }

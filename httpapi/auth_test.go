@@ -80,7 +80,8 @@ func authServer(t *testing.T, o Options) (*replication.Node, *httptest.Server, *
 	o.MaxPublishBytes, o.CommitTimeout, o.Logger = 1<<10, 5*time.Second, zerolog.New(logged)
 	o.Passwords, o.Tokens = pf, testTokens{}
 	o.Authorizer = testACL{"alice": {auth.Publish | auth.Subscribe | auth.Replay | auth.Admin, ""}, "carol": {auth.Publish | auth.Replay, "c/"}}
-	n := newNode(t)
+	n, m := newNodeMachine(t)
+	o.State = m.View
 	srv := httptest.NewServer(Handler(n, o))
 	t.Cleanup(srv.Close)
 	return n, srv, logged
@@ -134,6 +135,11 @@ func endpoints(t *testing.T) []endpoint {
 		{"POST", "/v1/cluster/remove", `{"id":"ghost"}`, 200, false},
 		{"GET", "/debug/pprof/", "", 200, false},
 		{"POST", "/v1/keys/0a1b/revoke", "", 200, false},
+		{"GET", "/v1/consumers", "", 200, true}, // bob sees the consumers he may read: none
+		{"GET", "/v1/consumers/c1/messages?filter=a/%23", "", 200, false},
+		{"POST", "/v1/consumers/c1/commit", `{"offset":0,"filter":"a/#"}`, 200, false},
+		{"POST", "/v1/consumers/c1/reset", `{"offset":0}`, 200, false},
+		{"DELETE", "/v1/consumers/c1", "", 200, false},
 	}
 }
 

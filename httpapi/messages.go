@@ -36,6 +36,10 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		s.forbid(w, r, id, "no replay right on "+strconv.Quote(q.filter))
 		return
 	}
+	if follow, err := parseFollow(r.URL.Query()); err != nil || follow {
+		s.followMessages(w, r, q, err) // follow.go
+		return
+	}
 	it, err := s.n.Reader().Read(q.filter, q.from, q.to)
 	if err != nil {
 		if errors.Is(err, topic.ErrInvalid) {

@@ -63,11 +63,15 @@ type Options struct {
 	// 429 with Retry-After before any credential is checked (nil: none).
 	Limiter FailureLimiter
 	// Authorizer grants rights: Publish for POST /v1/publish, Replay for GET
-	// /v1/messages, Admin for join, remove, snapshot and pprof (nil: all).
+	// /v1/messages and a consumer's read and commit, Admin for join, remove,
+	// snapshot, pprof and a consumer's reset and delete (nil: all).
 	Authorizer auth.Authorizer
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
 	Pprof bool
+	// State returns the node's fsm views (replication.FSMMachine.View), for
+	// the consumer cursors of /v1/consumers (nil: those routes answer 503).
+	State func() *fsm.View
 }
 
 // Identity names a node and its addresses.
@@ -102,6 +106,11 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/publish", caller, s.publish},
 		{"GET /v1/messages", caller, s.messages},
 		{"POST /v1/keys/{id}/revoke", adminOp, s.revokeKey},
+		{"GET /v1/consumers", caller, s.consumers}, // consumers.go
+		{"GET /v1/consumers/{name}/messages", caller, s.consumerMessages},
+		{"POST /v1/consumers/{name}/commit", caller, s.consumerCommit},
+		{"POST /v1/consumers/{name}/reset", adminOp, s.consumerReset},
+		{"DELETE /v1/consumers/{name}", adminOp, s.consumerDelete},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

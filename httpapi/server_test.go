@@ -20,12 +20,20 @@ import (
 // transport, with its log in a temp dir.
 func newNode(t *testing.T) *replication.Node {
 	t.Helper()
+	n, _ := newNodeMachine(t)
+	return n
+}
+
+// newNodeMachine is newNode with its fsm machine (for Options.State).
+func newNodeMachine(t testing.TB) (*replication.Node, *replication.FSMMachine) {
+	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.Bootstrap = "api", t.TempDir(), true
 	_, o.Transport = raft.NewInmemTransport("api")
 	store := raft.NewInmemStore()
 	o.LogStore, o.StableStore, o.Snapshots = store, store, raft.NewInmemSnapshotStore()
-	o.Machine = replication.NewFSMMachine()
+	m := replication.NewFSMMachine()
+	o.Machine = m
 	o.RaftConfig = func(c *raft.Config) {
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	}
@@ -39,7 +47,7 @@ func newNode(t *testing.T) *replication.Node {
 	if err := n.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return n, m
 }
 
 func do(t *testing.T, h http.Handler, method, url, body string) (int, map[string]any) {

@@ -18,8 +18,10 @@ import (
 )
 
 // runHistory: strata history --server URL --filter F [--from X] [--to Y]
-// [--format ndjson|csv] [--out FILE] — streams a range from GET
-// /v1/messages; with --out, a progress line (records, bytes, rate) on stderr.
+// [--format ndjson|csv] [--out FILE] [--consumer NAME [--no-commit]]
+// [--follow] — streams a range from GET /v1/messages (a durable consumer's
+// from its position, then commits: consumer.go); with --out, a progress
+// line (records, bytes, rate) on stderr.
 // An error status, or a stream the server ended with an error object, is an
 // error (exit 1): the records before it are still written.
 func runHistory(args []string, stdout, stderr io.Writer) error {
@@ -31,6 +33,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	limit := fs.Uint64("limit", 0, "at most this many messages (0: all)")
 	format := fs.String("format", "ndjson", "ndjson or csv")
 	out := fs.String("out", "", "write to this file instead of stdout (shows progress)")
+	cf := addConsumerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,6 +47,9 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	if *format != "ndjson" && *format != "csv" {
 		return fmt.Errorf("%w: --format must be ndjson or csv", errUsage)
+	}
+	if err := cf.check(*to); err != nil {
+		return err
 	}
 	q := url.Values{"filter": {*filter}}
 	if *from != "" {
@@ -61,7 +67,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	req, err := http.NewRequestWithContext(ctx, "GET", client.base+"/v1/messages?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", client.base+cf.path(q), nil)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	p := &progress{w: stderr, start: time.Now(), show: f != nil, csv: *format == "csv"}
-	if err := copyHistory(resp.Body, bw, p); err != nil {
+	if err := cf.ended(ctx, copyHistory(resp.Body, cf.writer(bw), p)); err != nil {
 		bw.Flush() // keep what came before the failure
 		p.done()
 		return err
@@ -102,7 +108,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	p.done()
-	return nil
+	return cf.commit(client, *filter, *limit, resp, stderr)
 }
 
 // copyHistory copies a GET /v1/messages stream to w, counting it in p. A
@@ -139,6 +145,9 @@ type errorTail struct {
 func (t *errorTail) write(b []byte) error {
 	t.held = append(t.held, b...)
 	cut := bytes.LastIndexByte(t.held[:len(t.held)-1], '\n') + 1
+	if t.held[len(t.held)-1] == '\n' && !bytes.HasPrefix(t.held[cut:], []byte(`{"error":`)) {
+		cut = len(t.held) // a complete record line goes now: a followed stream shows it at once
+	}
 	if cut == 0 {
 		return nil
 	}

@@ -259,6 +259,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	}
 	defer node.Close()
 	ao := apiOptions(f, sec, logger)
+	ao.State = machine.View // consumer cursors (GET /v1/consumers)
 	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
 		return err
