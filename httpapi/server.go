@@ -68,6 +68,12 @@ type Options struct {
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
 	Pprof bool
+	// Metrics serves GET /metrics (the Prometheus text format) to any
+	// authenticated caller, as /v1/cluster/status; nil: 404.
+	Metrics http.Handler
+	// Counters counts authentication failures and history reads for
+	// metrics (nil: none).
+	Counters *Counters
 }
 
 // Identity names a node and its addresses.
@@ -102,6 +108,7 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/publish", caller, s.publish},
 		{"GET /v1/messages", caller, s.messages},
 		{"POST /v1/keys/{id}/revoke", adminOp, s.revokeKey},
+		{"GET /metrics", caller, s.metrics},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}
