@@ -134,10 +134,11 @@ func New(o Options) (*Broker, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	return &Broker{
 		o: o, logger: o.Logger, boot: hex.EncodeToString(b[:]),
 		conns: map[string]*conn{}, clients: map[string]*conn{}, listeners: map[net.Listener]struct{}{},
-		sysLast: map[string]string{}, started: time.Now(),
+		sysLast: map[string]string{}, started: now, sysLoad: sysLoad{last: now},
 		stop:  make(chan struct{}),
 		clock: cmp.Or[Clock](o.Clock, wallClock{}),
 

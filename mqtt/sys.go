@@ -92,14 +92,13 @@ func (l *sysLoad) counters(s *Stats) [len(loadSeries)]uint64 {
 	return [...]uint64{s.PublishReceived.Load(), s.PublishSent.Load(), s.BytesReceived.Load(), s.BytesSent.Load(), s.ConnectsTotal.Load()}
 }
 
-// update folds the counters' increase since the last call into the
-// averages and appends them under prefix. The first call only records
-// where the counters start.
+// update folds the counters' increase since the last call (the first
+// time: since the broker started, with every counter at 0) into the
+// averages and appends them under prefix.
 func (l *sysLoad) update(msgs [][2]string, prefix string, s *Stats, now time.Time) [][2]string {
 	cur := l.counters(s)
 	dt := now.Sub(l.last).Seconds()
-	if l.last.IsZero() || dt <= 0 {
-		l.last, l.prev = now, cur
+	if dt <= 0 {
 		return msgs
 	}
 	for i, name := range loadSeries {
@@ -132,7 +131,7 @@ func (b *Broker) clusterLoad(v *fsm.View, msgs [][2]string) [][2]string {
 		}
 	}
 	if len(sums) == 0 {
-		return nil // the first interval: no rates yet
+		return nil // no rates: a clock that did not move
 	}
 	for _, id := range b.otherMembers() {
 		b.addRetainedLoad(v, "$SYS/broker/nodes/"+id+"/load/", sums)
