@@ -28,6 +28,9 @@ func (v *views) Sessions(fn func(Session) bool) {
 // SessionCount is the number of sessions, connected or not.
 func (v *views) SessionCount() int { return v.sessions.Len() }
 
+// SubscriptionCount is the number of subscriptions of all sessions.
+func (v *views) SubscriptionCount() int { return v.subs.Len() }
+
 // Connected is the number of connected sessions (presence).
 func (v *views) Connected() int { return v.connected }
 

@@ -175,6 +175,7 @@ func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, user, why 
 	if guess && s.o.Limiter != nil {
 		s.o.Limiter.Failed(r.RemoteAddr)
 	}
+	s.o.Counters.authFailed()
 	s.o.Logger.Warn().Str("remote", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 		Str("user", user).Str("reason", why).Msg("HTTP authentication failed")
 	w.Header().Add("WWW-Authenticate", `Basic realm="strata", charset="UTF-8"`)

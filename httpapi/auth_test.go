@@ -140,15 +140,23 @@ func endpoints(t *testing.T) []endpoint {
 		{"POST", "/v1/consumers/c1/commit", `{"offset":0,"filter":"a/#"}`, 200, false},
 		{"POST", "/v1/consumers/c1/reset", `{"offset":0}`, 200, false},
 		{"DELETE", "/v1/consumers/c1", "", 200, false},
+		{"GET", "/metrics", "", 200, true}, // read access, as status
 	}
 }
+
+// metricsStub stands for the node's registry (package metrics, which
+// imports this one): what matters here is who reaches it.
+var metricsStub = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "strata_stub 1\n")
+})
 
 // TestAuthEveryEndpoint: with credentials required, every endpoint but
 // /healthz and /readyz answers 401 without credentials or with wrong ones,
 // 403 to a user without the right, and serves alice; refused calls change
 // neither the log nor the membership.
 func TestAuthEveryEndpoint(t *testing.T) {
-	n, srv, logged := authServer(t, Options{RequireAuth: true, Pprof: true})
+	counters := &Counters{}
+	n, srv, logged := authServer(t, Options{RequireAuth: true, Pprof: true, Metrics: metricsStub, Counters: counters})
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code, _, body := send(t, srv.URL, call{method: "GET", path: p}); code != 200 {
 			t.Fatalf("GET %s without credentials: %d %s", p, code, body)
@@ -193,6 +201,9 @@ func TestAuthEveryEndpoint(t *testing.T) {
 	}
 	if s := logged.String(); !strings.Contains(s, `"user":"mallory"`) || !strings.Contains(s, "HTTP authentication failed") {
 		t.Fatalf("failed attempts are not logged with the user name:\n%s", s)
+	}
+	if got, want := counters.AuthFailures.Load(), uint64(4*len(endpoints(t))); got != want {
+		t.Fatalf("Counters.AuthFailures %d, want %d (four 401s per endpoint)", got, want)
 	}
 }
 
@@ -240,9 +251,11 @@ func TestAuthTopicRights(t *testing.T) {
 // before (AllowAll), but credentials that are sent are still checked; an
 // ACL still applies to anonymous callers.
 func TestAuthNotRequired(t *testing.T) {
-	_, srv, _ := authServer(t, Options{})
-	if code, _, body := send(t, srv.URL, call{method: "GET", path: "/v1/cluster/status"}); code != 200 {
-		t.Fatalf("anonymous status: %d %s", code, body)
+	_, srv, _ := authServer(t, Options{Metrics: metricsStub})
+	for _, p := range []string{"/v1/cluster/status", "/metrics"} {
+		if code, _, body := send(t, srv.URL, call{method: "GET", path: p}); code != 200 {
+			t.Fatalf("anonymous GET %s: %d %s", p, code, body)
+		}
 	}
 	if code, _, body := send(t, srv.URL, call{method: "POST", path: "/v1/publish?topic=a", user: "alice", password: "nope"}); code != 401 {
 		t.Fatalf("wrong password where none is required: %d %s, want 401", code, body)

@@ -51,6 +51,8 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 	}
 	defer it.Close()
 	st := newHistoryStream(w, r)
+	done := s.o.Counters.reading()
+	defer func() { done(st.sent) }()
 	next, err := st.copy(it, q.limit, q.start(s.n.Reader()))
 	if err != nil {
 		s.historyFailed(st, q, next, err)
@@ -135,6 +137,7 @@ type historyStream struct {
 	flusher   http.Flusher
 	buf       []byte
 	lastFlush time.Time
+	sent      uint64 // messages written, for metrics
 }
 
 func newHistoryStream(w http.ResponseWriter, r *http.Request) *historyStream {
@@ -176,6 +179,7 @@ func (st *historyStream) copy(it log.Cursor, limit uint64, next log.Offset) (log
 		if !st.write(rec.Offset, &e) {
 			return next, nil // the client went away
 		}
+		st.sent++
 		if n++; limit > 0 && n >= limit {
 			return next, nil
 		}

@@ -72,6 +72,12 @@ type Options struct {
 	// State returns the node's fsm views (replication.FSMMachine.View), for
 	// the consumer cursors of /v1/consumers (nil: those routes answer 503).
 	State func() *fsm.View
+	// Metrics serves GET /metrics (the Prometheus text format) to any
+	// authenticated caller, as /v1/cluster/status; nil: 404.
+	Metrics http.Handler
+	// Counters counts authentication failures and history reads for
+	// metrics (nil: none).
+	Counters *Counters
 }
 
 // Identity names a node and its addresses.
@@ -111,6 +117,7 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/consumers/{name}/commit", caller, s.consumerCommit},
 		{"POST /v1/consumers/{name}/reset", adminOp, s.consumerReset},
 		{"DELETE /v1/consumers/{name}", adminOp, s.consumerDelete},
+		{"GET /metrics", caller, s.metrics},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

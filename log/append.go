@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/stratamq/strata/segment"
 )
@@ -100,8 +101,12 @@ func (l *Log) Sync() error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := l.w.Sync(); err != nil {
 		return l.fail(err)
+	}
+	if l.o.ObserveSync != nil {
+		l.o.ObserveSync(time.Since(start))
 	}
 	return nil
 }

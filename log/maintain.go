@@ -110,6 +110,7 @@ func (l *Log) deleteOldest() bool {
 	if s == nil {
 		return false
 	}
+	size := s.h.Load().r.Size()
 	if err := l.o.FS.Remove(s.path); err != nil {
 		l.logger.Error().Err(err).Str("segment", s.path).Msg("retention: remove failed")
 		return false
@@ -119,6 +120,9 @@ func (l *Log) deleteOldest() bool {
 		l.logger.Error().Err(err).Msg("retention: sync dir failed")
 	}
 	l.logger.Info().Str("segment", s.path).Msg("retention deleted segment")
+	if l.o.OnRetention != nil {
+		l.o.OnRetention(size)
+	}
 	return true
 }
 

@@ -26,6 +26,12 @@ type Options struct {
 	// Cluster rewrites sealed segments into the clustered layout.
 	Cluster bool
 	Logger  zerolog.Logger
+
+	// ObserveSync, if set, gets the duration of every fsync of the active
+	// segment (Sync); OnRetention the size of every segment retention
+	// deleted. For metrics: they must be cheap and safe for concurrent use.
+	ObserveSync func(time.Duration)
+	OnRetention func(segmentBytes int64)
 }
 
 // DefaultOptions: OS files, zstd, 64 MiB segments rolled at least hourly,

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -58,20 +60,69 @@ type Broker struct {
 
 	stats   Stats
 	sysLast map[string]string // last $SYS values published (background goroutine)
+	sysLoad sysLoad           // $SYS load averages (background goroutine)
+	started time.Time         // for $SYS uptime
 	clock   Clock
 }
 
-// Stats are the broker's counters ($SYS/ topics, metrics).
+// Stats are the broker's counters ($SYS/ topics, metrics): atomics, safe
+// for concurrent use, read at any time without a lock.
 type Stats struct {
 	Connections     atomic.Int64 // open network connections
 	ConnectsTotal   atomic.Uint64
 	PublishReceived atomic.Uint64 // PUBLISH packets accepted from clients
 	PublishSent     atomic.Uint64 // PUBLISH packets written to clients
+	// ReceivedByQoS and SentByQoS split PublishReceived and PublishSent by
+	// the QoS of the PUBLISH packet.
+	ReceivedByQoS   [3]atomic.Uint64
+	SentByQoS       [3]atomic.Uint64
 	DroppedQoS0     atomic.Uint64 // QoS 0 messages dropped by full queues
 	DroppedTooLarge atomic.Uint64 // messages larger than a client's Maximum Packet Size
 	Expired         atomic.Uint64 // messages not sent because their expiry elapsed
-	BytesReceived   atomic.Uint64
+	BytesReceived   atomic.Uint64 // read from client sockets (MQTT framing included)
 	BytesSent       atomic.Uint64
+	// AuthFailures counts CONNECTs refused for their credentials (bad user
+	// name or password, a refused key, an anonymous client where none is
+	// admitted, a banned address).
+	AuthFailures atomic.Uint64
+	// ReplayReaders is the replays ($replay/ subscriptions) reading the log
+	// now; ReplayRecords the messages they sent.
+	ReplayReaders atomic.Int64
+	ReplayRecords atomic.Uint64
+}
+
+// QueueDepth is the deliveries queued in memory on this node's connections,
+// and how many connections read theirs back from the log because their
+// queue overflowed. Safe for concurrent use; it takes each connection's
+// lock in turn, for a scrape, not for a hot path.
+func (b *Broker) QueueDepth() (queued, lagging int) {
+	b.mu.Lock()
+	conns := make([]*conn, 0, len(b.conns))
+	for _, c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		queued += len(c.mu.queue)
+		if c.mu.lagging {
+			lagging++
+		}
+		c.mu.Unlock()
+	}
+	return queued, lagging
+}
+
+// countingReader counts the bytes read from a client socket.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n.Add(uint64(n))
+	return n, err
 }
 
 // New returns a broker; call Start once the node has a state to serve from.
@@ -83,12 +134,13 @@ func New(o Options) (*Broker, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	return &Broker{
 		o: o, logger: o.Logger, boot: hex.EncodeToString(b[:]),
 		conns: map[string]*conn{}, clients: map[string]*conn{}, listeners: map[net.Listener]struct{}{},
-		sysLast: map[string]string{},
-		stop:    make(chan struct{}),
-		clock:   cmp.Or[Clock](o.Clock, wallClock{}),
+		sysLast: map[string]string{}, started: now, sysLoad: sysLoad{last: now},
+		stop:  make(chan struct{}),
+		clock: cmp.Or[Clock](o.Clock, wallClock{}),
 
 		authorizer: cmp.Or[auth.Authorizer](o.Authorizer, auth.AllowAll{}),
 	}, nil

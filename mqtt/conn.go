@@ -133,7 +133,7 @@ var errClosed = errors.New("connection closed")
 func newConn(b *Broker, nc net.Conn, l Listener, name string) *conn {
 	c := &conn{b: b, nc: nc, listener: l, name: name,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	c.r.small = bufio.NewReaderSize(nc, smallReadSize)
+	c.r.small = bufio.NewReaderSize(countingReader{nc, &b.stats.BytesReceived}, smallReadSize)
 	c.r.br = c.r.small
 	c.r.inAliases = map[uint16]string{}
 	c.w.aliases = map[string]uint16{}

@@ -89,6 +89,7 @@ func (c *conn) connect(cp *packet.Connect) bool {
 func (c *conn) admit(cp *packet.Connect) (session, *refusal) {
 	var s session
 	if r := c.authenticate(cp); r != nil {
+		c.b.stats.AuthFailures.Add(1)
 		return s, r
 	}
 	if max := c.b.o.MaxConnections; max > 0 && c.b.stats.Connections.Load() > int64(max) {

@@ -456,6 +456,7 @@ func (c *conn) send(d delivery) error {
 		return err
 	}
 	c.b.stats.PublishSent.Add(1)
+	c.b.stats.SentByQoS[p.QoS%3].Add(1)
 	if d.onSubscribe && d.qos > 0 {
 		if c.w.sentRetained == nil {
 			c.w.sentRetained = map[log.Offset]struct{}{}

@@ -116,6 +116,8 @@ type Options struct {
 	QueueLength int
 	// SysInterval is the period of $SYS/ statistics; 0 disables them.
 	SysInterval time.Duration
+	// Version is the release published in $SYS/broker/version ("dev" if empty).
+	Version string
 	// SweepInterval is how often sessions left connected to a dead
 	// connection or node are looked for.
 	SweepInterval time.Duration

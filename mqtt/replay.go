@@ -175,6 +175,8 @@ func (c *conn) dropPendingReplay(p *pendingReplay) {
 // that fails ends the connection (a *logReadError), never the replay alone
 // in silence.
 func (c *conn) sendReplay(r *replayReq) error {
+	c.b.stats.ReplayReaders.Add(1)
+	defer c.b.stats.ReplayReaders.Add(-1)
 	l := c.b.o.Log
 	first := l.FirstOffset()
 	from := r.from.bound
@@ -212,6 +214,7 @@ func (c *conn) sendReplay(r *replayReq) error {
 		if err := c.send(d); err != nil {
 			return err
 		}
+		c.b.stats.ReplayRecords.Add(1)
 	}
 	return readFailure(next, it.Err())
 }

@@ -25,7 +25,7 @@ func (b *Broker) background() {
 			}
 			if b.o.SysInterval > 0 && now.Sub(lastSys) >= b.o.SysInterval {
 				lastSys = now
-				b.publishSys(b.o.Views.View())
+				b.publishSys(b.o.Views.View(), now)
 			}
 		}
 	}

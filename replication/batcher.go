@@ -81,6 +81,9 @@ func (b *batcher) propose(ctx context.Context, recs []log.Record, leaderOnly boo
 	p := &proposal{recs: recs, ctx: ctx, leaderOnly: leaderOnly}
 	p.fut.done = make(chan struct{})
 	p.f = &p.fut
+	if b.o.Observe.Commit != nil {
+		p.fut.start = sinceEpoch()
+	}
 	if len(recs) == 0 {
 		p.fail(errNoRecords)
 		return p.f
@@ -165,6 +168,9 @@ func (b *batcher) submit(batch []*proposal) {
 	now := max(time.Now().UnixNano(), b.lastTime, b.a.maxTime.Load())
 	b.lastTime = now
 	recs := records(batch) // a copy: the proposers' records are theirs
+	if b.o.Observe.EntryRecords != nil {
+		b.o.Observe.EntryRecords(len(recs))
+	}
 	for i := range recs {
 		recs[i].Time = now
 	}

@@ -44,6 +44,9 @@ type dispatcher struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	applied atomic.Uint64 // one past the last offset whose effects were performed
+	// observe times the futures resolved: set right after newDispatcher,
+	// before anything is handed over; nil when nobody observes.
+	observe *Observers
 
 	mu struct {
 		sync.Mutex
@@ -118,9 +121,16 @@ func (d *dispatcher) advance(through log.Offset) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.applied.Store(uint64(through))
+	var now int64
+	if len(d.mu.waiters) > 0 && d.mu.waiters[0].end <= through && d.observe != nil {
+		now = sinceEpoch() // one clock read for all the futures resolved
+	}
 	for len(d.mu.waiters) > 0 && d.mu.waiters[0].end <= through {
 		w := d.mu.waiters.pop()
 		w.f.resolve(w.first, nil)
+		if d.observe != nil {
+			d.observe.observeCommit(w.f, now)
+		}
 	}
 }
 
@@ -136,6 +146,9 @@ func (d *dispatcher) await(f *Future, first log.Offset, n int) {
 		f.resolve(0, ErrClosed)
 	case end <= log.Offset(d.applied.Load()):
 		f.resolve(first, nil)
+		if d.observe != nil {
+			d.observe.observeCommit(f, sinceEpoch())
+		}
 	default:
 		d.mu.waiters.push(waiter{end: end, first: first, f: f})
 	}

@@ -23,6 +23,9 @@ type Future struct {
 	done chan struct{}
 	off  log.Offset
 	err  error
+	// start is when Propose was called (sinceEpoch), 0 when nobody
+	// observes commit latencies.
+	start int64
 }
 
 func newFuture() *Future { return &Future{done: make(chan struct{})} }

@@ -91,6 +91,9 @@ func (n *Node) start() error {
 	// The dispatcher runs before raft starts (NewRaft may Restore) and
 	// stops after raft shut down (closers run then), before the log closes.
 	d := newDispatcher(o.Machine, o.DispatchQueue)
+	if o.Observe.Commit != nil {
+		d.observe = &o.Observe // before any fold: the dispatcher's goroutine reads it
+	}
 	n.closers = append(n.closers, d.close)
 	n.a = &applier{log: l, d: d, logDir: logDir, logOpts: o.Log, m: o.Machine, logger: n.logger,
 		self: o.NodeID, leaderID: n.leaderID, fetch: o.FetchSegment, fetchTimeout: o.FetchTimeout,
@@ -144,7 +147,7 @@ func (n *Node) raftConfig() *raft.Config {
 func (n *Node) openStores() error {
 	o := &n.o
 	if o.LogStore == nil || o.StableStore == nil {
-		stores, err := openRaftStores(o.DataDir, o.Logger)
+		stores, err := openRaftStores(o.DataDir, o.Logger, o.Observe.RaftAppend)
 		if err != nil {
 			return err
 		}

@@ -114,6 +114,10 @@ type Options struct {
 	// RaftConfig adjusts the raft configuration (timeouts in tests).
 	RaftConfig func(*raft.Config)
 
+	// Observe receives commit latencies, batch sizes and Raft log appends
+	// (metrics); its zero value observes nothing.
+	Observe Observers
+
 	Logger zerolog.Logger
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -39,7 +40,7 @@ type raftStores struct {
 
 // openRaftStores opens (creating if need be) <dataDir>/raft/wal and
 // <dataDir>/raft/stable.db. The caller has checked the layout (checkLayout).
-func openRaftStores(dataDir string, logger zerolog.Logger) (*raftStores, error) {
+func openRaftStores(dataDir string, logger zerolog.Logger, observe func(int, time.Duration)) (*raftStores, error) {
 	dir := filepath.Join(dataDir, raftDirName)
 	walDir := filepath.Join(dir, walDirName)
 	w, err := openWAL(walDir, raftLogger(logger, hclog.Warn).Named("wal"))
@@ -52,7 +53,11 @@ func openRaftStores(dataDir string, logger zerolog.Logger) (*raftStores, error) 
 		w.Close()
 		return nil, fmt.Errorf("replication: open raft stable store %s: %w", stablePath, err)
 	}
-	cached, err := raft.NewLogCache(logCacheCount, w)
+	var store raft.LogStore = w
+	if observe != nil {
+		store = observedLogStore{LogStore: w, observe: observe}
+	}
+	cached, err := raft.NewLogCache(logCacheCount, store)
 	if err != nil { // only for a non-positive capacity
 		stable.Close()
 		w.Close()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rs/zerolog"
 )
 
 // TestOldLayoutRefused: a data directory of the previous release (Raft's
@@ -117,4 +118,33 @@ func listTree(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestObservedRaftStore: with an observer, every append to Raft's log is
+// reported with its entry count, and the store still reads as monotonic
+// (raft-wal is; raft relies on it after installing a snapshot).
+func TestObservedRaftStore(t *testing.T) {
+	var appends, entries int
+	s, err := openRaftStores(t.TempDir(), zerolog.Nop(), func(n int, d time.Duration) {
+		appends, entries = appends+1, entries+n
+		if d <= 0 {
+			t.Errorf("append took %v", d)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if m, ok := s.cached.(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
+		t.Fatal("the observed store does not read as monotonic")
+	}
+	if err := s.cached.StoreLogs([]*raft.Log{{Index: 1, Term: 1}, {Index: 2, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cached.StoreLog(&raft.Log{Index: 3, Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if appends != 2 || entries != 3 {
+		t.Fatalf("observed %d appends of %d entries, want 2 of 3", appends, entries)
+	}
 }

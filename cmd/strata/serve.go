@@ -24,6 +24,7 @@ import (
 	"github.com/stratamq/strata/housekeeping"
 	"github.com/stratamq/strata/httpapi"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/metrics"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/replication"
 	"github.com/stratamq/strata/trust"
@@ -253,13 +254,16 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		return err
 	}
 	f.mqtt.Keys = sec.keys
-	node, err := openServeNode(ctx, f, machine, logger)
+	reg := metrics.New(f.nodeID, version) // one per node: GET /metrics
+	node, err := openServeNode(ctx, f, machine, reg, logger)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
+	reg.AddNode(node)
 	ao := apiOptions(f, sec, logger)
 	ao.State = machine.View // consumer cursors (GET /v1/consumers)
+	ao.Metrics, ao.Counters = reg.Handler(), reg.HTTP()
 	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
 		return err
@@ -277,6 +281,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		return err
 	}
 	hook.Set(broker)
+	reg.AddBroker(broker, machine)
 	defer closeBroker(broker)
 	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	if err := joinOrBootstrap(ctx, f, node, ao.Identity, logger); err != nil {
@@ -339,7 +344,7 @@ func loadSecurity(f *serveFlags, reload *reloaders, logger zerolog.Logger) (secu
 
 // openServeNode opens this node's replication (Raft over the cluster's TLS
 // when it is secure) on machine and checks its Raft address.
-func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMachine, logger zerolog.Logger) (*replication.Node, error) {
+func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMachine, reg *metrics.Registry, logger zerolog.Logger) (*replication.Node, error) {
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
@@ -353,6 +358,8 @@ func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMa
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
 	o.ScrubInterval = f.scrubInterval
 	o.Log.SegmentBytes = f.segmentBytes
+	o.Observe = reg.Replication()
+	reg.ObserveLog(&o.Log)
 	if err := os.MkdirAll(filepath.Clean(f.dataDir), 0o700); err != nil {
 		return nil, err
 	}
@@ -407,6 +414,7 @@ func startKeeper(f serveFlags, node *replication.Node, machine *replication.FSMM
 func startBroker(f serveFlags, node *replication.Node, machine *replication.FSMMachine, logger zerolog.Logger) (*mqtt.Broker, error) {
 	mo := f.mqtt
 	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.Logger = f.nodeID, node, node.Reader(), machine, logger
+	mo.Version = version
 	broker, err := mqtt.New(mo)
 	if err != nil {
 		return nil, err

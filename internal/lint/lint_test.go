@@ -35,6 +35,8 @@ var allowed = map[string]struct {
 	"mqtt/packet":  {}, // the codec imports nothing but the standard library
 	"trust":        {}, // cluster keys and node TLS: the standard library only
 	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	// metrics reads every part's counters at scrape time; nothing imports it but cmd/strata.
+	"metrics": {ours: []string{"log", "segment", "topic", "fsm", "replication", "mqtt", "mqtt/packet", "auth", "httpapi", "internal/varint"}, thirdParty: []string{"github.com/prometheus/client_golang", "github.com/rs/zerolog"}},
 }
 
 // forbidden may not be imported directly by any package of ours: the standard
