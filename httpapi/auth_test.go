@@ -80,7 +80,11 @@ func authServer(t *testing.T, o Options) (*replication.Node, *httptest.Server, *
 	o.MaxPublishBytes, o.CommitTimeout, o.Logger = 1<<10, 5*time.Second, zerolog.New(logged)
 	o.Passwords, o.Tokens = pf, testTokens{}
 	o.Authorizer = testACL{"alice": {auth.Publish | auth.Subscribe | auth.Replay | auth.Admin, ""}, "carol": {auth.Publish | auth.Replay, "c/"}}
-	n := newNode(t)
+	machine := replication.NewFSMMachine()
+	if o.Views == nil {
+		o.Views = machine
+	}
+	n := newNodeWith(t, machine)
 	srv := httptest.NewServer(Handler(n, o))
 	t.Cleanup(srv.Close)
 	return n, srv, logged
@@ -134,6 +138,11 @@ func endpoints(t *testing.T) []endpoint {
 		{"POST", "/v1/cluster/remove", `{"id":"ghost"}`, 200, false},
 		{"GET", "/debug/pprof/", "", 200, false},
 		{"POST", "/v1/keys/0a1b/revoke", "", 200, false},
+		{"GET", "/v1/clients", "", 200, true},
+		{"GET", "/v1/sessions", "", 200, true},
+		{"GET", "/v1/retained?filter=a/%23", "", 200, false},
+		{"DELETE", "/v1/clients/nobody", "", 404, false}, // reached the handler: no such client
+		{"DELETE", "/v1/sessions/nobody", "", 404, false},
 	}
 }
 

@@ -68,6 +68,14 @@ type Options struct {
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
 	Pprof bool
+
+	// Views are the node's fsm views (replication.FSMMachine), read by the
+	// admin routes: clients, sessions, retained (nil: they answer 503).
+	Views Views
+	// LocalConns lists this node's MQTT connections (mqtt.Broker.Connections
+	// adapted by cmd/strata), for what only their node knows (remote
+	// address, keep alive); nil: none.
+	LocalConns func() []LocalConn
 }
 
 // Identity names a node and its addresses.
@@ -102,6 +110,11 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/publish", caller, s.publish},
 		{"GET /v1/messages", caller, s.messages},
 		{"POST /v1/keys/{id}/revoke", adminOp, s.revokeKey},
+		{"GET /v1/clients", caller, s.clients},
+		{"DELETE /v1/clients/{id}", adminOp, s.kickClient},
+		{"GET /v1/sessions", caller, s.sessions},
+		{"DELETE /v1/sessions/{id}", adminOp, s.deleteSession},
+		{"GET /v1/retained", caller, s.retained},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

@@ -20,12 +20,18 @@ import (
 // transport, with its log in a temp dir.
 func newNode(t *testing.T) *replication.Node {
 	t.Helper()
+	return newNodeWith(t, replication.NewFSMMachine())
+}
+
+// newNodeWith is newNode folding its log into machine.
+func newNodeWith(t *testing.T, machine *replication.FSMMachine) *replication.Node {
+	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.Bootstrap = "api", t.TempDir(), true
 	_, o.Transport = raft.NewInmemTransport("api")
 	store := raft.NewInmemStore()
 	o.LogStore, o.StableStore, o.Snapshots = store, store, raft.NewInmemSnapshotStore()
-	o.Machine = replication.NewFSMMachine()
+	o.Machine = machine
 	o.RaftConfig = func(c *raft.Config) {
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	}

@@ -259,6 +259,8 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	}
 	defer node.Close()
 	ao := apiOptions(f, sec, logger)
+	var brokerRef atomic.Pointer[mqtt.Broker] // the admin API's view of this node's connections
+	ao.Views, ao.LocalConns = machine, localConns(&brokerRef)
 	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
 		return err
@@ -276,6 +278,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		return err
 	}
 	hook.Set(broker)
+	brokerRef.Store(broker)
 	defer closeBroker(broker)
 	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	if err := joinOrBootstrap(ctx, f, node, ao.Identity, logger); err != nil {

@@ -1,0 +1,43 @@
+package mqtt
+
+import (
+	"sort"
+	"time"
+
+	"github.com/stratamq/strata/log"
+)
+
+// ConnInfo describes one of this node's client connections, for the
+// admin API. What the log knows of the session (subscriptions, expiry,
+// connect time) is in the fsm views; this is what only the node holding
+// the connection knows.
+type ConnInfo struct {
+	ClientID        string
+	Name            string // the connection's name in the log (fsm Session.Node)
+	Remote          string // the peer's address
+	Listener        string // "tcp", "tls", "ws" or "wss"
+	User            string // authenticated user name, "" for anonymous
+	ProtocolVersion byte
+	KeepAlive       time.Duration // in force (CONNACK's Server Keep Alive when set)
+	ConnectOffset   log.Offset    // the SessionConnect that opened it
+}
+
+// Connections lists the connections whose CONNECT was accepted, by client
+// id. Safe for concurrent use. Disconnecting a client is not here: the
+// admin API proposes a disconnect to the log (fsm KindSessionDisconnect)
+// and the node holding the connection closes it when it applies
+// (dispatch.go sessionEvent), wherever the API was called.
+func (b *Broker) Connections() []ConnInfo {
+	b.mu.Lock()
+	out := make([]ConnInfo, 0, len(b.clients))
+	for _, c := range b.clients {
+		// register ran under b.mu after CONNECT set these fields, so
+		// reading them under b.mu is ordered after their writes.
+		out = append(out, ConnInfo{ClientID: c.clientID, Name: c.name, Remote: c.nc.RemoteAddr().String(),
+			Listener: c.listener.Name, User: c.identity.User, ProtocolVersion: c.version,
+			KeepAlive: c.keepAlive, ConnectOffset: c.connectOffset()})
+	}
+	b.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
+	return out
+}
