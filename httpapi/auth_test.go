@@ -143,6 +143,10 @@ func endpoints(t *testing.T) []endpoint {
 		{"GET", "/v1/retained?filter=a/%23", "", 200, false},
 		{"DELETE", "/v1/clients/nobody", "", 404, false}, // reached the handler: no such client
 		{"DELETE", "/v1/sessions/nobody", "", 404, false},
+		{"GET", "/v1/stats", "", 200, true},
+		{"GET", "/v1/cluster/nodes", "", 200, true},
+		{"GET", "/ui/", "", 200, true},
+		{"GET", "/ui/app.js", "", 200, true},
 	}
 }
 

@@ -76,6 +76,12 @@ type Options struct {
 	// adapted by cmd/strata), for what only their node knows (remote
 	// address, keep alive); nil: none.
 	LocalConns func() []LocalConn
+	// Stats are this node's counters for GET /v1/stats (mqtt.Stats, by
+	// name); nil: none.
+	Stats func() map[string]uint64
+	// PeerStatus asks another member for its status (GET
+	// /v1/cluster/nodes); nil: only this node's is shown.
+	PeerStatus PeerStatusFunc
 }
 
 // Identity names a node and its addresses.
@@ -115,6 +121,10 @@ func Handler(n Node, o Options) http.Handler {
 		{"GET /v1/sessions", caller, s.sessions},
 		{"DELETE /v1/sessions/{id}", adminOp, s.deleteSession},
 		{"GET /v1/retained", caller, s.retained},
+		{"GET /v1/stats", caller, s.stats},
+		{"GET /v1/cluster/nodes", caller, s.nodes},
+		{"GET /ui", caller, s.uiRedirect},
+		{"GET /ui/", caller, uiHandler().ServeHTTP},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

@@ -41,3 +41,19 @@ func (b *Broker) Connections() []ConnInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
 	return out
 }
+
+// Counters returns the counters by name (snake case, as the HTTP API's
+// GET /v1/stats shows them). Safe for concurrent use.
+func (s *Stats) Counters() map[string]uint64 {
+	return map[string]uint64{
+		"connections":       uint64(max(s.Connections.Load(), 0)),
+		"connects_total":    s.ConnectsTotal.Load(),
+		"publish_received":  s.PublishReceived.Load(),
+		"publish_sent":      s.PublishSent.Load(),
+		"dropped_qos0":      s.DroppedQoS0.Load(),
+		"dropped_too_large": s.DroppedTooLarge.Load(),
+		"expired":           s.Expired.Load(),
+		"bytes_received":    s.BytesReceived.Load(),
+		"bytes_sent":        s.BytesSent.Load(),
+	}
+}

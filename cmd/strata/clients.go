@@ -35,6 +35,16 @@ func localConns(ref *atomic.Pointer[mqtt.Broker]) func() []httpapi.LocalConn {
 	}
 }
 
+// brokerStats are the counters of the broker in ref (none before it exists).
+func brokerStats(ref *atomic.Pointer[mqtt.Broker]) func() map[string]uint64 {
+	return func() map[string]uint64 {
+		if b := ref.Load(); b != nil {
+			return b.Stats().Counters()
+		}
+		return nil
+	}
+}
+
 // runClients: strata clients [list|kick ID] [--server ADDR] [--json].
 func runClients(args []string, stdout, stderr io.Writer) error {
 	return runAdmin(adminCmd{name: "clients", op: "kick", list: listClients, act: kickClient,
