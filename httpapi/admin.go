@@ -176,9 +176,25 @@ func (s *server) view(w http.ResponseWriter) (*fsm.View, bool) {
 	return s.o.Views.View(), true
 }
 
-// listPage parses the page, takes a view and calls fill; it answers 400 or
-// 503 itself.
+// readsAll answers 403 unless the caller may read every topic (the
+// subscribe or the replay right on #): client ids, subscriptions and
+// cursors of every client are what such a caller could observe anyway,
+// and what a caller confined to some topics must not.
+func (s *server) readsAll(w http.ResponseWriter, r *http.Request) bool {
+	id, c := callerOf(r)
+	if c.AllowFilter(auth.Subscribe, "#") || c.AllowFilter(auth.Replay, "#") {
+		return true
+	}
+	s.forbid(w, r, id, "listing clients and sessions needs the subscribe or replay right on #")
+	return false
+}
+
+// listPage checks the caller reads all, parses the page and takes a view;
+// it answers 403, 400 or 503 itself.
 func (s *server) listPage(w http.ResponseWriter, r *http.Request) (*fsm.View, page, bool) {
+	if !s.readsAll(w, r) {
+		return nil, page{}, false
+	}
 	p, err := parsePage(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -323,7 +339,12 @@ func (s *server) retained(w http.ResponseWriter, r *http.Request) {
 		s.forbid(w, r, id, "no subscribe or replay right on "+strconv.Quote(filter))
 		return
 	}
-	v, p, ok := s.listPage(w, r)
+	p, err := parsePage(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	v, ok := s.view(w)
 	if !ok {
 		return
 	}

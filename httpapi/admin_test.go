@@ -179,3 +179,23 @@ func TestAdminBadInput(t *testing.T) {
 		t.Errorf("sessions without views: %d, want 503", code)
 	}
 }
+
+// TestAdminReadRights: carol, confined to c/, lists no clients or
+// sessions (403) and reads retained messages under c/ only.
+func TestAdminReadRights(t *testing.T) {
+	_, srv, _ := authServer(t, Options{RequireAuth: true})
+	carol := call{method: "GET", token: "carol-token"}
+	for _, c := range []struct {
+		path string
+		code int
+	}{
+		{"/v1/clients", 403}, {"/v1/sessions", 403}, {"/v1/retained", 403},
+		{"/v1/retained?filter=c/%23", 200}, {"/v1/retained?filter=d/%23", 403},
+		{"/v1/stats", 200}, {"/ui/", 200},
+	} {
+		carol.path = c.path
+		if code, _, body := send(t, srv.URL, carol); code != c.code {
+			t.Errorf("carol GET %s: %d %s, want %d", c.path, code, body, c.code)
+		}
+	}
+}

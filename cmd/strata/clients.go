@@ -65,7 +65,7 @@ knows them from the log: node, protocol version, connected since, subscriptions,
 and, for those connected to the node asked, their address and keep alive.
 kick disconnects a client wherever it is connected (MQTT 5 clients get
 DISCONNECT 0x98, administrative action); its session stays as its expiry says.
-kick needs the admin right.
+list needs the subscribe or replay right on #, kick the admin right.
 `
 
 const sessionsHelp = `Usage: strata sessions [list] [--json] [--server ADDR] [credentials]
@@ -75,7 +75,7 @@ list (the default) prints every session, online or offline: node, expiry,
 subscriptions, cursor (the oldest offset it may still be owed) and in-flight
 count; --json adds each subscription's options and the replay gaps.
 delete deletes a session on every node, disconnecting its client first when it
-is online. delete needs the admin right.
+is online. list needs the subscribe or replay right on #, delete the admin right.
 `
 
 const adminCredsHelp = `
