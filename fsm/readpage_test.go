@@ -37,7 +37,7 @@ func TestPagedReaders(t *testing.T) {
 		{retained("a/#", ""), []string{"a/1", "a/2/z", "a/3"}},
 		{retained("a/#", "a/1"), []string{"a/2/z", "a/3"}},
 		{retained("a/#", "0"), []string{"a/1", "a/2/z", "a/3"}}, // before the prefix
-		{retained("a/#", "b"), nil},                              // past it
+		{retained("a/#", "b"), nil},                             // past it
 		{retained("+/1", "a/1"), []string{"b/1", "x/1"}},
 	} {
 		if !slices.Equal(c.got, c.want) {
@@ -47,7 +47,10 @@ func TestPagedReaders(t *testing.T) {
 	var walked []string
 	for after, more := "", true; more; {
 		more = false
-		v.SessionsAfter(after, func(se Session) bool { walked, after, more = append(walked, se.ClientID), se.ClientID, true; return false })
+		v.SessionsAfter(after, func(se Session) bool {
+			walked, after, more = append(walked, se.ClientID), se.ClientID, true
+			return false
+		})
 	}
 	if !slices.Equal(walked, []string{"a", "c", "e"}) {
 		t.Errorf("walk in pages of one: %v", walked)
