@@ -211,7 +211,6 @@ func (s *server) clients(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	local := s.localConns()
 	out := ClientList{Clients: []ClientInfo{}}
 	v.SessionsAfter(p.after, func(se fsm.Session) bool {
 		if !se.Connected {
@@ -221,21 +220,19 @@ func (s *server) clients(w http.ResponseWriter, r *http.Request) {
 			out.Next = pageToken(out.Clients[p.limit-1].ClientID)
 			return false
 		}
-		out.Clients = append(out.Clients, clientInfo(v, se, local[se.Node]))
+		out.Clients = append(out.Clients, clientInfo(v, se, s.localConn(se.Node)))
 		return true
 	})
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *server) localConns() map[string]LocalConn {
-	m := map[string]LocalConn{}
-	if s.o.LocalConns == nil {
-		return m
+// localConn is this node's connection named name, if it holds it.
+func (s *server) localConn(name string) LocalConn {
+	if s.o.LocalConn == nil {
+		return LocalConn{}
 	}
-	for _, c := range s.o.LocalConns() {
-		m[c.Name] = c
-	}
-	return m
+	lc, _ := s.o.LocalConn(name)
+	return lc
 }
 
 func clientInfo(v *fsm.View, se fsm.Session, lc LocalConn) ClientInfo {

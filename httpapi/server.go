@@ -72,10 +72,10 @@ type Options struct {
 	// Views are the node's fsm views (replication.FSMMachine), read by the
 	// admin routes: clients, sessions, retained (nil: they answer 503).
 	Views Views
-	// LocalConns lists this node's MQTT connections (mqtt.Broker.Connections
-	// adapted by cmd/strata), for what only their node knows (remote
-	// address, keep alive); nil: none.
-	LocalConns func() []LocalConn
+	// LocalConn describes this node's MQTT connection named name (fsm
+	// Session.Node; mqtt.Broker.Connection adapted by cmd/strata), for what
+	// only its node knows (remote address, keep alive); nil: none.
+	LocalConn func(name string) (LocalConn, bool)
 	// Stats are this node's counters for GET /v1/stats (mqtt.Stats, by
 	// name); nil: none.
 	Stats func() map[string]uint64

@@ -31,15 +31,32 @@ func (b *Broker) Connections() []ConnInfo {
 	b.mu.Lock()
 	out := make([]ConnInfo, 0, len(b.clients))
 	for _, c := range b.clients {
-		// register ran under b.mu after CONNECT set these fields, so
-		// reading them under b.mu is ordered after their writes.
-		out = append(out, ConnInfo{ClientID: c.clientID, Name: c.name, Remote: c.nc.RemoteAddr().String(),
-			Listener: c.listener.Name, User: c.identity.User, ProtocolVersion: c.version,
-			KeepAlive: c.keepAlive, ConnectOffset: c.connectOffset()})
+		out = append(out, c.info())
 	}
 	b.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
 	return out
+}
+
+// Connection describes the connection named name (fsm Session.Node) if it
+// is open here and its CONNECT was accepted. Safe for concurrent use.
+func (b *Broker) Connection(name string) (ConnInfo, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.conns[name]
+	if c == nil || b.clients[c.clientID] != c {
+		return ConnInfo{}, false
+	}
+	return c.info(), true
+}
+
+// info describes c. Call it with b.mu held and c registered: register ran
+// under b.mu after CONNECT set these fields, so the reads are ordered
+// after their writes.
+func (c *conn) info() ConnInfo {
+	return ConnInfo{ClientID: c.clientID, Name: c.name, Remote: c.nc.RemoteAddr().String(),
+		Listener: c.listener.Name, User: c.identity.User, ProtocolVersion: c.version,
+		KeepAlive: c.keepAlive, ConnectOffset: c.connectOffset()}
 }
 
 // Counters returns the counters by name (snake case, as the HTTP API's

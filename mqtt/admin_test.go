@@ -7,7 +7,7 @@ import (
 	"github.com/stratamq/strata/mqtt/packet"
 )
 
-// TestConnectionsList: Connections lists the accepted connections, read
+// TestConnectionsList: Connections lists (and Connection finds) the accepted connections, read
 // while clients connect and leave (under -race: no field is read before
 // CONNECT wrote it), with the address, keep alive and version each has;
 // the counters follow.
@@ -35,6 +35,12 @@ func TestConnectionsList(t *testing.T) {
 	}
 	if cs[1].KeepAlive != 40*time.Second || cs[1].ProtocolVersion != 4 {
 		t.Errorf("b: %+v", cs[1])
+	}
+	if c, ok := tb.broker.Connection(cs[1].Name); !ok || c != cs[1] {
+		t.Errorf("Connection(%q): %+v %v, want %+v", cs[1].Name, c, ok, cs[1])
+	}
+	if _, ok := tb.broker.Connection("n1/nosuch-1"); ok {
+		t.Error("Connection of an unknown name found one")
 	}
 	if c := tb.broker.Stats().Counters(); c["connections"] != 2 || c["connects_total"] < 2 {
 		t.Errorf("counters %v", c)

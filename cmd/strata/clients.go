@@ -17,21 +17,17 @@ import (
 	"github.com/stratamq/strata/mqtt"
 )
 
-// localConns lists the connections of the broker in ref for the admin API,
-// which starts before the broker exists (none until then).
-func localConns(ref *atomic.Pointer[mqtt.Broker]) func() []httpapi.LocalConn {
-	return func() []httpapi.LocalConn {
+// localConn describes a connection of the broker in ref for the admin
+// API, which starts before the broker exists (none until then).
+func localConn(ref *atomic.Pointer[mqtt.Broker]) func(name string) (httpapi.LocalConn, bool) {
+	return func(name string) (httpapi.LocalConn, bool) {
 		b := ref.Load()
 		if b == nil {
-			return nil
+			return httpapi.LocalConn{}, false
 		}
-		conns := b.Connections()
-		out := make([]httpapi.LocalConn, len(conns))
-		for i, c := range conns {
-			out[i] = httpapi.LocalConn{ClientID: c.ClientID, Name: c.Name, Remote: c.Remote,
-				Listener: c.Listener, User: c.User, KeepAlive: c.KeepAlive}
-		}
-		return out
+		c, ok := b.Connection(name)
+		return httpapi.LocalConn{ClientID: c.ClientID, Name: c.Name, Remote: c.Remote,
+			Listener: c.Listener, User: c.User, KeepAlive: c.KeepAlive}, ok
 	}
 }
 

@@ -260,7 +260,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	defer node.Close()
 	ao := apiOptions(f, sec, logger)
 	var brokerRef atomic.Pointer[mqtt.Broker] // the admin API's view of this node's connections
-	ao.Views, ao.LocalConns, ao.Stats = machine, localConns(&brokerRef), brokerStats(&brokerRef)
+	ao.Views, ao.LocalConn, ao.Stats = machine, localConn(&brokerRef), brokerStats(&brokerRef)
 	ao.PeerStatus = httpapi.PeerStatus(f.cluster.HTTPClient(5*time.Second), node.MemberHTTP)
 	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
