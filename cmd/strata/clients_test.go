@@ -17,8 +17,9 @@ import (
 )
 
 // connectPersistent opens a raw MQTT 5 connection to addr with a session
-// that outlives it by an hour.
-func connectPersistent(t *testing.T, addr, clientID string) *mqttSession {
+// that outlives it by an hour. The test sends nothing unasked: a keep
+// alive (seconds, 0 for none) ends the connection after 1.5 times it.
+func connectPersistent(t *testing.T, addr, clientID string, keepAlive uint16) *mqttSession {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -27,7 +28,7 @@ func connectPersistent(t *testing.T, addr, clientID string) *mqttSession {
 	t.Cleanup(func() { nc.Close() })
 	s := &mqttSession{nc: nc, br: bufio.NewReader(nc)}
 	s.send(t, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: clientID, CleanStart: true,
-		KeepAliveSeconds: 30, Properties: packet.Properties{SessionExpirySeconds: 3600}})
+		KeepAliveSeconds: keepAlive, Properties: packet.Properties{SessionExpirySeconds: 3600}})
 	if ack, ok := s.read(t).(*packet.Connack); !ok || ack.ReasonCode != 0 {
 		t.Fatalf("%s: no successful CONNACK", clientID)
 	}
@@ -116,7 +117,7 @@ func TestAdminClientsSessionsProcess(t *testing.T) {
 	var ids []string
 	for i := range 8 {
 		id := fmt.Sprintf("dev-%02d", i)
-		clients[id] = connectPersistent(t, nodes[i%3].mqtt, id)
+		clients[id] = connectPersistent(t, nodes[i%3].mqtt, id, 300)
 		ids = append(ids, id)
 	}
 	clients["dev-01"].subscribe(t, "a/#")
@@ -158,8 +159,8 @@ func checkClientList(t *testing.T, nodes []*proc, clients map[string]*mqttSessio
 				t.Errorf("%s lists %+v, want node %s, version 5", n.id, c, holder.id)
 			}
 			local := clients[c.ClientID].nc.LocalAddr().String()
-			if n == holder && (c.Remote != local || c.KeepAliveSeconds == nil || *c.KeepAliveSeconds != 30) {
-				t.Errorf("%s lists its own client %+v, want remote %s and keep alive 30", n.id, c, local)
+			if n == holder && (c.Remote != local || c.KeepAliveSeconds == nil || *c.KeepAliveSeconds != 300) {
+				t.Errorf("%s lists its own client %+v, want remote %s and keep alive 300", n.id, c, local)
 			}
 			if n != holder && c.Remote != "" {
 				t.Errorf("%s lists another node's client with an address: %+v", n.id, c)

@@ -74,9 +74,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	sub := connectPersistent(t, nodes[1].mqtt, "ui-subscriber")
+	sub := connectPersistent(t, nodes[1].mqtt, "ui-subscriber", 0) // no keep alive: the views may take minutes on a loaded machine
 	sub.subscribe(t, "plant/#")
-	pub := connectPersistent(t, nodes[2].mqtt, "ui-publisher")
+	pub := connectPersistent(t, nodes[2].mqtt, "ui-publisher", 0)
 	pub.publishQoS1(t, 1, "plant/line1/temp", []byte(`{"celsius":21.5}`), true)
 	pub.publishQoS1(t, 2, "plant/line2/state", []byte("running"), true)
 	pub.publishQoS1(t, 3, "plant/raw", []byte{0x00, 0xff, 0x10}, false)

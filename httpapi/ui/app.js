@@ -117,12 +117,15 @@ function seconds(n) {
   return n + " s";
 }
 
+let actedAt = 0; // when a button's call last failed: its error stays a few seconds
+
 async function act(method, path, what) {
   if (!window.confirm(what + "?")) return;
   try {
     await api(path, {method});
     showError("");
   } catch (e) {
+    actedAt = Date.now();
     showError(what + ": " + e.message);
   }
   refresh();
@@ -280,7 +283,7 @@ async function refresh() {
   try {
     await loaders[v.name]();
     section.dataset.state = "ready";
-    if (v.name !== "clients") showError("");
+    if (Date.now() - actedAt > 5000) showError("");
   } catch (e) {
     section.dataset.state = "error";
     showError(e.message);
