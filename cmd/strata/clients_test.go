@@ -121,9 +121,10 @@ func TestAdminClientsSessionsProcess(t *testing.T) {
 		ids = append(ids, id)
 	}
 	clients["dev-01"].subscribe(t, "a/#")
-	waitFor(t, "every node to list the 8 clients", 20*time.Second, func() bool {
+	waitFor(t, "every node to list the 8 clients and dev-01's subscription", 20*time.Second, func() bool {
 		for _, n := range nodes {
-			if len(walk(t, n.http, "/v1/clients", 1000)) != 8 {
+			var l httpapi.ClientList
+			if getJSON("http://"+n.http+"/v1/clients", &l) != nil || len(l.Clients) != 8 || l.Clients[1].Subscriptions != 1 {
 				return false
 			}
 		}
