@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -88,7 +89,7 @@ type adminCmd struct {
 }
 
 func runAdmin(a adminCmd, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && isHelp(args[0]) {
+	if (len(args) > 0 && isHelp(args[0])) || slices.Contains(args, "-h") || slices.Contains(args, "--help") {
 		fmt.Fprint(stdout, a.help+adminCredsHelp)
 		return nil
 	}

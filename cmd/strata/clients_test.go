@@ -223,6 +223,9 @@ func checkDelete(t *testing.T, nodes []*proc, online *mqttSession) {
 	if code, _, errOut := strata("sessions", "delete", "--server", nodes[0].http); code != 2 || !strings.Contains(errOut, "needs a client id") {
 		t.Fatalf("sessions delete without an id: exit %d, %q", code, errOut)
 	}
+	if code, out, _ := strata("clients", "kick", "--help"); code != 0 || !strings.Contains(out, "strata clients kick CLIENT_ID") {
+		t.Fatalf("clients kick --help: exit %d:\n%s", code, out)
+	}
 	resp, err := http.Get("http://" + nodes[0].http + "/v1/sessions?limit=0")
 	if err != nil {
 		t.Fatal(err)
