@@ -76,7 +76,8 @@ is online. list needs the subscribe or replay right on #, delete the admin right
 `
 
 const adminCredsHelp = `
-ADDR is a node's HTTP address (default 127.0.0.1:8080) or an http:// or https:// URL.
+ADDR is a node's HTTP address (default 127.0.0.1:8080) or an http:// or https:// URL
+(--node ADDR is the same as --server ADDR).
 Credentials: --user NAME (password from $STRATA_PASSWORD, else prompted), or
 --token-file FILE (or $STRATA_TOKEN); --ca FILE trusts an https server's certificate.
 `
@@ -99,6 +100,7 @@ func runAdmin(a adminCmd, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlagSet(a.name+" "+sub, stderr)
 	api := addAPIFlags(fs, "a node's HTTP API")
+	fs.StringVar(&api.server, "node", api.server, "the same as --server")
 	asJSON := fs.Bool("json", false, "print JSON (every page's items in one array) instead of a table")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
@@ -140,7 +142,7 @@ func adminArgs(a adminCmd, args []string) (sub, id string, rest []string, err er
 func flagTakesValue(arg string) bool {
 	name := strings.TrimLeft(arg, "-")
 	switch name {
-	case "server", "user", "token-file", "ca":
+	case "server", "node", "user", "token-file", "ca":
 		return true
 	}
 	return false

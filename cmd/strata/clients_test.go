@@ -192,7 +192,7 @@ func checkKick(t *testing.T, nodes []*proc, s *mqttSession) {
 	if code != 1 || !strings.Contains(errOut, "404") || !strings.Contains(errOut, "not connected") {
 		t.Fatalf("kicking an offline client: exit %d, %q; want 1 and 404 not connected", code, errOut)
 	}
-	code, out, _ := strata("clients", "--server", nodes[1].http)
+	code, out, _ := strata("clients", "--node", nodes[1].http)
 	if code != 0 || strings.Contains(out, "dev-01") || !strings.Contains(out, "dev-00") || !strings.Contains(out, "adm1") {
 		t.Fatalf("clients after the kick: exit %d:\n%s", code, out)
 	}
