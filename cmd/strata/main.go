@@ -23,17 +23,20 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run a broker node (one node by default; --join to join a cluster)", runServe},
-		"cluster":  {"cluster status|join|remove|snapshot through a node's HTTP API; cluster keygen FILE", runCluster},
+		"serve":   {"run a broker node (one node by default; --join to join a cluster)", runServe},
+		"cluster": {"cluster status|join|remove|snapshot through a node's HTTP API; cluster keygen FILE", runCluster},
+		"history": {"stream a topic filter's messages over an offset or time range (NDJSON or CSV)", runHistory},
+		"bench":   {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
+		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
+		"passwd":  {"set (or with -D delete) a user in a password file (for serve --password-file)", runPasswd},
+		"key":     {"create a signed scoped key (MQTT password, HTTP bearer token) or revoke one", runKey},
+		"restore": {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
+		"version": {"print the version", runVersion},
+
+		// Client administration (a block of its own: its longer names
+		// leave the alignment above alone).
 		"clients":  {"list the cluster's connected clients, or kick one (clients kick ID)", runClients},
 		"sessions": {"list every session with its subscriptions and cursor, or delete one (sessions delete ID)", runSessions},
-		"history":  {"stream a topic filter's messages over an offset or time range (NDJSON or CSV)", runHistory},
-		"bench":    {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
-		"log":      {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
-		"passwd":   {"set (or with -D delete) a user in a password file (for serve --password-file)", runPasswd},
-		"key":      {"create a signed scoped key (MQTT password, HTTP bearer token) or revoke one", runKey},
-		"restore":  {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
-		"version":  {"print the version", runVersion},
 	}
 }
 
