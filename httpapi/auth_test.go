@@ -80,8 +80,11 @@ func authServer(t *testing.T, o Options) (*replication.Node, *httptest.Server, *
 	o.MaxPublishBytes, o.CommitTimeout, o.Logger = 1<<10, 5*time.Second, zerolog.New(logged)
 	o.Passwords, o.Tokens = pf, testTokens{}
 	o.Authorizer = testACL{"alice": {auth.Publish | auth.Subscribe | auth.Replay | auth.Admin, ""}, "carol": {auth.Publish | auth.Replay, "c/"}}
-	n, m := newNodeMachine(t)
-	o.State = m.View
+	machine := replication.NewFSMMachine()
+	if o.Views == nil {
+		o.Views = machine
+	}
+	n := newNodeWith(t, machine)
 	srv := httptest.NewServer(Handler(n, o))
 	t.Cleanup(srv.Close)
 	return n, srv, logged
@@ -140,7 +143,16 @@ func endpoints(t *testing.T) []endpoint {
 		{"POST", "/v1/consumers/c1/commit", `{"offset":0,"filter":"a/#"}`, 200, false},
 		{"POST", "/v1/consumers/c1/reset", `{"offset":0}`, 200, false},
 		{"DELETE", "/v1/consumers/c1", "", 200, false},
-		{"GET", "/metrics", "", 200, true}, // read access, as status
+		{"GET", "/metrics", "", 200, true},     // read access, as status
+		{"GET", "/v1/clients", "", 200, false}, // bob may read no topic
+		{"GET", "/v1/sessions", "", 200, false},
+		{"GET", "/v1/retained?filter=a/%23", "", 200, false},
+		{"DELETE", "/v1/clients/nobody", "", 404, false}, // reached the handler: no such client
+		{"DELETE", "/v1/sessions/nobody", "", 404, false},
+		{"GET", "/v1/stats", "", 200, true},
+		{"GET", "/v1/cluster/nodes", "", 200, true},
+		{"GET", "/ui/", "", 200, true},
+		{"GET", "/ui/app.js", "", 200, true},
 	}
 }
 

@@ -43,15 +43,6 @@ func (s *server) consumerInfo(c fsm.Consumer) ConsumerInfo {
 		Lag: uint64(end - min(c.Next, end)), Updated: time.Unix(0, c.Updated).UTC().Format(time.RFC3339Nano)}
 }
 
-// view is the node's fsm state, or 503 when this API has none.
-func (s *server) view(w http.ResponseWriter) (*fsm.View, bool) {
-	if s.o.State == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("httpapi: this node serves no consumer cursors"))
-		return nil, false
-	}
-	return s.o.State(), true
-}
-
 // consumerOf validates the {name} path value and looks the consumer up.
 func (s *server) consumerOf(w http.ResponseWriter, r *http.Request) (name string, c fsm.Consumer, found, ok bool) {
 	name = r.PathValue("name")

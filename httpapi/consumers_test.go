@@ -23,7 +23,7 @@ func consumerNode(t *testing.T) (*replication.Node, *httptest.Server, *atomic.In
 	t.Helper()
 	n, m := newNodeMachine(t)
 	ao := DefaultOptions()
-	ao.State = m.View
+	ao.Views = m
 	h := Handler(n, ao)
 	var active atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

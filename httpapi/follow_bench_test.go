@@ -20,7 +20,7 @@ import (
 func BenchmarkFollowLatency(b *testing.B) {
 	n, m := newNodeMachine(b)
 	ao := DefaultOptions()
-	ao.State = m.View
+	ao.Views = m
 	srv := httptest.NewServer(Handler(n, ao))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())

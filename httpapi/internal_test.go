@@ -15,7 +15,7 @@ func TestInternalRoutesAreNotPublic(t *testing.T) {
 	pub, internal := Handler(n, o), InternalHandler(n, o)
 	next := n.Log().NextOffset()
 	for _, r := range [][2]string{{"POST", "/v1/internal/propose"}, {"GET", "/v1/internal/segments/00000000000000000000.seg"},
-		{"POST", "/v1/internal/join"}, {"GET", "/v1/internal/identity"}} {
+		{"POST", "/v1/internal/join"}, {"GET", "/v1/internal/identity"}, {"GET", "/v1/internal/status"}} {
 		rec := httptest.NewRecorder()
 		pub.ServeHTTP(rec, httptest.NewRequest(r[0], r[1], nil))
 		if rec.Code != http.StatusNotFound {

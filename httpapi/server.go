@@ -69,15 +69,27 @@ type Options struct {
 	// Pprof serves /debug/pprof/ (Admin right). The caller allows it only on
 	// a loopback listener.
 	Pprof bool
-	// State returns the node's fsm views (replication.FSMMachine.View), for
-	// the consumer cursors of /v1/consumers (nil: those routes answer 503).
-	State func() *fsm.View
 	// Metrics serves GET /metrics (the Prometheus text format) to any
 	// authenticated caller, as /v1/cluster/status; nil: 404.
 	Metrics http.Handler
 	// Counters counts authentication failures and history reads for
 	// metrics (nil: none).
 	Counters *Counters
+
+	// Views are the node's fsm views (replication.FSMMachine), read by the
+	// admin routes (clients, sessions, retained) and the consumer cursors
+	// (nil: they answer 503).
+	Views Views
+	// LocalConn describes this node's MQTT connection named name (fsm
+	// Session.Node; mqtt.Broker.Connection adapted by cmd/strata), for what
+	// only its node knows (remote address, keep alive); nil: none.
+	LocalConn func(name string) (LocalConn, bool)
+	// Stats are this node's counters for GET /v1/stats (mqtt.Stats, by
+	// name); nil: none.
+	Stats func() map[string]uint64
+	// PeerStatus asks another member for its status (GET
+	// /v1/cluster/nodes); nil: only this node's is shown.
+	PeerStatus PeerStatusFunc
 }
 
 // Identity names a node and its addresses.
@@ -118,6 +130,15 @@ func Handler(n Node, o Options) http.Handler {
 		{"POST /v1/consumers/{name}/reset", adminOp, s.consumerReset},
 		{"DELETE /v1/consumers/{name}", adminOp, s.consumerDelete},
 		{"GET /metrics", caller, s.metrics},
+		{"GET /v1/clients", caller, s.clients},
+		{"DELETE /v1/clients/{id}", adminOp, s.kickClient},
+		{"GET /v1/sessions", caller, s.sessions},
+		{"DELETE /v1/sessions/{id}", adminOp, s.deleteSession},
+		{"GET /v1/retained", caller, s.retained},
+		{"GET /v1/stats", caller, s.stats},
+		{"GET /v1/cluster/nodes", caller, s.nodes},
+		{"GET /ui", caller, s.uiRedirect},
+		{"GET /ui/", caller, uiHandler().ServeHTTP},
 	} {
 		mux.HandleFunc(r.pattern, s.guard(r.a, r.h))
 	}

@@ -24,16 +24,21 @@ func newNode(t *testing.T) *replication.Node {
 	return n
 }
 
-// newNodeMachine is newNode with its fsm machine (for Options.State).
+// newNodeMachine is newNode with its fsm machine (for Options.Views).
 func newNodeMachine(t testing.TB) (*replication.Node, *replication.FSMMachine) {
+	m := replication.NewFSMMachine()
+	return newNodeWith(t, m), m
+}
+
+// newNodeWith is newNode folding its log into machine.
+func newNodeWith(t testing.TB, machine *replication.FSMMachine) *replication.Node {
 	t.Helper()
 	o := replication.DefaultOptions()
 	o.NodeID, o.DataDir, o.Bootstrap = "api", t.TempDir(), true
 	_, o.Transport = raft.NewInmemTransport("api")
 	store := raft.NewInmemStore()
 	o.LogStore, o.StableStore, o.Snapshots = store, store, raft.NewInmemSnapshotStore()
-	m := replication.NewFSMMachine()
-	o.Machine = m
+	o.Machine = machine
 	o.RaftConfig = func(c *raft.Config) {
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	}
@@ -47,7 +52,7 @@ func newNodeMachine(t testing.TB) (*replication.Node, *replication.FSMMachine) {
 	if err := n.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return n, m
+	return n
 }
 
 func do(t *testing.T, h http.Handler, method, url, body string) (int, map[string]any) {

@@ -33,6 +33,11 @@ func commands() map[string]command {
 		"restore": {"lay out a new data directory from a snapshot backup (strata cluster snapshot)", runRestore},
 		"version": {"print the version", runVersion},
 		"health":  {"exit 0 when a node is ready (/readyz answers 200), else 1: for container health checks", runHealth},
+
+		// Client administration (a block of its own: its longer names
+		// leave the alignment above alone).
+		"clients":  {"list the cluster's connected clients, or kick one (clients kick ID)", runClients},
+		"sessions": {"list every session with its subscriptions and cursor, or delete one (sessions delete ID)", runSessions},
 	}
 }
 

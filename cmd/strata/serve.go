@@ -262,8 +262,10 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	defer node.Close()
 	reg.AddNode(node)
 	ao := apiOptions(f, sec, logger)
-	ao.State = machine.View // consumer cursors (GET /v1/consumers)
 	ao.Metrics, ao.Counters = reg.Handler(), reg.HTTP()
+	var brokerRef atomic.Pointer[mqtt.Broker] // the admin API's view of this node's connections
+	ao.Views, ao.LocalConn, ao.Stats = machine, localConn(&brokerRef), brokerStats(&brokerRef)
+	ao.PeerStatus = httpapi.PeerStatus(f.cluster.HTTPClient(5*time.Second), node.MemberHTTP)
 	hs, stopInternal, httpAddr, err := serveHTTP(f, node, ao, sec.tls)
 	if err != nil {
 		return err
@@ -282,6 +284,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	}
 	hook.Set(broker)
 	reg.AddBroker(broker, machine)
+	brokerRef.Store(broker)
 	defer closeBroker(broker)
 	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	if err := joinOrBootstrap(ctx, f, node, ao.Identity, logger); err != nil {
