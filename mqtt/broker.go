@@ -67,11 +67,17 @@ type Stats struct {
 	ConnectsTotal   atomic.Uint64
 	PublishReceived atomic.Uint64 // PUBLISH packets accepted from clients
 	PublishSent     atomic.Uint64 // PUBLISH packets written to clients
-	DroppedQoS0     atomic.Uint64 // QoS 0 messages dropped by full queues
-	DroppedTooLarge atomic.Uint64 // messages larger than a client's Maximum Packet Size
-	Expired         atomic.Uint64 // messages not sent because their expiry elapsed
-	BytesReceived   atomic.Uint64
-	BytesSent       atomic.Uint64
+	// DroppedQoS0 counts every QoS 0 delivery dropped: a connection that
+	// fell behind catches up from the log, and drops only what it cannot
+	// rebuild from it (catchup.go); DroppedRetention is the part retention
+	// removed before the connection read it.
+	DroppedQoS0      atomic.Uint64
+	DroppedRetention atomic.Uint64
+	CatchUps         atomic.Uint64 // times a connection fell behind its queue and read back from the log
+	DroppedTooLarge  atomic.Uint64 // messages larger than a client's Maximum Packet Size
+	Expired          atomic.Uint64 // messages not sent because their expiry elapsed
+	BytesReceived    atomic.Uint64
+	BytesSent        atomic.Uint64
 }
 
 // New returns a broker; call Start once the node has a state to serve from.

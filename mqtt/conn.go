@@ -83,6 +83,7 @@ type conn struct {
 		// offsets can lie above sentThrough, and catch-up must not send them
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
+		lag          lagWriter         // the current lag episode (catchup.go)
 		aliases      map[string]uint16 // outbound topic aliases
 		lingerUntil  time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}
@@ -98,6 +99,8 @@ type connState struct {
 	queue       []delivery  // live deliveries, at most QueueLength (plus replay marks)
 	resume      *fsm.Resume // set by Apply on the connect; sent first
 	lagging     bool        // deliveries past the queue bound are read back from the log
+	lagFrom     log.Offset  // while lagging: the first offset the catch-up has not read
+	lagOwed0    uint64      // while lagging: QoS 0 deliveries the fold made (catchup.go counts drops)
 	liveFrom    log.Offset  // deliveries below this were covered by a catch-up view
 	established bool        // CONNACK queued: deliveries may flow
 	// Closing.

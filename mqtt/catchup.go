@@ -1,0 +1,247 @@
+package mqtt
+
+import (
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+)
+
+// Catch-up after a queue overflow. Past Options.QueueLength a connection
+// stops queueing live deliveries (deliver) and its writer reads the log
+// instead, by position, from the first offset it did not queue (lagFrom):
+// each publish read goes to the client as live delivery would have sent it,
+// QoS 0 included, so a slow reader loses nothing the log still holds and
+// memory stays one chunk of records whatever the backlog. Once the writer
+// reaches the view's next offset it returns to live delivery from there
+// (liveFrom): the view covers every offset below it, so the seam has no
+// gap and no duplicate.
+//
+// What a record owes the client is decided from the view when the record
+// is read (a view does not keep past subscriptions): QoS 1/2 deliveries are
+// the session's in-flight offsets (the fold recorded each, shared groups
+// included, so a shared message another member got is never taken), QoS 0
+// ones are what the client's non-shared subscriptions match at QoS 0
+// (fsm View.Matching). A QoS 0 delivery the catch-up cannot rebuild (a
+// shared group's, or one retention removed before the writer read it) is
+// dropped and counted once the episode ends (countLagDrops).
+
+// catchUpChunk bounds the records one catch-up step reads before the writer
+// answers resolved proposals and control packets (PINGRESP) again.
+const catchUpChunk = 4096
+
+// lagWriter is the writer's record of the current lag episode.
+type lagWriter struct {
+	sent0    uint64     // QoS 0 deliveries rebuilt from the log
+	cutFrom  log.Offset // retention removed [cutFrom, cutTo) before it was read
+	cutTo    log.Offset
+	inflight []fsm.Inflight // the session's unsent in-flight items, from the step's view
+}
+
+// lag starts, or continues, a lag episode for one delivery past the queue
+// bound (under c.mu, from deliver).
+func (c *conn) lag(off log.Offset, qos byte) {
+	if !c.mu.lagging {
+		c.mu.lagging, c.mu.lagFrom = true, off
+		c.b.stats.CatchUps.Add(1)
+	}
+	if qos == 0 {
+		c.mu.lagOwed0++
+	}
+}
+
+// catchUp sends one chunk of the backlog from the log, or ends the episode
+// when nothing is left. The drain loop calls it while the queue is empty
+// and the connection lags.
+func (c *conn) catchUp() error {
+	c.mu.Lock()
+	from := c.mu.lagFrom
+	c.mu.Unlock()
+	v := c.b.o.Views.View()
+	if from >= v.NextOffset() || !c.following(v, from) {
+		c.endLag()
+		return nil
+	}
+	next, err := c.catchUpRange(v, from, min(v.NextOffset(), from+catchUpChunk))
+	c.mu.Lock()
+	c.mu.lagFrom = next
+	c.mu.Unlock()
+	return err
+}
+
+// following reports whether anything from offset from on may be owed to
+// the client: a subscription, or an in-flight item not yet sent. A clean
+// session whose subscriptions are all gone stops catching up.
+func (c *conn) following(v *fsm.View, from log.Offset) bool {
+	if len(v.Subscriptions(c.clientID)) > 0 {
+		return true
+	}
+	return len(c.unsent(v, from)) > 0
+}
+
+// endLag returns the connection to live delivery from the view's next
+// offset, unless more was applied since the last step (under c.mu, so
+// deliver, which also takes it, sees the new liveFrom for every delivery
+// the view does not cover).
+func (c *conn) endLag() {
+	c.mu.Lock()
+	v := c.b.o.Views.View()
+	if v.NextOffset() > c.mu.lagFrom && c.following(v, c.mu.lagFrom) {
+		c.mu.Unlock()
+		return // more to read: the next drain step goes on
+	}
+	c.mu.lagging = false
+	c.mu.liveFrom = v.NextOffset()
+	owed := c.mu.lagOwed0
+	c.mu.lagOwed0 = 0
+	c.mu.Unlock()
+	c.countLagDrops(owed)
+}
+
+// catchUpRange sends what the log holds in [from, to) for the client, in
+// offset order, and returns the first offset not handled.
+func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error) {
+	c.w.lag.inflight = c.unsent(v, from)
+	defer func() { c.w.lag.inflight = nil }()
+	it := c.b.o.Log.Iter(from)
+	defer it.Close()
+	next := from // the first offset not yet read
+	for it.Next() {
+		rec := it.Record()
+		if rec.Offset > next {
+			c.lostToRetention(next, min(rec.Offset, to))
+		}
+		if rec.Offset >= to {
+			return to, nil
+		}
+		next = rec.Offset + 1
+		if err := c.catchUpRecord(v, rec); err != nil {
+			return next, err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return next, readFailure(max(next, c.b.o.Log.FirstOffset()), err)
+	}
+	if first := c.b.o.Log.FirstOffset(); next < first {
+		c.lostToRetention(next, min(first, to)) // the whole range was removed
+	}
+	return to, c.completeInflight(to)
+}
+
+// catchUpRecord sends rec if the client is owed it: an unsent in-flight
+// offset at its QoS, else a QoS 0 match of its subscriptions.
+func (c *conn) catchUpRecord(v *fsm.View, rec log.Record) error {
+	if err := c.completeInflight(rec.Offset); err != nil {
+		return err
+	}
+	in, held := c.takeInflight(rec.Offset)
+	if rec.Kind != uint8(fsm.KindPublish) {
+		return nil
+	}
+	e, err := entryOf(rec)
+	if err != nil {
+		if held {
+			c.ackOffset(rec.Offset) // skipped alike by Apply
+		}
+		return nil
+	}
+	if held {
+		d := v.Redeliver(in, e)
+		return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
+			offsetProp: d.OffsetProperty})
+	}
+	d, ok := v.Matching(c.clientID, rec.Offset, e)
+	if !ok || d.QoS != 0 {
+		return nil // a QoS 1/2 match not in flight was never owed at that QoS
+	}
+	c.w.lag.sent0++
+	return c.send(delivery{off: rec.Offset, e: e, retain: d.Retain, subIDs: d.SubscriptionIDs,
+		offsetProp: d.OffsetProperty})
+}
+
+// completeInflight completes the unsent in-flight items below off that the
+// log no longer has (retention removed them): nothing to send.
+func (c *conn) completeInflight(off log.Offset) error {
+	for len(c.w.lag.inflight) > 0 && c.w.lag.inflight[0].Offset < off {
+		in := c.w.lag.inflight[0]
+		c.w.lag.inflight = c.w.lag.inflight[1:]
+		c.logger.Warn().Uint64("offset", uint64(in.Offset)).Msg("in-flight message no longer in the log")
+		c.ackOffset(in.Offset)
+	}
+	return nil
+}
+
+// takeInflight removes and returns the unsent in-flight item at off.
+func (c *conn) takeInflight(off log.Offset) (fsm.Inflight, bool) {
+	if len(c.w.lag.inflight) == 0 || c.w.lag.inflight[0].Offset != off {
+		return fsm.Inflight{}, false
+	}
+	in := c.w.lag.inflight[0]
+	c.w.lag.inflight = c.w.lag.inflight[1:]
+	return in, true
+}
+
+// lostToRetention notes that retention removed [from, to) before the
+// writer read it.
+func (c *conn) lostToRetention(from, to log.Offset) {
+	if to <= from {
+		return
+	}
+	l := &c.w.lag
+	if l.cutTo == l.cutFrom {
+		l.cutFrom = from
+	}
+	l.cutTo = to
+}
+
+// countLagDrops counts, at the end of an episode, the QoS 0 deliveries the
+// fold made while the connection lagged that the catch-up did not rebuild,
+// and logs them once. owed is how many the fold made.
+func (c *conn) countLagDrops(owed uint64) {
+	l := c.w.lag
+	c.w.lag = lagWriter{}
+	if owed <= l.sent0 {
+		return
+	}
+	n := owed - l.sent0
+	c.b.stats.DroppedQoS0.Add(n)
+	if l.cutTo > l.cutFrom {
+		c.b.stats.DroppedRetention.Add(n)
+		c.logger.Warn().Uint64("from", uint64(l.cutFrom)).Uint64("to", uint64(l.cutTo)).Uint64("dropped", n).
+			Msg("retention removed QoS 0 messages this connection had not read yet; dropped")
+		return
+	}
+	c.logger.Warn().Uint64("dropped", n).
+		Msg("QoS 0 messages of shared subscriptions (or of subscriptions changed meanwhile) dropped while the connection lagged")
+}
+
+// unsent lists the session's in-flight items from offset from on that this
+// connection has not sent, in offset order. Retained messages it sent on
+// subscribe are not unsent, whatever their offset; those the cursor no
+// longer lists are forgotten.
+func (c *conn) unsent(v *fsm.View, from log.Offset) []fsm.Inflight {
+	var out []fsm.Inflight
+	listed := 0
+	for _, in := range v.Inflight(c.clientID) {
+		if _, sent := c.w.sentRetained[in.Offset]; sent {
+			listed++
+			continue
+		}
+		if in.Offset >= from && in.State == fsm.InflightSent {
+			out = append(out, in)
+		}
+	}
+	if listed < len(c.w.sentRetained) {
+		c.pruneSentRetained(v)
+	}
+	return out
+}
+
+// pruneSentRetained forgets the retained offsets the cursor has completed.
+func (c *conn) pruneSentRetained(v *fsm.View) {
+	still := map[log.Offset]struct{}{}
+	for _, in := range v.Inflight(c.clientID) {
+		if _, ok := c.w.sentRetained[in.Offset]; ok {
+			still[in.Offset] = struct{}{}
+		}
+	}
+	c.w.sentRetained = still
+}
