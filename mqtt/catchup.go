@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"maps"
+
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 )
@@ -34,6 +36,26 @@ type lagWriter struct {
 	cutFrom  log.Offset // retention removed [cutFrom, cutTo) before it was read
 	cutTo    log.Offset
 	inflight []fsm.Inflight // the session's unsent in-flight items, from the step's view
+	subs     map[string]log.Offset
+	at       log.Offset // the record being matched (skipNewer)
+	skip     func(string) bool
+}
+
+// lagSubscribes copies the offsets of the Subscribes applied during the lag.
+func (c *conn) lagSubscribes() map[string]log.Offset {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.mu.lagSubs) == 0 {
+		return nil
+	}
+	return maps.Clone(c.mu.lagSubs)
+}
+
+// skipNewer reports whether filter was subscribed after the record being
+// matched (fsm View.Matching's skip).
+func (l *lagWriter) skipNewer(filter string) bool {
+	s, ok := l.subs[filter]
+	return ok && l.at < s
 }
 
 // lag starts, or continues, a lag episode for one delivery past the queue
@@ -45,6 +67,23 @@ func (c *conn) lag(off log.Offset, qos byte) {
 	}
 	if qos == 0 {
 		c.mu.lagOwed0++
+	}
+}
+
+// subscribedLagging notes the offset of a Subscribe of the client applied
+// while the connection lags (under c.mu, from Apply): the catch-up does not
+// match its filters to records before it, so a subscription made during the
+// lag (a replay's included, which sends those records itself) starts where
+// live delivery would have started it. Bounded by the client's filters.
+func (c *conn) subscribedLagging(off log.Offset, subs []fsm.Subscription) {
+	if !c.mu.lagging {
+		return
+	}
+	if c.mu.lagSubs == nil {
+		c.mu.lagSubs = map[string]log.Offset{}
+	}
+	for _, s := range subs {
+		c.mu.lagSubs[s.Filter] = off
 	}
 }
 
@@ -91,7 +130,7 @@ func (c *conn) endLag() {
 	c.mu.lagging = false
 	c.mu.liveFrom = v.NextOffset()
 	owed := c.mu.lagOwed0
-	c.mu.lagOwed0 = 0
+	c.mu.lagOwed0, c.mu.lagSubs = 0, nil
 	c.mu.Unlock()
 	c.countLagDrops(owed)
 }
@@ -100,7 +139,8 @@ func (c *conn) endLag() {
 // offset order, and returns the first offset not handled.
 func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error) {
 	c.w.lag.inflight = c.unsent(v, from)
-	defer func() { c.w.lag.inflight = nil }()
+	c.w.lag.subs = c.lagSubscribes()
+	defer func() { c.w.lag.inflight, c.w.lag.subs = nil, nil }()
 	it := c.b.o.Log.Iter(from)
 	defer it.Close()
 	next := from // the first offset not yet read
@@ -148,7 +188,13 @@ func (c *conn) catchUpRecord(v *fsm.View, rec log.Record) error {
 		return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
 			offsetProp: d.OffsetProperty})
 	}
-	d, ok := v.Matching(c.clientID, rec.Offset, e)
+	skip := c.w.lag.skip
+	if skip == nil {
+		c.w.lag.skip = c.w.lag.skipNewer // one closure for the episode
+		skip = c.w.lag.skip
+	}
+	c.w.lag.at = rec.Offset
+	d, ok := v.Matching(c.clientID, rec.Offset, e, skip)
 	if !ok || d.QoS != 0 {
 		return nil // a QoS 1/2 match not in flight was never owed at that QoS
 	}

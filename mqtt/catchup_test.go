@@ -250,3 +250,57 @@ func TestCatchUpShared(t *testing.T) {
 		return int(st.DroppedQoS0.Load()-dropped) == n0-got0
 	})
 }
+
+// TestCatchUpSubscribeDuringLag: a subscription made while the connection
+// lags starts at its SUBSCRIBE, as live delivery would have started it: the
+// catch-up sends none of the messages published before it on its filter,
+// and all of those after, in order with the rest.
+func TestCatchUpSubscribeDuringLag(t *testing.T) {
+	const queue, size = 16, 32 << 10
+	tb := startBroker(t, func(o *mqtt.Options) { o.QueueLength = queue })
+	nc := stalledClient(t, tb, "late", packet.Subscription{Filter: "sd/a"})
+	pub, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "pub", CleanStart: true})
+	lags := tb.broker.Stats().CatchUps.Load()
+	topics := []string{"sd/a", "sd/b"}
+	i := 0
+	publish := func(n int) {
+		for end := i + n; i < end; i++ {
+			pub.publish(&packet.Publish{Topic: topics[i%2], QoS: 1, Payload: numbered(i, size)})
+		}
+	}
+	publish(20 * queue)
+	if tb.broker.Stats().CatchUps.Load() == lags {
+		t.Fatal("the stalled subscriber never fell behind its queue")
+	}
+	out, _ := packet.Encode(nil, &packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "sd/b"}}}, packet.Version5)
+	if _, err := nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "second subscription", func() bool { return len(tb.views.View().Subscriptions("late")) == 2 })
+	from := i // sd/b from here on
+	publish(100)
+	rc := startReading(t, nc)
+	var want []int
+	for k := range i {
+		if k%2 == 0 || k >= from {
+			want = append(want, k)
+		}
+	}
+	for _, w := range want {
+		p, err := rc.next(10 * time.Second)
+		for err == nil {
+			if _, ack := p.(*packet.Suback); !ack {
+				break
+			}
+			p, err = rc.next(10 * time.Second)
+		}
+		pp, ok := p.(*packet.Publish)
+		if err != nil || !ok {
+			t.Fatalf("waiting for message %d: %v %T", w, err, p)
+		}
+		if got := numberOf(t, pp); got != w {
+			t.Fatalf("got message %d, want %d", got, w)
+		}
+	}
+	rc.noPublish(200 * time.Millisecond)
+}
