@@ -150,7 +150,7 @@ func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error
 			c.lostToRetention(next, min(rec.Offset, to))
 		}
 		if rec.Offset >= to {
-			return to, nil
+			return to, c.completeInflight(to)
 		}
 		next = rec.Offset + 1
 		if err := c.catchUpRecord(v, rec); err != nil {
@@ -161,9 +161,12 @@ func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error
 		return next, readFailure(max(next, c.b.o.Log.FirstOffset()), err)
 	}
 	if first := c.b.o.Log.FirstOffset(); next < first {
-		c.lostToRetention(next, min(first, to)) // the whole range was removed
+		c.lostToRetention(next, min(first, to)) // removed since the iterator opened
+		next = min(first, to)
 	}
-	return to, c.completeInflight(to)
+	// The log holds every offset the view folded (appended first), so an
+	// iterator that stops early met retention; the next step goes on.
+	return next, c.completeInflight(next)
 }
 
 // catchUpRecord sends rec if the client is owed it: an unsent in-flight
@@ -173,34 +176,38 @@ func (c *conn) catchUpRecord(v *fsm.View, rec log.Record) error {
 		return err
 	}
 	in, held := c.takeInflight(rec.Offset)
-	if rec.Kind != uint8(fsm.KindPublish) {
-		return nil
+	var e *fsm.Entry
+	if rec.Kind == uint8(fsm.KindPublish) {
+		e, _ = entryOf(rec) // nil: undecodable, skipped alike by Apply
 	}
-	e, err := entryOf(rec)
-	if err != nil {
-		if held {
-			c.ackOffset(rec.Offset) // skipped alike by Apply
-		}
+	switch {
+	case held && e == nil:
+		c.ackOffset(rec.Offset)
 		return nil
-	}
-	if held {
+	case held:
 		d := v.Redeliver(in, e)
 		return c.send(delivery{off: rec.Offset, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
 			offsetProp: d.OffsetProperty})
+	case e == nil:
+		return nil
 	}
-	skip := c.w.lag.skip
-	if skip == nil {
+	return c.sendQoS0(v, rec.Offset, e)
+}
+
+// sendQoS0 sends the publish e at off at QoS 0 if the client's
+// subscriptions, but those made after it, match it at QoS 0; a QoS 1/2
+// match not in flight was never owed at that QoS.
+func (c *conn) sendQoS0(v *fsm.View, off log.Offset, e *fsm.Entry) error {
+	if c.w.lag.skip == nil {
 		c.w.lag.skip = c.w.lag.skipNewer // one closure for the episode
-		skip = c.w.lag.skip
 	}
-	c.w.lag.at = rec.Offset
-	d, ok := v.Matching(c.clientID, rec.Offset, e, skip)
+	c.w.lag.at = off
+	d, ok := v.Matching(c.clientID, off, e, c.w.lag.skip)
 	if !ok || d.QoS != 0 {
-		return nil // a QoS 1/2 match not in flight was never owed at that QoS
+		return nil
 	}
 	c.w.lag.sent0++
-	return c.send(delivery{off: rec.Offset, e: e, retain: d.Retain, subIDs: d.SubscriptionIDs,
-		offsetProp: d.OffsetProperty})
+	return c.send(delivery{off: off, e: e, retain: d.Retain, subIDs: d.SubscriptionIDs, offsetProp: d.OffsetProperty})
 }
 
 // completeInflight completes the unsent in-flight items below off that the
