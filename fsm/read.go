@@ -58,6 +58,19 @@ func (v *views) Inflight(client string) []Inflight {
 	return out
 }
 
+// InflightRange returns the offsets in [from, to) client's cursor holds
+// explicitly, in order: a step of a connection's catch-up reads one range
+// of the log and needs no more of a cursor that may hold its whole backlog.
+func (v *views) InflightRange(client string, from, to log.Offset) []Inflight {
+	var out []Inflight
+	v.inflight.AscendRange(Inflight{ClientID: client, Offset: from}, Inflight{ClientID: client, Offset: to},
+		func(in Inflight) bool {
+			out = append(out, in)
+			return true
+		})
+	return out
+}
+
 // AwaitingRelease returns client's inbound QoS 2 packet ids awaiting PUBREL.
 func (v *views) AwaitingRelease(client string) []uint16 {
 	var out []uint16

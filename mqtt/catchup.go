@@ -113,7 +113,7 @@ func (c *conn) following(v *fsm.View, from log.Offset) bool {
 	if len(v.Subscriptions(c.clientID)) > 0 {
 		return true
 	}
-	return len(c.unsent(v, from)) > 0
+	return len(c.unsent(v, from, ^log.Offset(0))) > 0
 }
 
 // endLag returns the connection to live delivery from the view's next
@@ -138,7 +138,7 @@ func (c *conn) endLag() {
 // catchUpRange sends what the log holds in [from, to) for the client, in
 // offset order, and returns the first offset not handled.
 func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error) {
-	c.w.lag.inflight = c.unsent(v, from)
+	c.w.lag.inflight = c.unsent(v, from, to)
 	c.w.lag.subs = c.lagSubscribes()
 	defer func() { c.w.lag.inflight, c.w.lag.subs = nil, nil }()
 	it := c.b.o.Log.Iter(from)
@@ -266,24 +266,15 @@ func (c *conn) countLagDrops(owed uint64) {
 		Msg("QoS 0 messages of shared subscriptions (or of subscriptions changed meanwhile) dropped while the connection lagged")
 }
 
-// unsent lists the session's in-flight items from offset from on that this
+// unsent lists the session's in-flight items in [from, to) that this
 // connection has not sent, in offset order. Retained messages it sent on
-// subscribe are not unsent, whatever their offset; those the cursor no
-// longer lists are forgotten.
-func (c *conn) unsent(v *fsm.View, from log.Offset) []fsm.Inflight {
+// subscribe are not unsent, whatever their offset (send bounds that set).
+func (c *conn) unsent(v *fsm.View, from, to log.Offset) []fsm.Inflight {
 	var out []fsm.Inflight
-	listed := 0
-	for _, in := range v.Inflight(c.clientID) {
-		if _, sent := c.w.sentRetained[in.Offset]; sent {
-			listed++
-			continue
-		}
-		if in.Offset >= from && in.State == fsm.InflightSent {
+	for _, in := range v.InflightRange(c.clientID, from, to) {
+		if _, sent := c.w.sentRetained[in.Offset]; !sent && in.State == fsm.InflightSent {
 			out = append(out, in)
 		}
-	}
-	if listed < len(c.w.sentRetained) {
-		c.pruneSentRetained(v)
 	}
 	return out
 }
