@@ -22,9 +22,11 @@ import (
 // the session's in-flight offsets (the fold recorded each, shared groups
 // included, so a shared message another member got is never taken), QoS 0
 // ones are what the client's non-shared subscriptions match at QoS 0
-// (fsm View.Matching). A QoS 0 delivery the catch-up cannot rebuild (a
-// shared group's, or one retention removed before the writer read it) is
-// dropped and counted once the episode ends (countLagDrops).
+// (fsm View.Matching), but a filter subscribed during the lag matches only
+// records after its SUBSCRIBE (subscribedLagging). A QoS 0 delivery the
+// catch-up cannot rebuild (a shared group's, one retention removed before
+// the writer read it, one of a subscription removed meanwhile) is dropped
+// and counted once the episode ends (countLagDrops).
 
 // catchUpChunk bounds the records one catch-up step reads before the writer
 // answers resolved proposals and control packets (PINGRESP) again.
@@ -35,10 +37,10 @@ type lagWriter struct {
 	sent0    uint64     // QoS 0 deliveries rebuilt from the log
 	cutFrom  log.Offset // retention removed [cutFrom, cutTo) before it was read
 	cutTo    log.Offset
-	inflight []fsm.Inflight // the session's unsent in-flight items, from the step's view
-	subs     map[string]log.Offset
-	at       log.Offset // the record being matched (skipNewer)
-	skip     func(string) bool
+	inflight []fsm.Inflight        // the session's unsent in-flight items, from the step's view
+	subs     map[string]log.Offset // the lag's Subscribes (lagSubs), copied for the step
+	at       log.Offset            // the record being matched (skipNewer)
+	skip     func(string) bool     // skipNewer, made once per episode
 }
 
 // lagSubscribes copies the offsets of the Subscribes applied during the lag.
