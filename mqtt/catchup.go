@@ -5,6 +5,7 @@ import (
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/topic"
 )
 
 // Catch-up after a queue overflow. Past Options.QueueLength a connection
@@ -41,6 +42,31 @@ type lagWriter struct {
 	subs     map[string]log.Offset // the lag's Subscribes (lagSubs), copied for the step
 	at       log.Offset            // the record being matched (skipNewer)
 	skip     func(string) bool     // skipNewer, made once per episode
+	filters  []string              // the client's non-shared filters, from the step's view
+}
+
+// directFilters lists client's non-shared subscription filters in v.
+func (c *conn) directFilters(v *fsm.View) []string {
+	var out []string
+	for _, s := range v.Subscriptions(c.clientID) {
+		if _, _, shared, _ := topic.ParseShare(s.Filter); !shared {
+			out = append(out, s.Filter)
+		}
+	}
+	return out
+}
+
+// mayMatch reports whether a non-shared filter matches the topic name:
+// records it rules out are not decoded (a lagging subscriber of a few
+// topics in a busy log reads many more records than it sends).
+func (l *lagWriter) mayMatch(name []byte) bool {
+	t := string(name)
+	for _, f := range l.filters {
+		if topic.Match(f, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // lagSubscribes copies the offsets of the Subscribes applied during the lag.
@@ -142,7 +168,8 @@ func (c *conn) endLag() {
 func (c *conn) catchUpRange(v *fsm.View, from, to log.Offset) (log.Offset, error) {
 	c.w.lag.inflight = c.unsent(v, from, to)
 	c.w.lag.subs = c.lagSubscribes()
-	defer func() { c.w.lag.inflight, c.w.lag.subs = nil, nil }()
+	c.w.lag.filters = c.directFilters(v)
+	defer func() { c.w.lag.inflight, c.w.lag.subs, c.w.lag.filters = nil, nil, nil }()
 	it := c.b.o.Log.Iter(from)
 	defer it.Close()
 	next := from // the first offset not yet read
@@ -178,6 +205,9 @@ func (c *conn) catchUpRecord(v *fsm.View, rec log.Record) error {
 		return err
 	}
 	in, held := c.takeInflight(rec.Offset)
+	if !held && !c.w.lag.mayMatch(rec.Key) {
+		return nil
+	}
 	var e *fsm.Entry
 	if rec.Kind == uint8(fsm.KindPublish) {
 		e, _ = entryOf(rec) // nil: undecodable, skipped alike by Apply
