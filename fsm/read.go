@@ -67,6 +67,19 @@ func (v *views) HasInflight(client string, off log.Offset) bool {
 	return v.inflight.Has(Inflight{ClientID: client, Offset: off})
 }
 
+// InflightRange returns the offsets in [from, to) client's cursor holds
+// explicitly, in order: a step of a connection's catch-up reads one range
+// of the log and needs no more of a cursor that may hold its whole backlog.
+func (v *views) InflightRange(client string, from, to log.Offset) []Inflight {
+	var out []Inflight
+	v.inflight.AscendRange(Inflight{ClientID: client, Offset: from}, Inflight{ClientID: client, Offset: to},
+		func(in Inflight) bool {
+			out = append(out, in)
+			return true
+		})
+	return out
+}
+
 // AwaitingRelease returns client's inbound QoS 2 packet ids awaiting PUBREL.
 func (v *views) AwaitingRelease(client string) []uint16 {
 	var out []uint16
@@ -148,7 +161,7 @@ func (v *views) Owed(client string, off log.Offset, e *Entry) (Delivery, bool) {
 	if v.inflight.Has(Inflight{ClientID: client, Offset: off}) {
 		return Delivery{}, false
 	}
-	m := v.matchClient(client, e, false)
+	m, _ := v.matchClient(client, e, false, nil)
 	if m.qos == 0 {
 		return Delivery{}, false
 	}
@@ -161,7 +174,7 @@ func (v *views) Owed(client string, off log.Offset, e *Entry) (Delivery, bool) {
 // client's current subscriptions (shared ones included) that match e.
 func (v *views) Redeliver(in Inflight, e *Entry) Delivery {
 	sess, _ := v.session(in.ClientID)
-	m := v.matchClient(in.ClientID, e, true)
+	m, _ := v.matchClient(in.ClientID, e, true, nil)
 	d := Delivery{ClientID: in.ClientID, Offset: in.Offset, QoS: in.QoS, Retain: m.retain,
 		SubscriptionIDs: m.ids, OffsetProperty: m.offset}
 	if sess != nil {
@@ -170,13 +183,39 @@ func (v *views) Redeliver(in Inflight, e *Entry) Delivery {
 	return d
 }
 
-// matchClient merges client's subscriptions matching publish e.
-func (v *views) matchClient(client string, e *Entry, shared bool) match {
-	var m match
+// Matching decides how client's current non-shared subscriptions match the
+// publish e at off (no-local honoured [MQTT-3.8.3-3], overlaps merged
+// [MQTT-3.3.4-2/3]), leaving out those whose filter skip reports (nil: none);
+// ok is false when none matches. A connection that fell behind rebuilds
+// from it, record by record, the QoS 0 deliveries it did not queue (mqtt
+// catch-up), skipping subscriptions made after the record. Shared
+// subscriptions are left out: the fold gave each of their messages to one
+// member, which a view does not record for QoS 0 (QoS 1/2 ones are in the
+// member's Inflight).
+func (v *views) Matching(client string, off log.Offset, e *Entry, skip func(filter string) bool) (Delivery, bool) {
+	sess, ok := v.session(client)
+	if !ok || e.Kind != KindPublish {
+		return Delivery{}, false
+	}
+	m, ok := v.matchClient(client, e, false, skip)
+	if !ok {
+		return Delivery{}, false
+	}
+	return Delivery{ClientID: client, Node: sess.Node, Offset: off, QoS: m.qos,
+		Retain: m.retain, SubscriptionIDs: m.ids, OffsetProperty: m.offset}, true
+}
+
+// matchClient merges client's subscriptions matching publish e, but those
+// skip reports (nil: none); ok reports whether any did (a QoS 0 match
+// leaves m at its zero value otherwise).
+func (v *views) matchClient(client string, e *Entry, shared bool, skip func(string) bool) (m match, ok bool) {
 	p := &e.Publish
 	v.subs.AscendGreaterOrEqual(subItem{ClientID: client}, func(it subItem) bool {
 		if it.ClientID != client {
 			return false
+		}
+		if skip != nil && skip(it.Filter) {
+			return true
 		}
 		filter := it.Filter
 		if _, inner, ok, _ := topic.ParseShare(filter); ok {
@@ -189,9 +228,10 @@ func (v *views) matchClient(client string, e *Entry, shared bool) match {
 		}
 		if topic.Match(filter, p.Topic) {
 			m.add(p, it.Options)
+			ok = true
 		}
 		return true
 	})
 	slices.Sort(m.ids)
-	return m
+	return m, ok
 }

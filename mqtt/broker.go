@@ -74,13 +74,19 @@ type Stats struct {
 	PublishSent     atomic.Uint64 // PUBLISH packets written to clients
 	// ReceivedByQoS and SentByQoS split PublishReceived and PublishSent by
 	// the QoS of the PUBLISH packet.
-	ReceivedByQoS   [3]atomic.Uint64
-	SentByQoS       [3]atomic.Uint64
-	DroppedQoS0     atomic.Uint64 // QoS 0 messages dropped by full queues
-	DroppedTooLarge atomic.Uint64 // messages larger than a client's Maximum Packet Size
-	Expired         atomic.Uint64 // messages not sent because their expiry elapsed
-	BytesReceived   atomic.Uint64 // read from client sockets (MQTT framing included)
-	BytesSent       atomic.Uint64
+	ReceivedByQoS [3]atomic.Uint64
+	SentByQoS     [3]atomic.Uint64
+	// DroppedQoS0 counts every QoS 0 delivery dropped: a connection that
+	// fell behind catches up from the log, and drops only what it cannot
+	// rebuild from it (catchup.go); DroppedRetention is the part retention
+	// removed before the connection read it.
+	DroppedQoS0      atomic.Uint64
+	DroppedRetention atomic.Uint64
+	CatchUps         atomic.Uint64 // times a connection fell behind its queue and read back from the log
+	DroppedTooLarge  atomic.Uint64 // messages larger than a client's Maximum Packet Size
+	Expired          atomic.Uint64 // messages not sent because their expiry elapsed
+	BytesReceived    atomic.Uint64 // read from client sockets (MQTT framing included)
+	BytesSent        atomic.Uint64
 	// AuthFailures counts CONNECTs refused for their credentials (bad user
 	// name or password, a refused key, an anonymous client where none is
 	// admitted, a banned address).

@@ -84,6 +84,7 @@ type conn struct {
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
 		pruneAt      int               // prune sentRetained past this size (twice what the last prune kept)
+		lag          lagWriter         // the current lag episode (catchup.go)
 		aliases      map[string]uint16 // outbound topic aliases
 		lingerUntil  time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}
@@ -96,11 +97,14 @@ type connState struct {
 	sync.Mutex
 	// Outbound stream.
 	ctrl        []packet.Packet
-	queue       []delivery  // live deliveries, at most QueueLength (plus replay marks)
-	resume      *fsm.Resume // set by Apply on the connect; sent first
-	lagging     bool        // deliveries past the queue bound are read back from the log
-	liveFrom    log.Offset  // deliveries below this were covered by a catch-up view
-	established bool        // CONNACK queued: deliveries may flow
+	queue       []delivery            // live deliveries, at most QueueLength (plus replay marks)
+	resume      *fsm.Resume           // set by Apply on the connect; sent first
+	lagging     bool                  // deliveries past the queue bound are read back from the log
+	lagFrom     log.Offset            // while lagging: the first offset the catch-up has not read
+	lagOwed0    uint64                // while lagging: QoS 0 deliveries the fold made (catchup.go counts drops)
+	lagSubs     map[string]log.Offset // while lagging: filter → offset of its Subscribe applied meanwhile
+	liveFrom    log.Offset            // deliveries below this were covered by a catch-up view
+	established bool                  // CONNACK queued: deliveries may flow
 	// Closing.
 	closing    bool
 	closeCode  packet.ReasonCode // DISCONNECT to send (5.0) when closing, 0 none

@@ -53,10 +53,10 @@ type outMsg struct {
 	replay   bool
 }
 
-// deliver queues one live delivery (from Apply). Past QueueLength, QoS 0
-// messages are dropped and counted; QoS 1/2 ones are already in the
-// session's cursor (fsm Inflight), so the connection switches to reading
-// them back from the log (catchUp) and memory stays bounded.
+// deliver queues one live delivery (from Apply). Past QueueLength the
+// connection stops queueing and its writer reads the deliveries back from
+// the log by position, QoS 0 included (catchup.go), so memory stays bounded
+// and a slow reader loses only what retention removes before it reads it.
 func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 	off := d.Offset
 	c.mu.Lock()
@@ -65,11 +65,7 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		return
 	}
 	if c.mu.lagging || len(c.mu.queue) >= c.b.o.QueueLength {
-		if d.QoS == 0 {
-			c.b.stats.DroppedQoS0.Add(1)
-		} else {
-			c.mu.lagging = true
-		}
+		c.lag(off, d.QoS) // the writer reads it back from the log (catchup.go)
 		c.mu.Unlock()
 		c.signal()
 		return

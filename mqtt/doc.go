@@ -10,7 +10,8 @@
 // (deliveries, resumes, takeovers); it only queues, and proposes nothing.
 // Time-driven entries (due wills, session expiry, lost nodes) are the
 // housekeeping package's. Files by concern: connect.go, publish.go
-// (inbound), deliver.go (outbound), acks.go, subscribe.go, replay.go,
+// (inbound), deliver.go (outbound), catchup.go (reading the log after a
+// queue overflow), acks.go, subscribe.go, replay.go,
 // resume.go, pending.go (futures to answers), dispatch.go, listen.go,
 // auth.go, sys.go, sweep.go. Offline messages,
 // catch-up after a queue overflow and replays are read back from the log; a

@@ -111,8 +111,9 @@ type Options struct {
 	// 0x10 instead of 0x00. The message is logged and replayable either way.
 	NoMatchingSubscribers bool
 	// QueueLength bounds a connection's in-memory outbound queue; past it
-	// QoS 0 messages are dropped (and counted) and QoS 1/2 ones are read
-	// back from the log by the session's cursor.
+	// the connection reads its deliveries back from the log by position,
+	// QoS 0 included (catchup.go), and drops only what retention removed
+	// before it read it.
 	QueueLength int
 	// SysInterval is the period of $SYS/ statistics; 0 disables them.
 	SysInterval time.Duration

@@ -87,6 +87,7 @@ type pendingReplay struct {
 // connection's client, in offset order.
 func (c *conn) markSubscribe(off log.Offset, e *fsm.Entry) {
 	c.mu.Lock()
+	c.subscribedLagging(off, e.Subscriptions)
 	if len(c.mu.replays) == 0 || c.mu.closing {
 		c.mu.Unlock()
 		return

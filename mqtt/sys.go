@@ -25,6 +25,7 @@ func (b *Broker) publishSys(v *fsm.View, now time.Time) {
 		[2]string{node + "messages/received", strconv.FormatUint(s.PublishReceived.Load(), 10)},
 		[2]string{node + "messages/sent", strconv.FormatUint(s.PublishSent.Load(), 10)},
 		[2]string{node + "messages/dropped-qos0", strconv.FormatUint(s.DroppedQoS0.Load(), 10)},
+		[2]string{node + "messages/dropped-retention", strconv.FormatUint(s.DroppedRetention.Load(), 10)},
 		[2]string{node + "messages/expired", strconv.FormatUint(s.Expired.Load(), 10)},
 		[2]string{node + "bytes/received", strconv.FormatUint(s.BytesReceived.Load(), 10)},
 		[2]string{node + "bytes/sent", strconv.FormatUint(s.BytesSent.Load(), 10)},

@@ -123,7 +123,7 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.IntVar(&f.mqtt.MaxTopicLength, "max-topic-length", f.mqtt.MaxTopicLength, "longest topic name or filter in bytes; the default, MQTT's own limit, accepts every valid topic")
 	fs.BoolVar(&f.mqtt.NoMatchingSubscribers, "no-matching-subscribers", f.mqtt.NoMatchingSubscribers, "answer an MQTT 5 QoS 1/2 publish that matched no subscription with PUBACK/PUBREC 0x10 (the message is logged and replayable either way); false sends 0x00")
 	fs.DurationVar(&f.mqtt.ConnectTimeout, "connect-timeout", f.mqtt.ConnectTimeout, "close sockets that send no CONNECT within this time")
-	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it QoS 0 is dropped and QoS 1/2 is read back from the log")
+	fs.IntVar(&f.mqtt.QueueLength, "queue-length", f.mqtt.QueueLength, "deliveries queued in memory per connection; past it the connection reads its backlog from the log by position (QoS 0 too: only what retention removes before it is read is dropped)")
 	fs.BoolVar(&f.mqtt.OffsetProperty, "offset-property", false, "add the user property offset (the message's log offset) to every MQTT 5 delivery; by default only subscriptions asking for it (SUBSCRIBE user property offset=true) and replays get it, since it alters the publisher's user properties")
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
