@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type Node struct {
 	stopRecover  chan struct{}
 	recovered    chan struct{}
 	scrubbed     chan struct{}
+	removal      removalWatch
+	watched      chan struct{}
 	raftp        atomic.Pointer[raft.Raft] // for raft's own goroutines during NewRaft
 	snapBase     string                    // raft's file snapshot directories, if used
 }
@@ -74,6 +77,8 @@ func New(o Options) (*Node, error) {
 	go every(n.o.RecoverInterval, n.stopRecover, n.recovered, n.recoverOnce)
 	n.scrubbed = make(chan struct{})
 	go every(n.o.ScrubInterval, n.stopRecover, n.scrubbed, n.scrubOnce)
+	n.watched = make(chan struct{})
+	go every(removalCheckInterval, n.stopRecover, n.watched, n.checkRemoved)
 	return n, nil
 }
 
@@ -338,8 +343,12 @@ func (n *Node) TransferLeadership() error {
 	return wrapLeaderErr("transfer leadership", n.raft.LeadershipTransfer().Error())
 }
 
-// Remove removes a server; it must be called on the leader.
+// Remove removes a server; it must be called on the leader. An id that is
+// not a member is ErrNotMember (on the leader, which knows).
 func (n *Node) Remove(id string) error {
+	if n.IsLeader() && !slices.Contains(n.Members(), id) {
+		return fmt.Errorf("replication: remove %q: %w", id, ErrNotMember)
+	}
 	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error())
 }
 
@@ -406,6 +415,7 @@ func (n *Node) Close() error {
 	close(n.stopRecover)
 	<-n.recovered
 	<-n.scrubbed
+	<-n.watched
 	n.b.close()
 	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()
