@@ -60,10 +60,14 @@ func TestMessagesPayloadModes(t *testing.T) {
 	srv := httptest.NewServer(Handler(n, DefaultOptions()))
 	defer srv.Close()
 	decode := map[string]func(rec map[string]json.RawMessage) ([]byte, error){
-		"":       func(r map[string]json.RawMessage) ([]byte, error) { return base64.StdEncoding.DecodeString(str(r["payload"])) },
-		"base64": func(r map[string]json.RawMessage) ([]byte, error) { return base64.StdEncoding.DecodeString(str(r["payload"])) },
-		"hex":    func(r map[string]json.RawMessage) ([]byte, error) { return hex.DecodeString(str(r["payload"])) },
-		"auto":   decodeAuto,
+		"": func(r map[string]json.RawMessage) ([]byte, error) {
+			return base64.StdEncoding.DecodeString(str(r["payload"]))
+		},
+		"base64": func(r map[string]json.RawMessage) ([]byte, error) {
+			return base64.StdEncoding.DecodeString(str(r["payload"]))
+		},
+		"hex":  func(r map[string]json.RawMessage) ([]byte, error) { return hex.DecodeString(str(r["payload"])) },
+		"auto": decodeAuto,
 	}
 	for mode, dec := range decode {
 		code, body := getBody(t, srv.URL+"/v1/messages?filter=t/%2B&payload="+mode, "")
@@ -184,13 +188,13 @@ func TestMessagesFromLast(t *testing.T) {
 func TestMessagesBadRange(t *testing.T) {
 	h := Handler(newNode(t), DefaultOptions())
 	for url, msg := range map[string]string{
-		"/v1/messages?filter=a&from=10&to=5":                                       "inverted",
-		"/v1/messages?filter=a&from=5&to=5":                                        "empty",
+		"/v1/messages?filter=a&from=10&to=5":                                      "inverted",
+		"/v1/messages?filter=a&from=5&to=5":                                       "empty",
 		"/v1/messages?filter=a&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z": "inverted",
-		"/v1/messages?filter=a&format=xml":                                         "want ndjson or csv",
-		"/v1/messages?filter=a&payload=utf8":                                       "want base64, text, hex, auto",
-		"/v1/messages?filter=a&from=last-0":                                        "positive count",
-		"/v1/messages?filter=a&from=last-x":                                        "positive count",
+		"/v1/messages?filter=a&format=xml":                                        "want ndjson or csv",
+		"/v1/messages?filter=a&payload=utf8":                                      "want base64, text, hex, auto",
+		"/v1/messages?filter=a&from=last-0":                                       "positive count",
+		"/v1/messages?filter=a&from=last-x":                                       "positive count",
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
