@@ -89,8 +89,8 @@ type readOnlyFile struct {
 }
 
 func (f *readOnlyFile) Write([]byte) (int, error) { return 0, errReadOnly }
-func (f *readOnlyFile) Sync() error                { return nil } // nothing was written
-func (f *readOnlyFile) Size() (int64, error)       { return f.size, nil }
+func (f *readOnlyFile) Sync() error               { return nil } // nothing was written
+func (f *readOnlyFile) Size() (int64, error)      { return f.size, nil }
 
 func (f *readOnlyFile) Truncate(size int64) error {
 	if size > f.size {
