@@ -57,11 +57,15 @@ func (w zerologWriter) Write(p []byte) (int, error) {
 
 // raftLevel maps hclog's level names to zerolog's, and lowers to info the
 // warnings raft gives on every normal start: the first election (no leader
-// known yet) and, on a node waiting to join, having no peers.
+// known yet), on a node waiting to join having no peers, and a new or
+// restarted follower catching up (the leader "sending older logs", the
+// follower not having them yet), which nobody need act on.
 func raftLevel(level, msg string, fields map[string]json.RawMessage) zerolog.Level {
 	switch {
 	case msg == "heartbeat timeout reached, starting election" && isEmptyJSONString(fields["last-leader-id"]),
-		msg == "no known peers, aborting election":
+		msg == "no known peers, aborting election",
+		msg == "appendEntries rejected, sending older logs",
+		msg == "failed to get previous log":
 		return zerolog.InfoLevel
 	}
 	switch level {
