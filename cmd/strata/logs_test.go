@@ -64,7 +64,7 @@ func TestLogsOfAStart(t *testing.T) {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	c.Disconnect(100)
-	bad := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + n2.mqtt).SetClientID("dev-2").SetWill("$SYS/x", "x", 0, false).SetAutoReconnect(false).SetProtocolVersion(4))
+	bad := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+n2.mqtt).SetClientID("dev-2").SetWill("$SYS/x", "x", 0, false).SetAutoReconnect(false).SetProtocolVersion(4))
 	bad.Connect().WaitTimeout(5 * time.Second)
 	waitFor(t, "the disconnect and refusal logged", 10*time.Second, func() bool {
 		s := n2.stderr.String()
