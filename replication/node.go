@@ -349,7 +349,12 @@ func (n *Node) Remove(id string) error {
 	if n.IsLeader() && !slices.Contains(n.Members(), id) {
 		return fmt.Errorf("replication: remove %q: %w", id, ErrNotMember)
 	}
-	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error())
+	addr := n.a.memberAddr(id)
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error(); err != nil {
+		return wrapLeaderErr("remove "+id, err)
+	}
+	n.notifyRemoved(id, addr)
+	return nil
 }
 
 func wrapLeaderErr(what string, err error) error {

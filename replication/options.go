@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,11 @@ type Options struct {
 	// fetches the segments this node lacks. FetchTimeout bounds one copy.
 	FetchSegment SegmentFetcher
 	FetchTimeout time.Duration
+	// NotifyRemoved tells the node at httpAddr that Remove removed it
+	// (Node.MarkRemoved there): raft stops replicating to a removed
+	// follower, often before it has the configuration without it, so it
+	// would not know. nil: it is not told.
+	NotifyRemoved func(ctx context.Context, httpAddr, id string) error
 
 	Log     log.Options
 	Machine StateMachine

@@ -1,7 +1,9 @@
 package replication
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +20,15 @@ var (
 )
 
 // removalWatch notices that this node was removed from the cluster: the
-// latest configuration it holds lacks it after it was in one. (A follower
+// latest configuration it holds is not empty and lacks it. (A follower
 // that is removed gets the configuration without it from the leader, then
-// no more heartbeats; raft keeps running and would say nothing.) Joining
-// again clears it. Safe for concurrent use.
+// no more heartbeats; raft keeps running and would say nothing.) A new
+// node has an empty configuration until it joins, and the one it joins
+// with holds it, so only a removed node (also one restarted since) is
+// flagged; joining again clears it. Safe for concurrent use.
 type removalWatch struct {
-	wasMember atomic.Bool
-	removed   atomic.Bool
+	removed atomic.Bool
+	toldAt  atomic.Uint64 // raft's last index when the leader said so (MarkRemoved); 0: not told
 }
 
 // removalCheckInterval is how often the configuration is looked at: cheap
@@ -45,12 +49,15 @@ func (n *Node) checkRemoved() {
 	}
 	w := &n.removal
 	switch {
+	case member && w.toldAt.Load() != 0 && n.raft.LastIndex() <= w.toldAt.Load():
+		// Told by the leader, which has stopped sending entries: the
+		// configuration without this node never came.
 	case member:
-		w.wasMember.Store(true)
+		w.toldAt.Store(0)
 		if w.removed.Swap(false) {
 			n.logger.Info().Msg("a member of the cluster again")
 		}
-	case w.wasMember.Load() && len(servers) > 0 && !w.removed.Swap(true):
+	case len(servers) > 0 && !w.removed.Swap(true):
 		n.logger.Warn().Msg("removed from the cluster: not ready, refusing MQTT clients; join it again with serve --join, or stop it")
 	}
 }
@@ -61,4 +68,31 @@ func (n *Node) removedErr() error {
 		return ErrRemoved
 	}
 	return nil
+}
+
+// MarkRemoved is the removed node's side of Options.NotifyRemoved: the
+// leader says it removed id, which must be this node. It is flagged as
+// removed (Applying, Health) until entries come from a leader again.
+func (n *Node) MarkRemoved(id string) error {
+	if id != n.o.NodeID {
+		return fmt.Errorf("replication: told that %q was removed, but this is %q", id, n.o.NodeID)
+	}
+	n.removal.toldAt.Store(max(n.raft.LastIndex(), 1))
+	if !n.removal.removed.Swap(true) {
+		n.logger.Warn().Msg("removed from the cluster (the leader says so): not ready, refusing MQTT clients; join it again with serve --join, or stop it")
+	}
+	return nil
+}
+
+// notifyRemoved tells the removed node at addr (best effort, bounded: the
+// removal is done either way).
+func (n *Node) notifyRemoved(id, addr string) {
+	if n.o.NotifyRemoved == nil || addr == "" || id == n.o.NodeID {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.o.NotifyRemoved(ctx, addr, id); err != nil {
+		n.logger.Info().Err(err).Str("removed", id).Msg("could not tell the removed node; it notices if it got the new configuration")
+	}
 }

@@ -352,6 +352,7 @@ func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMa
 	// (trust.Split), over mutual TLS when the cluster is secure.
 	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
 	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
+	o.NotifyRemoved = httpapi.NotifyRemoved(f.cluster.HTTPClient(5 * time.Second))
 	o.Machine = machine
 	o.Logger, o.Log.Logger = logger, logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
