@@ -55,7 +55,9 @@ func New(o Options) (*Node, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Str("node", o.NodeID).Logger()}
+	// o.Logger names the node already (strata serve's root logger does):
+	// a second "node" key would repeat it in every line.
+	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Logger()}
 	dir, err := openDataDir(o.DataDir, o.NodeID) // before anything in it is opened
 	if err != nil {
 		return nil, err

@@ -120,6 +120,9 @@ type Options struct {
 	// RaftConfig adjusts the raft configuration (timeouts in tests).
 	RaftConfig func(*raft.Config)
 
+	// Logger receives the node's lines (component "replication", "raft",
+	// "log"); it should name the node (a "node" field), as strata serve's
+	// root logger does.
 	Logger zerolog.Logger
 }
 
