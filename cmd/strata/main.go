@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,10 +84,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 // commandName is the command args run, with its subcommand for the
 // commands that have them (cluster status, log dump, ...).
 func commandName(args []string) string {
-	switch {
-	case len(args) < 2 || strings.HasPrefix(args[1], "-"):
-		return args[0]
-	case args[0] == "cluster" || args[0] == "log" || args[0] == "key" || args[0] == "bench":
+	subs := map[string][]string{
+		"cluster": {"status", "join", "remove", "snapshot", "keygen"},
+		"log":     {"inspect", "dump"},
+		"key":     {"create", "revoke"},
+		"bench":   {"compare"},
+	}
+	if len(args) > 1 && slices.Contains(subs[args[0]], args[1]) {
 		return args[0] + " " + args[1]
 	}
 	return args[0]
