@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -81,26 +80,49 @@ func compactJSON(p []byte) []byte {
 
 // appendNDJSONPayload appends the payload's members of an NDJSON record,
 // starting with a comma: "payload" (or "payload_json"), and with
-// PayloadAuto "payload_encoding".
+// PayloadAuto "payload_encoding". It writes into b directly (no copy of
+// the payload per record, as EncodePayload would make).
 func appendNDJSONPayload(b, p []byte, mode Payload) []byte {
-	if mode == PayloadBase64 {
-		b = append(b, `,"payload":"`...)
-		b = base64.StdEncoding.AppendEncode(b, p)
-		return append(b, '"')
-	}
-	s, js, enc := EncodePayload(p, mode)
-	if js != nil {
-		b = append(b, `,"payload_json":`...)
-		b = append(b, js...)
-	} else {
+	switch mode {
+	case PayloadText:
 		b = append(b, `,"payload":`...)
-		b = appendJSONString(b, s)
+		return appendJSONString(b, string(p))
+	case PayloadHex:
+		b = append(b, `,"payload":"`...)
+		b = hex.AppendEncode(b, p)
+		return append(b, '"')
+	case PayloadAuto:
+		return appendAutoPayload(b, p)
 	}
-	if mode == PayloadAuto {
-		b = append(b, `,"payload_encoding":`...)
-		b = strconv.AppendQuote(b, enc)
+	b = append(b, `,"payload":"`...)
+	b = base64.StdEncoding.AppendEncode(b, p)
+	return append(b, '"')
+}
+
+// appendAutoPayload is appendNDJSONPayload's PayloadAuto: a JSON value as
+// payload_json (compacted), else text, else base64.
+func appendAutoPayload(b, p []byte) []byte {
+	if mayBeJSON(p) {
+		buf := bytes.NewBuffer(append(b, `,"payload_json":`...))
+		if json.Compact(buf, p) == nil { // on error buf is left as it was
+			return append(buf.Bytes(), `,"payload_encoding":"json"`...)
+		}
 	}
-	return b
+	if utf8.Valid(p) {
+		b = append(b, `,"payload":`...)
+		b = appendJSONString(b, string(p))
+		return append(b, `,"payload_encoding":"text"`...)
+	}
+	b = append(b, `,"payload":"`...)
+	b = base64.StdEncoding.AppendEncode(b, p)
+	return append(b, `","payload_encoding":"base64"`...)
+}
+
+// mayBeJSON is a cheap first test: the first byte that is not white space
+// can start a JSON value.
+func mayBeJSON(p []byte) bool {
+	t := bytes.TrimLeft(p, " \t\r\n")
+	return len(t) > 0 && strings.IndexByte(`{["-0123456789tfn`, t[0]) >= 0
 }
 
 // appendCSVPayload appends the payload column of a CSV row: in auto mode
