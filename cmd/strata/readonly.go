@@ -33,12 +33,10 @@ func newReadOnlyFS() *readOnlyFS {
 	return &readOnlyFS{base: segment.OSFS(), torn: map[string]int64{}}
 }
 
-func (r *readOnlyFS) Create(string) (segment.File, error) { return nil, errReadOnly }
-func (r *readOnlyFS) Rename(string, string) error         { return errReadOnly }
-func (r *readOnlyFS) SyncDir(string) error                { return nil } // nothing was changed
-func (r *readOnlyFS) Open(name string) (segment.File, error) {
-	return r.base.Open(name)
-}
+func (r *readOnlyFS) Create(string) (segment.File, error)     { return nil, errReadOnly }
+func (r *readOnlyFS) Rename(string, string) error             { return errReadOnly }
+func (r *readOnlyFS) SyncDir(string) error                    { return nil } // nothing was changed
+func (r *readOnlyFS) Open(name string) (segment.File, error)  { return r.base.Open(name) }
 func (r *readOnlyFS) ReadDir(d string) ([]fs.DirEntry, error) { return r.base.ReadDir(d) }
 
 // OpenFile opens for reading what the log opens to append to.
