@@ -121,6 +121,9 @@ func clusterStatus(client *apiClient, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "node %s: %s; leader %s (%s)\ncommit index %d, applied %d, next offset %d\n",
 		st.ID, st.State, st.LeaderID, st.LeaderAddress, st.CommitIndex, st.AppliedIndex, st.NextOffset)
+	if st.Degraded != "" {
+		fmt.Fprintf(stdout, "not ready: %s\n", st.Degraded)
+	}
 	for _, s := range st.Servers {
 		role := "nonvoter"
 		if s.Voter {

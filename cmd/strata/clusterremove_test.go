@@ -72,6 +72,10 @@ func TestClusterRemoveFollowsLeader(t *testing.T) {
 		!strings.Contains(ack.Properties.ReasonString, "removed from the cluster") {
 		t.Fatalf("CONNACK from the removed node: %v %q", ack.ReasonCode, ack.Properties.ReasonString)
 	}
+	out.Reset()
+	if code := run([]string{"cluster", "status", "--server", victim.http}, &out, &errb); code != 0 || !strings.Contains(out.String(), "not ready: replication: this node was removed from the cluster") {
+		t.Fatalf("cluster status on the removed node: exit %d %q", code, out.String())
+	}
 	var st struct{ Servers []struct{ ID string } }
 	if err := getJSON("http://"+leader.http+"/v1/cluster/status", &st); err != nil || len(st.Servers) != 2 {
 		t.Fatalf("the leader's members after the removal: %+v %v", st, err)
