@@ -135,7 +135,7 @@ func endpoints(t *testing.T) []endpoint {
 		// one-voter cluster on an unreachable voter (cmd/strata's process
 		// test joins a real node with credentials).
 		{"POST", "/v1/cluster/join", `{"id":"n9"}`, 400, false},
-		{"POST", "/v1/cluster/remove", `{"id":"ghost"}`, 200, false},
+		{"POST", "/v1/cluster/remove", `{"id":"ghost"}`, 404, false}, // authorized; ghost is not a member
 		{"GET", "/debug/pprof/", "", 200, false},
 		{"POST", "/v1/keys/0a1b/revoke", "", 200, false},
 		{"GET", "/v1/consumers", "", 200, true}, // bob sees the consumers he may read: none

@@ -68,7 +68,7 @@ func (s *server) followMessages(w http.ResponseWriter, r *http.Request, q histor
 func (s *server) streamRange(w http.ResponseWriter, r *http.Request, q historyQuery, follow bool) {
 	rd := s.n.Reader()
 	end := rd.NextOffset()
-	st := newHistoryStream(w, r)
+	st := newHistoryStream(w, r, q)
 	if !follow {
 		w.Header().Set(RangeEndHeader, strconv.FormatUint(uint64(end), 10))
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -22,8 +23,10 @@ import (
 )
 
 // messages streams GET /v1/messages?filter=F&from=X&to=Y&limit=N as NDJSON
-// (or CSV with Accept: text/csv), one record at a time: memory stays
-// constant whatever the range, and a client that goes away ends the read.
+// (or CSV with format=csv or Accept: text/csv; the query wins), one record
+// at a time: memory stays constant whatever the range, and a client that
+// goes away ends the read. from=last-N (or last:N) starts at the N most
+// recent matches before to. payload= chooses the payload's form (Payload).
 // A read of the log that fails is logged at error level and answered with
 // 500 if no record was sent yet, else with a trailing {"error": ...} line.
 func (s *server) messages(w http.ResponseWriter, r *http.Request) {
@@ -36,23 +39,29 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		s.forbid(w, r, id, "no replay right on "+strconv.Quote(q.filter))
 		return
 	}
+	if q.last > 0 {
+		if q.from, err = lastN(s.n.Reader(), q.filter, q.to, q.last); err != nil {
+			s.historyFailed(newHistoryStream(w, r, q), q, s.n.Reader().FirstOffset(), err)
+			return
+		}
+	}
 	if follow, err := parseFollow(r.URL.Query()); err != nil || follow {
 		s.followMessages(w, r, q, err) // follow.go
 		return
 	}
+	st := newHistoryStream(w, r, q)
+	done := s.o.Counters.reading()
+	defer func() { done(st.sent) }()
 	it, err := s.n.Reader().Read(q.filter, q.from, q.to)
 	if err != nil {
 		if errors.Is(err, topic.ErrInvalid) {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		s.historyFailed(newHistoryStream(w, r), q, q.start(s.n.Reader()), err) // a time bound's seek failed
+		s.historyFailed(st, q, q.start(s.n.Reader()), err) // a time bound's seek failed
 		return
 	}
 	defer it.Close()
-	st := newHistoryStream(w, r)
-	done := s.o.Counters.reading()
-	defer func() { done(st.sent) }()
 	next, err := st.copy(it, q.limit, q.start(s.n.Reader()))
 	if err != nil {
 		s.historyFailed(st, q, next, err)
@@ -62,11 +71,45 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 	st.bw.Flush()
 }
 
+// lastN is the bound where the n most recent messages matching filter
+// before to begin (unbounded when fewer match). It reads the matches once,
+// keeping the last n offsets.
+func lastN(r *replication.Reader, filter string, to log.Bound, n int) (log.Bound, error) {
+	it, err := r.Read(filter, log.Unbounded(), to)
+	if err != nil {
+		return log.Bound{}, err
+	}
+	defer it.Close()
+	ring := make([]log.Offset, 0, min(n, 1<<16))
+	pos := 0 // the oldest kept once ring is full
+	for it.Next() {
+		rec := it.Record()
+		switch {
+		case rec.Kind != uint8(fsm.KindPublish):
+		case len(ring) < n:
+			ring = append(ring, rec.Offset)
+		default:
+			ring[pos] = rec.Offset
+			pos = (pos + 1) % n
+		}
+	}
+	if err := it.Err(); err != nil {
+		return log.Bound{}, err
+	}
+	if len(ring) < n {
+		return log.Unbounded(), nil
+	}
+	return log.AtOffset(ring[pos]), nil
+}
+
 // historyQuery is a parsed GET /v1/messages request.
 type historyQuery struct {
 	filter   string
 	from, to log.Bound
+	last     int    // from=last-N: N (from is then resolved by lastN)
 	limit    uint64 // 0: no limit
+	format   string // "ndjson", "csv", or "" (the Accept header decides)
+	payload  Payload
 }
 
 // parseHistoryQuery checks the query parameters; every error is the client's.
@@ -82,18 +125,78 @@ func parseHistoryQuery(q url.Values) (historyQuery, error) {
 		return h, fmt.Errorf("filter: %w", err)
 	}
 	var err error
-	if h.from, err = log.ParseBound(q.Get("from")); err != nil {
+	if h.from, h.last, err = ParseFrom(q.Get("from")); err != nil {
 		return h, fmt.Errorf("from: %w", err)
 	}
 	if h.to, err = log.ParseBound(q.Get("to")); err != nil {
 		return h, fmt.Errorf("to: %w", err)
+	}
+	if err := checkRange(h.from, h.to); err != nil {
+		return h, err
 	}
 	if v := q.Get("limit"); v != "" {
 		if h.limit, err = strconv.ParseUint(v, 10, 64); err != nil || h.limit == 0 {
 			return h, fmt.Errorf("limit %q: want a positive integer", v)
 		}
 	}
-	return h, nil
+	switch h.format = q.Get("format"); h.format {
+	case "", "ndjson", "csv":
+	default:
+		return h, fmt.Errorf("format %q: want ndjson or csv", h.format)
+	}
+	h.payload, err = ParsePayload(q.Get("payload"))
+	return h, err
+}
+
+// ParseFrom reads a history range's start as users write it: an offset, an
+// RFC 3339 time, last-N or last:N (the N most recent matches: last > 0,
+// the bound is then unbounded), or "" (the oldest retained). The same
+// syntax as $replay/ and replay-from.
+func ParseFrom(s string) (b log.Bound, last int, err error) {
+	for _, prefix := range []string{"last-", "last:"} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n <= 0 {
+				return b, 0, fmt.Errorf("%q: last-N needs a positive count N", s)
+			}
+			return log.Unbounded(), n, nil
+		}
+	}
+	if b, err = log.ParseBound(s); err != nil {
+		return b, 0, fmt.Errorf("%w (or last-N)", err)
+	}
+	return b, 0, nil
+}
+
+// checkRange refuses a range that is empty or inverted by its bounds
+// alone: both offsets, or both times.
+func checkRange(from, to log.Bound) error {
+	c, ok := compareBounds(from, to)
+	switch {
+	case !ok:
+		return nil
+	case c == 0:
+		return fmt.Errorf("the range is empty: from (%s) equals to (%s), which is exclusive", from, to)
+	case c > 0:
+		return fmt.Errorf("the range is inverted: from (%s) is after to (%s)", from, to)
+	}
+	return nil
+}
+
+// compareBounds compares two offsets or two times; ok is false for any
+// other pair.
+func compareBounds(a, b log.Bound) (c int, ok bool) {
+	ao, aok := a.Offset()
+	bo, bok := b.Offset()
+	if aok && bok {
+		return cmp.Compare(ao, bo), true
+	}
+	at, atok := a.Time()
+	bt, btok := b.Time()
+	if atok && btok {
+		return at.Compare(bt), true
+	}
+	return 0, false
 }
 
 // start is the first offset the read may return: from if it is an offset,
@@ -132,6 +235,7 @@ type historyStream struct {
 	w         http.ResponseWriter
 	ctx       context.Context
 	csv       bool
+	payload   Payload
 	started   bool
 	bw        *bufio.Writer
 	flusher   http.Flusher
@@ -140,8 +244,9 @@ type historyStream struct {
 	sent      uint64 // messages written, for metrics
 }
 
-func newHistoryStream(w http.ResponseWriter, r *http.Request) *historyStream {
-	st := &historyStream{w: w, ctx: r.Context(), csv: strings.Contains(r.Header.Get("Accept"), "text/csv"),
+func newHistoryStream(w http.ResponseWriter, r *http.Request, q historyQuery) *historyStream {
+	csv := q.format == "csv" || q.format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv")
+	st := &historyStream{w: w, ctx: r.Context(), csv: csv, payload: q.payload,
 		bw: bufio.NewWriterSize(w, 64<<10), lastFlush: time.Now()}
 	st.flusher, _ = w.(http.Flusher)
 	return st
@@ -160,7 +265,11 @@ func (st *historyStream) begin() {
 	}
 	st.w.WriteHeader(http.StatusOK)
 	if st.csv {
-		st.bw.WriteString("offset,time,topic,qos,retain,payload,properties\r\n")
+		st.bw.WriteString("offset,time,topic,qos,retain,payload,properties")
+		if st.payload == PayloadAuto {
+			st.bw.WriteString(",payload_encoding")
+		}
+		st.bw.WriteString("\r\n")
 	}
 }
 
@@ -194,9 +303,9 @@ func (st *historyStream) copy(it log.Cursor, limit uint64, next log.Offset) (log
 func (st *historyStream) write(off log.Offset, e *fsm.Entry) bool {
 	st.begin()
 	if st.csv {
-		st.buf = AppendCSV(st.buf[:0], off, e)
+		st.buf = appendCSV(st.buf[:0], off, e, st.payload)
 	} else {
-		st.buf = AppendNDJSON(st.buf[:0], off, e)
+		st.buf = appendNDJSON(st.buf[:0], off, e, st.payload)
 	}
 	_, err := st.bw.Write(st.buf)
 	return err == nil
@@ -219,6 +328,11 @@ func (st *historyStream) tick() bool {
 // AppendNDJSON appends one message as a JSON object and a newline:
 // {"offset","time","topic","qos","retain","payload"(base64),"properties"}.
 func AppendNDJSON(b []byte, off log.Offset, e *fsm.Entry) []byte {
+	return appendNDJSON(b, off, e, PayloadBase64)
+}
+
+// appendNDJSON is AppendNDJSON with the payload written as mode says.
+func appendNDJSON(b []byte, off log.Offset, e *fsm.Entry, mode Payload) []byte {
 	m := &e.Publish.Message
 	b = append(b, `{"offset":`...)
 	b = strconv.AppendUint(b, uint64(off), 10)
@@ -230,9 +344,8 @@ func AppendNDJSON(b []byte, off log.Offset, e *fsm.Entry) []byte {
 	b = strconv.AppendUint(b, uint64(m.QoS), 10)
 	b = append(b, `,"retain":`...)
 	b = strconv.AppendBool(b, m.Retain)
-	b = append(b, `,"payload":"`...)
-	b = base64.StdEncoding.AppendEncode(b, m.Payload)
-	b = append(b, `","properties":`...)
+	b = appendNDJSONPayload(b, m.Payload, mode)
+	b = append(b, `,"properties":`...)
 	b = appendProps(b, &m.Props)
 	return append(b, "}\n"...)
 }
@@ -240,6 +353,12 @@ func AppendNDJSON(b []byte, off log.Offset, e *fsm.Entry) []byte {
 // AppendCSV appends one message as a CSV row (RFC 4180): offset, time,
 // topic, qos, retain, base64 payload, properties as JSON.
 func AppendCSV(b []byte, off log.Offset, e *fsm.Entry) []byte {
+	return appendCSV(b, off, e, PayloadBase64)
+}
+
+// appendCSV is AppendCSV with the payload written as mode says, and in
+// auto mode a last column payload_encoding.
+func appendCSV(b []byte, off log.Offset, e *fsm.Entry, mode Payload) []byte {
 	m := &e.Publish.Message
 	b = strconv.AppendUint(b, uint64(off), 10)
 	b = append(b, ',')
@@ -251,9 +370,13 @@ func AppendCSV(b []byte, off log.Offset, e *fsm.Entry) []byte {
 	b = append(b, ',')
 	b = strconv.AppendBool(b, m.Retain)
 	b = append(b, ',')
-	b = base64.StdEncoding.AppendEncode(b, m.Payload)
+	b = appendCSVPayload(b, m.Payload, mode)
 	b = append(b, ',')
 	b = appendCSVField(b, string(appendProps(nil, &m.Props)))
+	if mode == PayloadAuto {
+		b = append(b, ',')
+		b = append(b, csvPayloadEncoding(m.Payload)...)
+	}
 	return append(b, "\r\n"...)
 }
 

@@ -229,6 +229,8 @@ func (s *server) leaderOnly(w http.ResponseWriter, err error, ok any) {
 	case errors.Is(err, replication.ErrNotLeader):
 		id, _ := s.n.Leader()
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "leader": id, "leader_http": s.n.LeaderHTTP()})
+	case errors.Is(err, replication.ErrNotMember):
+		writeError(w, http.StatusNotFound, err)
 	default:
 		writeError(w, http.StatusInternalServerError, err)
 	}

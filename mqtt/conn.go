@@ -211,6 +211,7 @@ func (c *conn) run() {
 		c.once.Do(func() { close(c.done) })
 		c.cancel()
 		c.end()
+		c.logEnd()
 		c.b.forget(c)
 		c.linger() // after end: the session's end (and Will) need not wait for it
 		c.releaseReader()
@@ -299,9 +300,9 @@ func (c *conn) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		c.fail(packet.CodeKeepAliveTimeout, "keep alive timeout")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
-		c.shutdown(0, "")
+		c.shutdown(0, "the network connection closed without DISCONNECT")
 	default:
-		c.shutdown(0, "")
+		c.shutdown(0, "read error: "+err.Error())
 	}
 }
 

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -76,7 +77,12 @@ func (c *conn) connect(cp *packet.Connect) bool {
 		if c.version == packet.Version5 {
 			ack.Properties.ReasonString = r.why
 		}
-		c.logger.Info().Str("client", cp.ClientID).Str("reason", r.code.String()).Str("why", r.why).Msg("connection refused")
+		ev := c.logger.Info()
+		if c.clientID == "" { // settle, which puts the client in c.logger, did not run
+			ev = ev.Str("client", cp.ClientID)
+		}
+		ev.Str("protocol", protocolName(c.version)).Str("listener", c.listener.Name).
+			Str("reason", r.code.String()).Str("why", r.why).Msg("connection refused")
 		c.queueCtrl(ack)
 		c.shutdown(0, r.why)
 		return false
@@ -255,8 +261,40 @@ func (c *conn) establish(cp *packet.Connect, s session) *refusal {
 	c.b.register(c)
 	c.watchKey()
 	c.b.stats.ConnectsTotal.Add(1)
-	c.logger.Debug().Uint64("offset", uint64(off)).Bool("session_present", ack.SessionPresent).Msg("connected")
+	c.logger.Info().Str("protocol", protocolName(c.version)).Str("listener", c.listener.Name).
+		Uint64("offset", uint64(off)).Bool("session_present", ack.SessionPresent).Msg("connected")
 	return nil
+}
+
+// protocolName names an MQTT protocol version for the logs.
+func protocolName(v byte) string {
+	switch v {
+	case packet.Version5:
+		return "5.0"
+	case packet.Version311:
+		return "3.1.1"
+	case packet.Version31:
+		return "3.1"
+	}
+	return "unknown"
+}
+
+// logEnd logs, at info, the end of a connection that was established
+// (refused ones were logged as such): who (the logger has the client, node
+// and remote address) and why, as the broker's reason code and text or
+// the client's doing.
+func (c *conn) logEnd() {
+	c.mu.Lock()
+	est, code, why := c.mu.established, c.mu.closeCode, c.mu.closeWhy
+	c.mu.Unlock()
+	if !est {
+		return
+	}
+	ev := c.logger.Info().Str("protocol", protocolName(c.version)).Str("listener", c.listener.Name)
+	if code != 0 {
+		ev = ev.Str("reason", code.String())
+	}
+	ev.Str("why", cmp.Or(why, "connection closed")).Msg("disconnected")
 }
 
 // connack is the CONNACK of an accepted connection, session present aside.
@@ -307,6 +345,9 @@ func (c *conn) disconnect(p *packet.Disconnect) bool {
 		c.mu.endReason, c.mu.endExpiry = reason, exp
 	}
 	c.mu.closing = true // nothing is sent after a client's DISCONNECT
+	if c.mu.closeWhy == "" {
+		c.mu.closeWhy = "the client sent DISCONNECT (" + p.ReasonCode.String() + ")" // for the log only: code 0 sends nothing
+	}
 	c.mu.Unlock()
 	c.signal()
 	return false

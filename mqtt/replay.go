@@ -29,24 +29,24 @@ type replayFrom struct {
 	last  int // the N most recent matching messages (0: use bound)
 }
 
-// parseReplayFrom reads an offset, an RFC 3339 time, or last:N (property
-// form) / last-N (topic form).
-func parseReplayFrom(s string, topicForm bool) (replayFrom, error) {
-	lastPrefix := "last:"
-	if topicForm {
-		lastPrefix = "last-"
-	}
-	if rest, ok := strings.CutPrefix(s, lastPrefix); ok {
-		n, err := strconv.Atoi(rest)
-		if err != nil || n <= 0 {
-			return replayFrom{}, fmt.Errorf("%q: %sN needs a positive count", s, lastPrefix)
+// parseReplayFrom reads an offset, an RFC 3339 time, or last-N / last:N
+// (both spellings in both forms, as in GET /v1/messages' from=; last-N is
+// the one documented, since a topic filter cannot hold every ':' well in
+// every client's command line).
+func parseReplayFrom(s string, _ bool) (replayFrom, error) { // the bool: topic form (kept for callers; both forms read alike)
+	for _, prefix := range []string{"last-", "last:"} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n <= 0 {
+				return replayFrom{}, fmt.Errorf("%q: last-N needs a positive count", s)
+			}
+			return replayFrom{last: n}, nil
 		}
-		return replayFrom{last: n}, nil
 	}
 	if b, err := log.ParseBound(s); err == nil && s != "" {
 		return replayFrom{bound: b}, nil
 	}
-	return replayFrom{}, fmt.Errorf("%q is not an offset, an RFC 3339 time or %sN", s, lastPrefix)
+	return replayFrom{}, fmt.Errorf("%q is not an offset, an RFC 3339 time or last-N", s)
 }
 
 // splitReplayFilter splits "$replay/<from>/<filter>"; ok is false for

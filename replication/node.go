@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type Node struct {
 	stopRecover  chan struct{}
 	recovered    chan struct{}
 	scrubbed     chan struct{}
+	removal      removalWatch
+	watched      chan struct{}
 	raftp        atomic.Pointer[raft.Raft] // for raft's own goroutines during NewRaft
 	snapBase     string                    // raft's file snapshot directories, if used
 }
@@ -52,7 +55,9 @@ func New(o Options) (*Node, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Str("node", o.NodeID).Logger()}
+	// o.Logger names the node already (strata serve's root logger does):
+	// a second "node" key would repeat it in every line.
+	n := &Node{o: o, logger: o.Logger.With().Str("component", "replication").Logger()}
 	dir, err := openDataDir(o.DataDir, o.NodeID) // before anything in it is opened
 	if err != nil {
 		return nil, err
@@ -74,6 +79,8 @@ func New(o Options) (*Node, error) {
 	go every(n.o.RecoverInterval, n.stopRecover, n.recovered, n.recoverOnce)
 	n.scrubbed = make(chan struct{})
 	go every(n.o.ScrubInterval, n.stopRecover, n.scrubbed, n.scrubOnce)
+	n.watched = make(chan struct{})
+	go every(removalCheckInterval, n.stopRecover, n.watched, n.checkRemoved)
 	return n, nil
 }
 
@@ -341,9 +348,18 @@ func (n *Node) TransferLeadership() error {
 	return wrapLeaderErr("transfer leadership", n.raft.LeadershipTransfer().Error())
 }
 
-// Remove removes a server; it must be called on the leader.
+// Remove removes a server; it must be called on the leader. An id that is
+// not a member is ErrNotMember (on the leader, which knows).
 func (n *Node) Remove(id string) error {
-	return wrapLeaderErr("remove "+id, n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error())
+	if n.IsLeader() && !slices.Contains(n.Members(), id) {
+		return fmt.Errorf("replication: remove %q: %w", id, ErrNotMember)
+	}
+	addr := n.a.memberAddr(id)
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.o.MembershipTimeout).Error(); err != nil {
+		return wrapLeaderErr("remove "+id, err)
+	}
+	n.notifyRemoved(id, addr)
+	return nil
 }
 
 func wrapLeaderErr(what string, err error) error {
@@ -409,6 +425,7 @@ func (n *Node) Close() error {
 	close(n.stopRecover)
 	<-n.recovered
 	<-n.scrubbed
+	<-n.watched
 	n.b.close()
 	n.live.close(n.raft)
 	err := n.raft.Shutdown().Error()

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,11 @@ type Options struct {
 	// fetches the segments this node lacks. FetchTimeout bounds one copy.
 	FetchSegment SegmentFetcher
 	FetchTimeout time.Duration
+	// NotifyRemoved tells the node at httpAddr that Remove removed it
+	// (Node.MarkRemoved there): raft stops replicating to a removed
+	// follower, often before it has the configuration without it, so it
+	// would not know. nil: it is not told.
+	NotifyRemoved func(ctx context.Context, httpAddr, id string) error
 
 	Log     log.Options
 	Machine StateMachine
@@ -118,6 +124,9 @@ type Options struct {
 	// (metrics); its zero value observes nothing.
 	Observe Observers
 
+	// Logger receives the node's lines (component "replication", "raft",
+	// "log"); it should name the node (a "node" field), as strata serve's
+	// root logger does.
 	Logger zerolog.Logger
 }
 

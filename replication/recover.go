@@ -154,12 +154,17 @@ func every(interval time.Duration, stop <-chan struct{}, done chan<- struct{}, f
 // Applying is nil while the node applies committed entries, else why it
 // does not: a failed log write it is retrying, a damaged segment its fold
 // waits for, or a failure that needs a restart.
-func (n *Node) Applying() error { return n.a.Health() }
+func (n *Node) Applying() error {
+	if err := n.removedErr(); err != nil {
+		return err
+	}
+	return n.a.Health()
+}
 
 // Health is nil while the node is ready, else why not: Applying's reasons,
 // or a damaged segment (its reads fail until a peer's copy replaces it).
 func (n *Node) Health() error {
-	if err := n.a.Health(); err != nil {
+	if err := n.Applying(); err != nil {
 		return err
 	}
 	return damageHealth(n.a.Log())

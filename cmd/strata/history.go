@@ -14,24 +14,26 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stratamq/strata/httpapi"
 	strlog "github.com/stratamq/strata/log"
 )
 
 // runHistory: strata history --server URL --filter F [--from X] [--to Y]
-// [--format ndjson|csv] [--out FILE] [--consumer NAME [--no-commit]]
-// [--follow] — streams a range from GET /v1/messages (a durable consumer's
-// from its position, then commits: consumer.go); with --out, a progress
-// line (records, bytes, rate) on stderr.
+// [--format ndjson|csv] [--payload base64|text|hex|auto] [--out FILE]
+// [--consumer NAME [--no-commit]] [--follow] — streams a range from GET
+// /v1/messages (a durable consumer's from its position, then commits:
+// consumer.go); with --out, a progress line (records, bytes, rate) on stderr.
 // An error status, or a stream the server ended with an error object, is an
 // error (exit 1): the records before it are still written.
 func runHistory(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("history", stderr)
 	api := addAPIFlags(fs, "a node's HTTP API (the replay right on --filter is needed)")
 	filter := fs.String("filter", "", "MQTT topic filter (required), e.g. 'sensors/+/temp'")
-	from := fs.String("from", "", "first offset or RFC 3339 time (default: the oldest retained)")
+	from := fs.String("from", "", "first offset, RFC 3339 time, or last-N for the N most recent matches (default: the oldest retained)")
 	to := fs.String("to", "", "offset or RFC 3339 time to stop before (default: the newest)")
 	limit := fs.Uint64("limit", 0, "at most this many messages (0: all)")
 	format := fs.String("format", "ndjson", "ndjson or csv")
+	payload := fs.String("payload", "base64", "how payloads are written: base64, text (lossy for binary), hex, or auto (JSON as payload_json, else text, else base64; docs/mqtt.md)")
 	out := fs.String("out", "", "write to this file instead of stdout (shows progress)")
 	cf := addConsumerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -40,10 +42,11 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if *filter == "" {
 		return fmt.Errorf("%w: --filter is required", errUsage)
 	}
-	for name, v := range map[string]string{"from": *from, "to": *to} {
-		if _, err := strlog.ParseBound(v); err != nil {
-			return fmt.Errorf("%w: --%s: %w", errUsage, name, err)
-		}
+	if _, _, err := httpapi.ParseFrom(*from); err != nil {
+		return fmt.Errorf("%w: --from: %w", errUsage, err)
+	}
+	if _, err := strlog.ParseBound(*to); err != nil {
+		return fmt.Errorf("%w: --to: %w", errUsage, err)
 	}
 	if *format != "ndjson" && *format != "csv" {
 		return fmt.Errorf("%w: --format must be ndjson or csv", errUsage)
@@ -51,7 +54,13 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if err := cf.check(*to); err != nil {
 		return err
 	}
-	q := url.Values{"filter": {*filter}}
+	if _, err := httpapi.ParsePayload(*payload); err != nil {
+		return fmt.Errorf("%w: --payload: %w", errUsage, err)
+	}
+	q := url.Values{"filter": {*filter}, "format": {*format}}
+	if *payload != "base64" {
+		q.Set("payload", *payload)
+	}
 	if *from != "" {
 		q.Set("from", *from)
 	}

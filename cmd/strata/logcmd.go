@@ -9,15 +9,19 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/httpapi"
 	strlog "github.com/stratamq/strata/log"
 )
 
 // runLog dispatches `strata log inspect|dump`: offline tools over a data
-// directory's segment log (the node must not be running).
+// directory's segment log. They open it read-only and refuse a directory a
+// running node holds, or one that is not a Strata data directory.
 func runLog(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		fmt.Fprintln(stdout, "Usage: strata log inspect --data-dir DIR\n       strata log dump --data-dir DIR [--filter F] [--from X] [--to Y]")
+		fmt.Fprintln(stdout, "Usage: strata log inspect --data-dir DIR\n       strata log dump --data-dir DIR [--filter F] [--from X] [--to Y] [--payload base64|text|hex|auto]")
 		fmt.Fprintln(stdout, "\ninspect lists segments and verifies every checksum; dump prints records as NDJSON.")
+		fmt.Fprintln(stdout, "Both read the log of a stopped node, read-only: they refuse a directory a running node holds.")
 		fmt.Fprintln(stdout, "X and Y are offsets (decimal) or RFC 3339 times; --to is exclusive.")
 		return nil
 	}
@@ -31,14 +35,30 @@ func runLog(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func openLogDir(dataDir string) (*strlog.Log, error) {
+// openLogDir opens dataDir's log read-only (see readOnlyFS) under a shared
+// lock that a running node's lock excludes. close releases both.
+func openLogDir(dataDir string) (l *strlog.Log, ro *readOnlyFS, close func(), err error) {
 	if dataDir == "" {
-		return nil, fmt.Errorf("%w: --data-dir is required", errUsage)
+		return nil, nil, nil, fmt.Errorf("%w: --data-dir is required", errUsage)
 	}
-	dir := filepath.Join(dataDir, "log")
+	if err := checkDataDir(dataDir); err != nil {
+		return nil, nil, nil, err
+	}
+	unlock, err := lockShared(dataDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	o := strlog.DefaultOptions()
-	o.Cluster = false // read-only inspection must not rewrite files
-	return strlog.Open(dir, o)
+	ro = newReadOnlyFS()
+	o.FS = ro
+	o.Cluster = false // no rewrite of sealed segments
+	o.SegmentAge = 0  // no roll
+	l, err = strlog.Open(filepath.Join(dataDir, "log"), o)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return l, ro, func() { l.Close(); unlock() }, nil
 }
 
 func runLogInspect(args []string, stdout, stderr io.Writer) error {
@@ -47,15 +67,18 @@ func runLogInspect(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	l, err := openLogDir(*dataDir)
+	l, ro, closeLog, err := openLogDir(*dataDir)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer closeLog()
 	fmt.Fprintf(stdout, "first offset %d, next offset %d, last tag %d\n", l.FirstOffset(), l.NextOffset(), l.LastTag())
 	for _, s := range l.Segments() {
 		fmt.Fprintf(stdout, "%s  base %d  next %d  %d bytes  sealed=%t clustered=%t\n",
 			s.Path, s.Base, s.NextOffset, s.Size, s.Sealed, s.Clustered)
+	}
+	for path, n := range ro.tornBytes() {
+		fmt.Fprintf(stdout, "%s: %d bytes past the last whole frame, torn by a crash: the node cuts them when it starts\n", path, n)
 	}
 	n, err := verifyAll(l)
 	if err != nil {
@@ -84,12 +107,17 @@ func parseBound(s string) (strlog.Bound, error) {
 	return b, nil
 }
 
+// dumpRecord is one line of strata log dump: the record as stored (value
+// in base64) and, for a publish, its payload as --payload says.
 type dumpRecord struct {
-	Offset uint64 `json:"offset"`
-	Time   string `json:"time"`
-	Kind   uint8  `json:"kind"`
-	Key    string `json:"key"`
-	Value  string `json:"value"` // base64
+	Offset          uint64          `json:"offset"`
+	Time            string          `json:"time"`
+	Kind            uint8           `json:"kind"`
+	Key             string          `json:"key"`
+	Value           string          `json:"value"` // base64
+	Payload         *string         `json:"payload,omitempty"`
+	PayloadJSON     json.RawMessage `json:"payload_json,omitempty"`
+	PayloadEncoding string          `json:"payload_encoding,omitempty"`
 }
 
 func runLogDump(args []string, stdout, stderr io.Writer) error {
@@ -98,8 +126,13 @@ func runLogDump(args []string, stdout, stderr io.Writer) error {
 	filter := fs.String("filter", "#", "MQTT topic filter")
 	from := fs.String("from", "", "first offset or RFC 3339 time (inclusive)")
 	to := fs.String("to", "", "last offset or RFC 3339 time (exclusive)")
+	payload := fs.String("payload", "base64", "how a publish's payload is written: base64, text (lossy for binary), hex, or auto (JSON as payload_json, else text, else base64)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	mode, err := httpapi.ParsePayload(*payload)
+	if err != nil {
+		return fmt.Errorf("%w: --payload: %w", errUsage, err)
 	}
 	fb, err := parseBound(*from)
 	if err != nil {
@@ -109,32 +142,24 @@ func runLogDump(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := openLogDir(*dataDir)
+	l, _, closeLog, err := openLogDir(*dataDir)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer closeLog()
 	it, err := l.Read(*filter, fb, tb)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	defer it.Close()
-	return writeDump(it, stdout)
+	return writeDump(it, stdout, mode)
 }
 
-func writeDump(it *strlog.Iterator, stdout io.Writer) error {
+func writeDump(it *strlog.Iterator, stdout io.Writer, mode httpapi.Payload) error {
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	for it.Next() {
-		r := it.Record()
-		err := enc.Encode(dumpRecord{
-			Offset: uint64(r.Offset),
-			Time:   time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano),
-			Kind:   r.Kind,
-			Key:    string(r.Key),
-			Value:  base64.StdEncoding.EncodeToString(r.Value),
-		})
-		if err != nil {
+		if err := enc.Encode(newDumpRecord(it.Record(), mode)); err != nil {
 			return err
 		}
 	}
@@ -142,4 +167,26 @@ func writeDump(it *strlog.Iterator, stdout io.Writer) error {
 		return err
 	}
 	return w.Flush()
+}
+
+func newDumpRecord(r strlog.Record, mode httpapi.Payload) dumpRecord {
+	d := dumpRecord{
+		Offset: uint64(r.Offset),
+		Time:   time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano),
+		Kind:   r.Kind,
+		Key:    string(r.Key),
+		Value:  base64.StdEncoding.EncodeToString(r.Value),
+	}
+	if e, err := fsm.DecodeRecord(r); err == nil && e.Kind == fsm.KindPublish {
+		p, js, enc := httpapi.EncodePayload(e.Publish.Payload, mode)
+		if js != nil {
+			d.PayloadJSON = js
+		} else {
+			d.Payload = &p
+		}
+		if mode == httpapi.PayloadAuto {
+			d.PayloadEncoding = enc
+		}
+	}
+	return d
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,11 +35,8 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(fs.Output(), "'strata serve' SIGHUP to apply the change without dropping connections.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseQuiet(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 2 {
 		return fmt.Errorf("%w: want FILE USER, got %d argument(s) (strata passwd --help)", errUsage, fs.NArg())

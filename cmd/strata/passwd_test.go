@@ -69,7 +69,7 @@ func TestPasswdErrors(t *testing.T) {
 		t.Fatalf("--help: exit %d, stderr %q", code, errb.String())
 	}
 	out.Reset()
-	if run(nil, &out, &errb); !strings.Contains(out.String(), "passwd") {
+	if run([]string{"--help"}, &out, &errb); !strings.Contains(out.String(), "passwd") {
 		t.Fatalf("usage does not list passwd:\n%s", out.String())
 	}
 }

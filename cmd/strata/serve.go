@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,9 +75,9 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 		return err
 	}
 	f.cluster = cluster
-	level, err := zerolog.ParseLevel(f.logLevel)
+	level, err := parseLogLevel(f.logLevel)
 	if err != nil {
-		return fmt.Errorf("%w: --log-level %q: %w", errUsage, f.logLevel, err)
+		return err
 	}
 	logger := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("node", f.nodeID).Logger()
 	f.trust.warnLoose(logger)
@@ -127,7 +129,8 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.BoolVar(&f.mqtt.OffsetProperty, "offset-property", false, "add the user property offset (the message's log offset) to every MQTT 5 delivery; by default only subscriptions asking for it (SUBSCRIBE user property offset=true) and replays get it, since it alters the publisher's user properties")
 	fs.DurationVar(&f.mqtt.SysInterval, "sys-interval", f.mqtt.SysInterval, "period of $SYS/ statistics (0: none)")
 	fs.Int64Var(&f.retentionBytes, "retention-bytes", 0, "delete the oldest segments while the log is larger than this (0: no size limit)")
-	fs.DurationVar(&f.retentionAge, "retention-age", 7*24*time.Hour, "delete segments whose newest message is this much older than the log's newest (0: keep forever)")
+	f.retentionAge = 7 * 24 * time.Hour
+	fs.Var(daysDuration{&f.retentionAge}, "retention-age", "delete segments whose newest message is this much older than the log's newest: 7d, 2w, 36h (0: keep forever)")
 	fs.Int64Var(&f.segmentBytes, "segment-bytes", replication.DefaultOptions().Log.SegmentBytes, "roll the active segment once it holds this many bytes (sealed segments are the unit of retention, snapshots and repair)")
 	fs.DurationVar(&f.scrubInterval, "scrub-interval", replication.DefaultOptions().ScrubInterval, "read every sealed segment whole and verify it this often; a damaged one is repaired from a peer")
 	f.trust.register(fs)
@@ -254,7 +257,7 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 		return err
 	}
 	f.mqtt.Keys = sec.keys
-	reg := metrics.New(f.nodeID, version) // one per node: GET /metrics
+	reg := metrics.New(f.nodeID, buildVersion()) // one per node: GET /metrics
 	node, err := openServeNode(ctx, f, machine, reg, logger)
 	if err != nil {
 		return err
@@ -286,7 +289,6 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	reg.AddBroker(broker, machine)
 	brokerRef.Store(broker)
 	defer closeBroker(broker)
-	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	if err := joinOrBootstrap(ctx, f, node, ao.Identity, logger); err != nil {
 		return err
 	}
@@ -298,6 +300,9 @@ func serve(ctx context.Context, f serveFlags, reload *reloaders, logger zerolog.
 	if err := listenMQTT(broker, f, sec.tls, logger); err != nil {
 		return err
 	}
+	// Only now, with every listener bound: a bind failure is never
+	// preceded by "started".
+	logger.Info().Str("http", httpAddr).Str("raft", f.raftAddr).Str("data_dir", f.dataDir).Msg("strata node started")
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
 	return nil
@@ -356,6 +361,7 @@ func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMa
 	// (trust.Split), over mutual TLS when the cluster is secure.
 	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
 	o.FetchSegment = httpapi.FetchSegment(f.cluster.HTTPClient(0)) // each copy is bounded by o.FetchTimeout
+	o.NotifyRemoved = httpapi.NotifyRemoved(f.cluster.HTTPClient(5 * time.Second))
 	o.Machine = machine
 	o.Logger, o.Log.Logger = logger, logger
 	o.Log.RetentionBytes, o.Log.RetentionAge = f.retentionBytes, f.retentionAge
@@ -417,7 +423,7 @@ func startKeeper(f serveFlags, node *replication.Node, machine *replication.FSMM
 func startBroker(f serveFlags, node *replication.Node, machine *replication.FSMMachine, logger zerolog.Logger) (*mqtt.Broker, error) {
 	mo := f.mqtt
 	mo.NodeID, mo.Cluster, mo.Log, mo.Views, mo.Logger = f.nodeID, node, node.Reader(), machine, logger
-	mo.Version = version
+	mo.Version = buildVersion()
 	broker, err := mqtt.New(mo)
 	if err != nil {
 		return nil, err
@@ -534,22 +540,14 @@ func joinCluster(ctx context.Context, f serveFlags, logger zerolog.Logger) error
 	var last error
 	client := f.cluster.HTTPClient(5 * time.Second)
 	for {
-		resp, err := postJSON(ctx, client, httpURL(target)+"/v1/internal/join", body)
+		status, leader, err := askJoin(ctx, client, target, body)
 		if err == nil {
-			var answer map[string]string
-			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, answer["error"])
-			target = f.join
-			if leader := answer["leader_http"]; resp.StatusCode == http.StatusConflict && leader != "" {
-				target = leader
-			}
+			logger.Info().Str("target", target).Msg("joined the cluster")
+			return nil
 		}
+		target = cmp.Or(leader, f.join)
 		if last == nil || err.Error() != last.Error() {
-			logger.Warn().Err(err).Str("target", target).Msg("join refused or failed; retrying")
+			logger.WithLevel(joinRefusalLevel(status, err)).Err(err).Str("target", target).Msg("join refused or failed; retrying")
 		}
 		last = err
 		select {
@@ -558,6 +556,40 @@ func joinCluster(ctx context.Context, f serveFlags, logger zerolog.Logger) error
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// askJoin posts one join request to target: the status (0 when none came
+// back), and for a follower's 409 the leader's HTTP address to try next.
+func askJoin(ctx context.Context, client *http.Client, target string, body []byte) (int, string, error) {
+	resp, err := postJSON(ctx, client, httpURL(target)+"/v1/internal/join", body)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var answer map[string]string
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, "", nil
+	}
+	err = fmt.Errorf("%s: %s", resp.Status, answer["error"])
+	if resp.StatusCode == http.StatusConflict {
+		return resp.StatusCode, answer["leader_http"], err
+	}
+	return resp.StatusCode, "", err
+}
+
+// joinRefusalLevel: what a join meets while the cluster starts is expected
+// and logged below warn (a follower's redirect at debug; no leader yet, or
+// its port not open yet, at info); anything else, a wrong cluster key for
+// one, at warn.
+func joinRefusalLevel(status int, err error) zerolog.Level {
+	switch {
+	case status == http.StatusConflict:
+		return zerolog.DebugLevel
+	case status == http.StatusServiceUnavailable, status == 0 && errors.Is(err, syscall.ECONNREFUSED):
+		return zerolog.InfoLevel
+	}
+	return zerolog.WarnLevel
 }
 
 func postJSON(ctx context.Context, c *http.Client, url string, body []byte) (*http.Response, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -92,11 +91,8 @@ func clusterKeygen(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(fs.Output(), "\nWrites a new cluster key (32 random bytes, one line of base64) to FILE, mode 0600;")
 		fmt.Fprintln(fs.Output(), "refuses to overwrite an existing file. Copy it to every node: strata serve --cluster-key FILE.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseQuiet(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: want FILE, got %d argument(s) (strata cluster keygen --help)", errUsage, fs.NArg())
