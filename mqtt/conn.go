@@ -75,7 +75,7 @@ type conn struct {
 	}
 	// Writer only.
 	w struct {
-		bw          *bufio.Writer // pooled, nil while idle (connbuf.go)
+		out         *outBuf // pooled, nil while idle (connbuf.go)
 		buf         []byte
 		sentThrough log.Offset // the highest live offset sent
 		// sentRetained holds the QoS 1/2 retained messages sent on subscribe
