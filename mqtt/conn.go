@@ -71,6 +71,7 @@ type conn struct {
 	r struct {
 		br        *bufio.Reader     // small, or a pooled big one stacked on it (connbuf.go)
 		small     *bufio.Reader     // on the socket
+		body      *[]byte           // PUBLISH bodies, reused; pooled, nil while idle (connbuf.go)
 		inAliases map[uint16]string // inbound topic aliases
 	}
 	// Writer only.
@@ -221,7 +222,7 @@ func (c *conn) run() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := packet.Read(c.r.br, c.version, c.b.o.MaxPacketSize)
+		p, err := c.readPacket()
 		if err != nil {
 			c.readFailed(err)
 			return
