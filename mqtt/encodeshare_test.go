@@ -27,16 +27,20 @@ type frameConn struct {
 	nc      net.Conn
 	r       *bufio.Reader
 	version byte
+	read    *readCount // shared by a test's connections
 }
 
-func dialFrames(t *testing.T, addr string, cp *packet.Connect) *frameConn {
+// readCount is what a test's frameConns read: bytes, and PUBLISH packets.
+type readCount struct{ bytes, publishes uint64 }
+
+func dialFrames(t *testing.T, addr string, cp *packet.Connect, read *readCount) *frameConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	fc := &frameConn{t: t, nc: nc, r: bufio.NewReader(nc), version: cp.ProtocolVersion}
+	fc := &frameConn{t: t, nc: nc, r: bufio.NewReader(nc), version: cp.ProtocolVersion, read: read}
 	fc.roundTrip(cp, packet.TypeConnack)
 	return fc
 }
@@ -92,6 +96,10 @@ func (fc *frameConn) frame() []byte {
 	if _, err := io.ReadFull(fc.r, out[len(head):]); err != nil {
 		fc.t.Fatalf("read: %v", err)
 	}
+	fc.read.bytes += uint64(len(out))
+	if packet.Type(out[0]>>4) == packet.TypePublish {
+		fc.read.publishes++
+	}
 	return out
 }
 
@@ -131,7 +139,8 @@ func (fc *frameConn) expectPublish(want packet.Publish) {
 // every kind (3.1.1 and 5.0, QoS 0/1/2, retain as published, retained on
 // subscribe, a resend with dup, and the per-subscriber ones: subscription
 // id, topic alias) are each byte for byte packet.Encode of that
-// subscriber's own PUBLISH, with sharing on and off.
+// subscriber's own PUBLISH, with sharing on and off; the broker's
+// BytesSent and PublishSent count exactly what the clients read.
 func TestSharedEncodingBytes(t *testing.T) {
 	for _, shared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
@@ -151,6 +160,7 @@ type byteSub struct {
 
 func testSharedEncodingBytes(t *testing.T) {
 	tb := startBroker(t, nil)
+	read := &readCount{}
 	subs := []byteSub{
 		{version: packet.Version311, sub: packet.Subscription{QoS: 0}, clean: true},
 		{version: packet.Version311, sub: packet.Subscription{QoS: 1}},
@@ -163,35 +173,42 @@ func testSharedEncodingBytes(t *testing.T) {
 	}
 	conns := make([]*frameConn, len(subs))
 	for i, s := range subs {
-		conns[i] = byteSubscriber(t, tb.addr, fmt.Sprintf("s%d", i), s)
+		conns[i] = byteSubscriber(t, tb.addr, fmt.Sprintf("s%d", i), s, read)
 	}
 	props := packet.Properties{PayloadFormat: 1, MessageExpirySeconds: 100, ContentType: "text/plain",
 		ResponseTopic: "re/ply", CorrelationData: []byte{7}, UserProperties: []packet.UserProperty{{Key: "k", Value: "v"}}}
 	props.Present.Add(packet.PropMessageExpiry)
 	pub := &packet.Publish{QoS: 2, Retain: true, Topic: "share/it", Payload: []byte("hello"), Properties: props}
-	publishV5(t, tb.addr, pub)
+	publishV5(t, tb.addr, pub, read)
 	for i, s := range subs {
 		conns[i].expectPublish(expectedPublish(pub, s, s.sub.RetainAsPublished))
 	}
 	// A resend after a reconnect carries dup; retained on subscribe, retain.
 	conns[1].nc.Close()
-	again := byteSubscriber(t, tb.addr, "s1", byteSub{version: packet.Version311})
+	again := byteSubscriber(t, tb.addr, "s1", byteSub{version: packet.Version311}, read)
 	resent := expectedPublish(pub, subs[1], false)
 	resent.Dup = true
 	again.expectPublish(resent)
 	for i, s := range subs[:6] {
-		late := byteSubscriber(t, tb.addr, fmt.Sprintf("late%d", i), s)
+		late := byteSubscriber(t, tb.addr, fmt.Sprintf("late%d", i), s, read)
 		late.expectPublish(expectedPublish(pub, s, true))
+	}
+	st := tb.broker.Stats()
+	if got, want := st.BytesSent.Load(), read.bytes; got != want {
+		t.Errorf("BytesSent %d, clients read %d", got, want)
+	}
+	if got, want := st.PublishSent.Load(), read.publishes; got != want {
+		t.Errorf("PublishSent %d, clients read %d", got, want)
 	}
 }
 
 // byteSubscriber connects as id and subscribes to share/# (unless s.sub
 // has no QoS and no version-5 options: a resumed session).
-func byteSubscriber(t *testing.T, addr, id string, s byteSub) *frameConn {
+func byteSubscriber(t *testing.T, addr, id string, s byteSub, read *readCount) *frameConn {
 	t.Helper()
 	cp := &packet.Connect{ProtocolVersion: s.version, CleanStart: s.clean, ClientID: id, KeepAliveSeconds: 60}
 	cp.Properties.TopicAliasMaximum = s.aliases
-	fc := dialFrames(t, addr, cp)
+	fc := dialFrames(t, addr, cp, read)
 	if s.clean || s.sub.QoS > 0 || s.subID != 0 {
 		s.sub.Filter = "share/#"
 		fc.subscribe(s.sub, s.subID)
@@ -216,9 +233,9 @@ func expectedPublish(pub *packet.Publish, s byteSub, retain bool) packet.Publish
 }
 
 // publishV5 publishes pub from a 5.0 client and completes its QoS 2 flow.
-func publishV5(t *testing.T, addr string, pub *packet.Publish) {
+func publishV5(t *testing.T, addr string, pub *packet.Publish, read *readCount) {
 	t.Helper()
-	fc := dialFrames(t, addr, &packet.Connect{ProtocolVersion: packet.Version5, CleanStart: true, ClientID: "pub", KeepAliveSeconds: 60})
+	fc := dialFrames(t, addr, &packet.Connect{ProtocolVersion: packet.Version5, CleanStart: true, ClientID: "pub", KeepAliveSeconds: 60}, read)
 	pub.PacketID = 1
 	fc.roundTrip(pub, packet.TypePubrec)
 	fc.roundTrip(&packet.Pubrel{PacketID: 1}, packet.TypePubcomp)
