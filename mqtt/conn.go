@@ -84,8 +84,12 @@ type conn struct {
 		// offsets can lie above sentThrough, and catch-up must not send them
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
-		aliases      map[string]uint16 // outbound topic aliases
-		lingerUntil  time.Time         // set by halfClose: the reader discards until then (linger.go)
+		// pruneAt is the size of sentRetained that prunes it next: twice
+		// what the last prune left, so that while acknowledgements lag
+		// behind the writer a prune is not repeated at every send.
+		pruneAt     int
+		aliases     map[string]uint16 // outbound topic aliases
+		lingerUntil time.Time         // set by halfClose: the reader discards until then (linger.go)
 	}
 }
 

@@ -518,8 +518,9 @@ func (c *conn) sent(d delivery) {
 			c.w.sentRetained = map[log.Offset]struct{}{}
 		}
 		c.w.sentRetained[d.off] = struct{}{}
-		if len(c.w.sentRetained) > 2*c.window+64 { // bounded by what is unacknowledged
+		if n := len(c.w.sentRetained); n > 2*c.window+64 && n >= c.w.pruneAt { // bounded by what is unacknowledged
 			c.pruneSentRetained(c.b.o.Views.View())
+			c.w.pruneAt = 2 * len(c.w.sentRetained)
 		}
 	}
 	if !d.replay && !d.dup && !d.onSubscribe && d.off > c.w.sentThrough {

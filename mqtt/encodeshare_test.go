@@ -28,6 +28,7 @@ type frameConn struct {
 	r       *bufio.Reader
 	version byte
 	read    *readCount // shared by a test's connections
+	held    [][]byte   // PUBLISH packets read while waiting for another packet
 }
 
 // readCount is what a test's frameConns read: bytes, and PUBLISH packets.
@@ -55,6 +56,10 @@ func (fc *frameConn) roundTrip(p packet.Packet, want packet.Type) packet.Packet 
 		fc.t.Fatal(err)
 	}
 	raw := fc.frame()
+	for packet.Type(raw[0]>>4) == packet.TypePublish && want != packet.TypePublish {
+		fc.held = append(fc.held, raw) // retained ones may come before the SUBACK
+		raw = fc.frame()
+	}
 	got, err := packet.Decode(raw[0], raw[1+varintSize(raw):], fc.version)
 	if err != nil || got.Type() != want {
 		fc.t.Fatalf("want %s, got %v, %v", want, got, err)
@@ -118,7 +123,12 @@ func (fc *frameConn) subscribe(sub packet.Subscription, id uint32) {
 // byte, packet.Encode of want with the packet identifier it carries.
 func (fc *frameConn) expectPublish(want packet.Publish) {
 	fc.t.Helper()
-	raw := fc.frame()
+	var raw []byte
+	if len(fc.held) > 0 {
+		raw, fc.held = fc.held[0], fc.held[1:]
+	} else {
+		raw = fc.frame()
+	}
 	if want.QoS > 0 {
 		at := packet.PublishIDAt(raw)
 		if at < 0 {
