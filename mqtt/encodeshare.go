@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -144,10 +145,12 @@ func (c *conn) sharedHead(d delivery, e *fsm.Entry, expiry uint32) *sharedHead {
 		if d.qos > 0 {
 			p.PacketID = 1 // a placeholder: each writer patches its own
 		}
-		head, err := packet.AppendPublishHead(nil, p, c.version)
-		if err != nil || len(head) > maxSharedHead {
+		var err error
+		c.w.buf, err = packet.AppendPublishHead(c.w.buf[:0], p, c.version)
+		if err != nil || len(c.w.buf) > maxSharedHead {
 			return nil // the writer's own encode reports the error
 		}
+		head := slices.Clone(c.w.buf) // one allocation of the exact size
 		return &sharedHead{v: v, head: head, idAt: packet.PublishIDAt(head)}
 	})
 }
