@@ -71,7 +71,7 @@ type conn struct {
 	r struct {
 		br        *bufio.Reader     // small, or a pooled big one stacked on it (connbuf.go)
 		small     *bufio.Reader     // on the socket
-		body      *[]byte           // PUBLISH bodies, reused; pooled, nil while idle (connbuf.go)
+		body      []byte            // PUBLISH bodies, reused while the client streams; nil while idle (connbuf.go)
 		inAliases map[uint16]string // inbound topic aliases
 	}
 	// Writer only.

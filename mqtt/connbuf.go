@@ -17,37 +17,21 @@ const (
 	smallReadSize = 512      // CONNECT, SUBSCRIBE, PINGREQ, small publishes
 	bigBufSize    = 16 << 10 // while streaming: one read or write syscall for many packets
 	maxKeptEncode = 64 << 10 // an encode buffer larger than this is not kept while idle
-	bodySize      = 4 << 10  // a pooled PUBLISH body buffer
 )
 
 var (
 	bigReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bigBufSize) }}
 	outBufs    = sync.Pool{New: func() any { return &outBuf{slab: make([]byte, 0, bigBufSize)} }}
-	bodies     = sync.Pool{New: func() any { b := make([]byte, 0, bodySize); return &b }}
 )
 
 // readPacket reads the reader's next packet. A PUBLISH's body is read into
 // the connection's body buffer, reused for the next one: handling a
 // publish keeps nothing of it once it returns (the proposal's record is a
 // copy, topics and properties are strings), so a streaming publisher's
-// bodies cost no allocation each (issue 14, item 2).
+// bodies cost no allocation each (issue 14, item 2). The buffer is
+// allocated when a PUBLISH arrives, never while the reader waits.
 func (c *conn) readPacket() (packet.Packet, error) {
-	if c.r.body == nil {
-		c.r.body = bodies.Get().(*[]byte)
-	}
-	return packet.ReadReusing(c.r.br, c.version, c.b.o.MaxPacketSize, c.r.body)
-}
-
-// releaseBody gives the body buffer back to the pool while the reader
-// waits for the client (one grown past maxKeptEncode is dropped).
-func (c *conn) releaseBody() {
-	if c.r.body == nil {
-		return
-	}
-	if cap(*c.r.body) <= maxKeptEncode {
-		bodies.Put(c.r.body)
-	}
-	c.r.body = nil
+	return packet.ReadReusing(c.r.br, c.version, c.b.o.MaxPacketSize, &c.r.body)
 }
 
 // readBuffers sizes the reader's buffer between two packets: a client
@@ -67,7 +51,7 @@ func (c *conn) readBuffers() {
 		c.releaseReader()
 	}
 	if c.r.br.Buffered() == 0 {
-		c.releaseBody()
+		c.r.body = nil // the client paused: an idle connection holds no body buffer
 	}
 }
 
