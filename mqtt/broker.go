@@ -59,6 +59,7 @@ type Broker struct {
 	applyConns []*conn
 
 	stats   Stats
+	shared  encodings         // PUBLISH heads shared by the writers of a fan-out (encodeshare.go)
 	sysLast map[string]string // last $SYS values published (background goroutine)
 	sysLoad sysLoad           // $SYS load averages (background goroutine)
 	started time.Time         // for $SYS uptime

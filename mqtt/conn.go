@@ -71,16 +71,16 @@ type conn struct {
 	r struct {
 		br        *bufio.Reader     // small, or a pooled big one stacked on it (connbuf.go)
 		small     *bufio.Reader     // on the socket
+		body      []byte            // PUBLISH bodies, reused while the client streams; nil while idle (connbuf.go)
 		inAliases map[uint16]string // inbound topic aliases
 	}
 	// Writer only.
 	w struct {
-		bw          *bufio.Writer // pooled, nil while idle (connbuf.go)
-		buf         []byte
-		sentThrough log.Offset // the highest live offset sent
+		out *outBuf // pooled, nil while idle (connbuf.go)
+		buf []byte
 		// sentRetained holds the QoS 1/2 retained messages sent on subscribe
 		// that the session's cursor may still list as in flight: their old
-		// offsets can lie above sentThrough, and catch-up must not send them
+		// offsets can lie in the range a catch-up reads, which must not send them
 		// twice (for QoS 2, exactly once). Pruned as acknowledgements apply.
 		sentRetained map[log.Offset]struct{}
 		pruneAt      int               // prune sentRetained past this size (twice what the last prune kept)
@@ -227,7 +227,7 @@ func (c *conn) run() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := packet.Read(c.r.br, c.version, c.b.o.MaxPacketSize)
+		p, err := c.readPacket()
 		if err != nil {
 			c.readFailed(err)
 			return

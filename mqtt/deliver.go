@@ -41,8 +41,8 @@ type delivery struct {
 	// Subscribe applied at applyOff sends, in topic order; the writer reads
 	// each from the log as it goes (sendRetained).
 	retained []fsm.Delivery
-	// onSubscribe: a retained message sent on subscribe; its offset says
-	// nothing of how far live deliveries went (sentThrough).
+	// onSubscribe: a retained message sent on subscribe: its old offset may
+	// be in flight in the session whatever the catch-up reads (sentRetained).
 	onSubscribe bool
 }
 
@@ -290,6 +290,7 @@ func (c *conn) finish(err error) {
 	c.nc.Close()
 }
 
+// write sends a control packet (any but a PUBLISH to deliver: writePublish).
 func (c *conn) write(p packet.Packet) error {
 	if c.noProblemInfo {
 		stripProblemInfo(p)
@@ -310,8 +311,24 @@ func (c *conn) write(p packet.Packet) error {
 		return nil
 	}
 	c.b.stats.BytesSent.Add(uint64(len(c.w.buf)))
-	_, err = c.writer().Write(c.w.buf)
-	return err
+	return c.out().copyIn(c.w.buf)
+}
+
+// writePublish sends a delivery's PUBLISH: its head encoded here, its
+// payload written from where it lies (the entry, immutable).
+func (c *conn) writePublish(p *packet.Publish) error {
+	var err error
+	c.w.buf, err = packet.AppendPublishHead(c.w.buf[:0], p, c.version)
+	if err != nil {
+		c.logger.Error().Err(err).Str("packet", p.Type().String()).Msg("cannot encode")
+		return nil
+	}
+	c.b.stats.BytesSent.Add(uint64(len(c.w.buf) + len(p.Payload)))
+	o := c.out()
+	if err := o.copyIn(c.w.buf); err != nil {
+		return err
+	}
+	return o.refIn(p.Payload)
 }
 
 // stripProblemInfo removes the Reason String and User Properties of p for a
@@ -412,7 +429,9 @@ func (c *conn) release(id uint16) {
 // send writes one delivery: expired messages are skipped [MQTT-3.3.2-5],
 // a message larger than the client's Maximum Packet Size is dropped
 // [MQTT-3.1.2-25], one whose topic the ACL does not let the client read is
-// never sent; each is acknowledged in the session's cursor.
+// never sent; each is acknowledged in the session's cursor. A delivery
+// with no parts of its own is sent from the message's shared encoding
+// (encodeshare.go).
 func (c *conn) send(d delivery) error {
 	e, err := c.messageOf(d)
 	if e == nil {
@@ -422,12 +441,43 @@ func (c *conn) send(d delivery) error {
 		c.skip(d)
 		return nil
 	}
-	p, ok := c.publishPacket(d, e)
+	expiry, ok := c.expiryLeft(e)
 	if !ok {
 		c.b.stats.Expired.Add(1)
 		c.skip(d)
 		return nil
 	}
+	if h := c.sharedHead(d, e, expiry); h != nil {
+		return c.sendShared(d, h, e.Publish.Message.Payload)
+	}
+	return c.sendOwn(d, e, c.publishPacket(d, e, expiry))
+}
+
+// sendShared sends d from a shared head: the size check, the packet
+// identifier and the bookkeeping are send's, without building a packet.
+func (c *conn) sendShared(d delivery, h *sharedHead, payload []byte) error {
+	if c.cliMaxPacket > 0 && uint32(len(h.head)+len(payload)) > c.cliMaxPacket {
+		c.b.stats.DroppedTooLarge.Add(1)
+		c.skip(d)
+		return nil
+	}
+	var id uint16
+	if d.qos > 0 {
+		if err := c.waitSlot(); err != nil {
+			return err
+		}
+		id = c.allocID(&outMsg{off: d.off, qos: d.qos, replay: d.replay})
+	}
+	if err := c.writeShared(h, id, payload); err != nil {
+		return err
+	}
+	c.sent(d)
+	return nil
+}
+
+// sendOwn sends d as p, a packet of this subscriber's own (subscription
+// ids, topic alias, offset property, replay extras).
+func (c *conn) sendOwn(d delivery, e *fsm.Entry, p *packet.Publish) error {
 	newAlias := c.alias(p, e.Publish.Message.Topic)
 	if d.qos > 0 {
 		if err := c.waitSlot(); err != nil {
@@ -448,11 +498,18 @@ func (c *conn) send(d delivery) error {
 	if newAlias {
 		c.w.aliases[e.Publish.Message.Topic] = p.Properties.TopicAlias
 	}
-	if err := c.write(p); err != nil {
+	if err := c.writePublish(p); err != nil {
 		return err
 	}
+	c.sent(d)
+	return nil
+}
+
+// sent records that d was written: the statistics, the retained messages
+// sent on subscribe still in flight, and how far live deliveries went.
+func (c *conn) sent(d delivery) {
 	c.b.stats.PublishSent.Add(1)
-	c.b.stats.SentByQoS[p.QoS%3].Add(1)
+	c.b.stats.SentByQoS[d.qos%3].Add(1)
 	if d.onSubscribe && d.qos > 0 {
 		if c.w.sentRetained == nil {
 			c.w.sentRetained = map[log.Offset]struct{}{}
@@ -462,10 +519,6 @@ func (c *conn) send(d delivery) error {
 			c.pruneSentRetained(c.b.o.Views.View())
 		}
 	}
-	if !d.replay && !d.dup && !d.onSubscribe && d.off > c.w.sentThrough {
-		c.w.sentThrough = d.off
-	}
-	return nil
 }
 
 // mayRead asks the ACL whether the client may receive a message on the
@@ -510,33 +563,39 @@ func (c *conn) messageOf(d delivery) (*fsm.Entry, error) {
 	return e, nil
 }
 
-// publishPacket builds the PUBLISH for d: the expiry sent is what remains
-// (false: expired); MQTT 5 clients get the message's properties and the
-// subscription ids.
-func (c *conn) publishPacket(d delivery, e *fsm.Entry) (*packet.Publish, bool) {
+// expiryLeft returns the seconds of e's message expiry that remain, the
+// Message Expiry Interval to send; false when it has expired.
+func (c *conn) expiryLeft(e *fsm.Entry) (uint32, bool) {
 	m := &e.Publish.Message
-	var remaining uint32
-	if m.Props.HasExpiry {
-		age := c.b.clock.Now().UnixNano() - e.Time
-		if age >= int64(m.Props.MessageExpirySeconds)*int64(time.Second) {
-			return nil, false
-		}
-		remaining = m.Props.MessageExpirySeconds - uint32(age/int64(time.Second))
+	if !m.Props.HasExpiry {
+		return 0, true
 	}
+	age := c.b.clock.Now().UnixNano() - e.Time
+	if age >= int64(m.Props.MessageExpirySeconds)*int64(time.Second) {
+		return 0, false
+	}
+	return m.Props.MessageExpirySeconds - uint32(age/int64(time.Second)), true
+}
+
+// publishPacket builds the PUBLISH for d, with expiry the Message Expiry
+// Interval left (expiryLeft); MQTT 5 clients get the message's properties
+// and the subscription ids.
+func (c *conn) publishPacket(d delivery, e *fsm.Entry, expiry uint32) *packet.Publish {
+	m := &e.Publish.Message
 	p := &packet.Publish{Dup: d.dup, QoS: d.qos, Retain: d.retain, Topic: m.Topic, Payload: m.Payload}
 	if c.version != packet.Version5 {
-		return p, true
+		return p
 	}
 	pp := &p.Properties
 	pp.PayloadFormat = m.Props.PayloadFormat
 	if m.Props.HasExpiry {
-		pp.MessageExpirySeconds = remaining
+		pp.MessageExpirySeconds = expiry
 		pp.Present.Add(packet.PropMessageExpiry)
 	}
 	pp.ContentType, pp.ResponseTopic, pp.CorrelationData = m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData
 	pp.SubscriptionIDs = d.subIDs
 	pp.UserProperties = c.userProperties(d, m.Props.User)
-	return p, true
+	return p
 }
 
 // userProperties are the message's user properties, unaltered and in order

@@ -16,7 +16,12 @@
 // auth.go, sys.go, sweep.go. Offline messages,
 // catch-up after a queue overflow and replays are read back from the log; a
 // read that fails closes the connection (0x80 in 5.0) and acknowledges
-// nothing (readfail.go).
+// nothing (readfail.go). A message fanned out to many subscribers is
+// encoded once per variant (version, QoS, retain, dup, expiry left) and
+// the writers share the bytes, each patching in its packet identifier
+// (encodeshare.go); a writer gathers its packets into one vectored write,
+// copying small parts and referencing large payloads where they lie
+// (connbuf.go).
 // docs/mqtt.md maps every MQTT feature onto entries and views; docs/threads.md
 // lists the goroutines and the lock order.
 package mqtt

@@ -38,7 +38,6 @@ func (c *conn) sendResume(r *fsm.Resume) error {
 	if through {
 		c.ackThrough()
 	}
-	c.w.sentThrough = max(c.w.sentThrough, c.connectOffset())
 	return nil
 }
 

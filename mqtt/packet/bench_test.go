@@ -40,6 +40,31 @@ func BenchmarkDecodePublish(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodePublishReusing is BenchmarkDecodePublish with the body
+// read into a reused buffer (ReadReusing), as a connection's reader does.
+func BenchmarkDecodePublishReusing(b *testing.B) {
+	for _, bv := range benchVersions {
+		b.Run(bv.name, func(b *testing.B) {
+			raw, err := Encode(nil, benchPublish(), bv.version)
+			if err != nil {
+				b.Fatal(err)
+			}
+			src := bytes.NewReader(raw)
+			r := bufio.NewReaderSize(src, 4096)
+			var scratch []byte
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				src.Reset(raw)
+				r.Reset(src)
+				if _, err := ReadReusing(r, bv.version, 0, &scratch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkEncodePublish measures Encode of the same PUBLISH into a reused buffer.
 func BenchmarkEncodePublish(b *testing.B) {
 	for _, bv := range benchVersions {

@@ -20,6 +20,20 @@ import (
 // ErrPacketTooLarge, ...). The returned packet aliases one freshly allocated
 // body buffer (Publish.Payload is not copied again) and owns it.
 func Read(r *bufio.Reader, version byte, maxSize uint32) (Packet, error) {
+	return read(r, version, maxSize, nil)
+}
+
+// ReadReusing is Read, except that a PUBLISH's body is read into *scratch
+// (grown when it is too small) rather than a fresh buffer: the Publish's
+// Payload and binary properties alias *scratch until the next call with the
+// same scratch. A caller that copies what it keeps of a publish (as the
+// encoding of a proposal's record does) reads a stream of them without an
+// allocation per body. Other packets own their body, as with Read.
+func ReadReusing(r *bufio.Reader, version byte, maxSize uint32, scratch *[]byte) (Packet, error) {
+	return read(r, version, maxSize, scratch)
+}
+
+func read(r *bufio.Reader, version byte, maxSize uint32, scratch *[]byte) (Packet, error) {
 	header, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -35,7 +49,7 @@ func Read(r *bufio.Reader, version byte, maxSize uint32) (Packet, error) {
 		return nil, fmt.Errorf("packet: %w: %s of %d bytes exceeds maximum %d", ErrPacketTooLarge,
 			Type(header>>4), total, maxSize)
 	}
-	body := make([]byte, size)
+	body := bodyBuffer(Type(header>>4), int(size), scratch)
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -43,6 +57,18 @@ func Read(r *bufio.Reader, version byte, maxSize uint32) (Packet, error) {
 		return nil, fmt.Errorf("packet: read %s body: %w", Type(header>>4), err)
 	}
 	return Decode(header, body, version)
+}
+
+// bodyBuffer returns a buffer of size bytes for a packet body: *scratch's
+// for a PUBLISH when scratch is set, a fresh one otherwise.
+func bodyBuffer(t Type, size int, scratch *[]byte) []byte {
+	if scratch == nil || t != TypePublish {
+		return make([]byte, size)
+	}
+	if cap(*scratch) < size {
+		*scratch = make([]byte, size)
+	}
+	return (*scratch)[:size]
 }
 
 // readRemainingLength reads the Remaining Length of the fixed header and

@@ -1,5 +1,7 @@
 package packet
 
+import "fmt"
+
 // PUBLISH fixed header flag bits (section 3.3.1).
 const (
 	publishRetain   = 0x01
@@ -73,6 +75,10 @@ func checkTopicName(topic string, version byte, props *Properties) string {
 }
 
 func (p *Publish) appendBody(buf []byte, version byte) []byte {
+	return append(p.appendVariableHeader(buf, version), p.Payload...)
+}
+
+func (p *Publish) appendVariableHeader(buf []byte, version byte) []byte {
 	buf = appendString(buf, p.Topic)
 	if p.QoS > 0 {
 		buf = appendUint16(buf, p.PacketID)
@@ -80,7 +86,45 @@ func (p *Publish) appendBody(buf []byte, version byte) []byte {
 	if version == Version5 {
 		buf = p.Properties.appendTo(buf)
 	}
-	return append(buf, p.Payload...)
+	return buf
+}
+
+// AppendPublishHead appends the encoding of p for version without its
+// payload: what Encode appends up to the payload, which follows it on the
+// wire (so a sender can share one head among receivers, or write a large
+// payload from where it lies, vectored). Errors are those of Encode.
+func AppendPublishHead(buf []byte, p *Publish, version byte) ([]byte, error) {
+	size, err := remainingLength(p, version)
+	if err != nil {
+		return buf, err
+	}
+	buf = append(buf, byte(TypePublish)<<4|p.flags())
+	buf = appendVarint(buf, uint32(size))
+	start := len(buf)
+	buf = p.appendVariableHeader(buf, version)
+	if n := len(buf) - start + len(p.Payload); n != size {
+		return buf[:start], fmt.Errorf("%w: PUBLISH body is %d bytes, measured %d", ErrEncode, n, size)
+	}
+	return buf, nil
+}
+
+// PublishIDAt returns where the Packet Identifier lies in head, the
+// encoding of a PUBLISH (or its head, AppendPublishHead), so that one
+// encoding can be sent under many identifiers by patching those two bytes;
+// -1 for QoS 0, which has none, or when head is too short to hold it.
+func PublishIDAt(head []byte) int {
+	if len(head) == 0 || head[0]>>publishQoSShift&3 == 0 {
+		return -1
+	}
+	_, n, err := parseVarint(head[1:], true)
+	if err != nil || len(head) < 1+n+2 {
+		return -1
+	}
+	at := 1 + n + 2 + (int(head[1+n])<<8 | int(head[2+n]))
+	if len(head) < at+2 {
+		return -1
+	}
+	return at
 }
 
 func (p *Publish) decode(d *decoder, flags byte) {
