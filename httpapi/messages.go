@@ -23,7 +23,8 @@ import (
 )
 
 // messages streams GET /v1/messages?filter=F&from=X&to=Y&limit=N as NDJSON
-// (or CSV with format=csv or Accept: text/csv; the query wins), one record
+// (or CSV with format=csv or Accept: text/csv; the query wins; or Parquet
+// with format=parquet or Accept: application/vnd.apache.parquet), one record
 // at a time: memory stays constant whatever the range, and a client that
 // goes away ends the read. from=last-N (or last:N) starts at the N most
 // recent matches before to. payload= chooses the payload's form (Payload).
@@ -45,7 +46,15 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if follow, err := parseFollow(r.URL.Query()); err != nil || follow {
+	follow, err := parseFollow(r.URL.Query())
+	if parquet := wantsParquet(q, r); parquet && follow {
+		writeError(w, http.StatusBadRequest, errors.New("follow=true cannot be combined with Parquet: a Parquet file needs an end (its footer)"))
+		return
+	} else if parquet && err == nil {
+		s.parquetMessages(w, r, q) // parquet.go
+		return
+	}
+	if err != nil || follow {
 		s.followMessages(w, r, q, err) // follow.go
 		return
 	}
@@ -108,7 +117,7 @@ type historyQuery struct {
 	from, to log.Bound
 	last     int    // from=last-N: N (from is then resolved by lastN)
 	limit    uint64 // 0: no limit
-	format   string // "ndjson", "csv", or "" (the Accept header decides)
+	format   string // "ndjson", "csv", "parquet", or "" (the Accept header decides)
 	payload  Payload
 }
 
@@ -140,9 +149,9 @@ func parseHistoryQuery(q url.Values) (historyQuery, error) {
 		}
 	}
 	switch h.format = q.Get("format"); h.format {
-	case "", "ndjson", "csv":
+	case "", "ndjson", "csv", "parquet":
 	default:
-		return h, fmt.Errorf("format %q: want ndjson or csv", h.format)
+		return h, fmt.Errorf("format %q: want ndjson, csv or parquet", h.format)
 	}
 	h.payload, err = ParsePayload(q.Get("payload"))
 	return h, err

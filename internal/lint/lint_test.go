@@ -34,7 +34,7 @@ var allowed = map[string]struct {
 	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 	"mqtt/packet":  {}, // the codec imports nothing but the standard library
 	"trust":        {}, // cluster keys and node TLS: the standard library only
-	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/parquet-go/parquet-go"}},
 	// metrics reads every part's counters at scrape time; nothing imports it but cmd/strata.
 	"metrics": {ours: []string{"log", "segment", "topic", "fsm", "replication", "mqtt", "mqtt/packet", "auth", "httpapi", "internal/varint"}, thirdParty: []string{"github.com/prometheus/client_golang", "github.com/rs/zerolog"}},
 }
