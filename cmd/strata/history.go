@@ -19,10 +19,11 @@ import (
 )
 
 // runHistory: strata history --server URL --filter F [--from X] [--to Y]
-// [--format ndjson|csv] [--payload base64|text|hex|auto] [--out FILE]
+// [--format ndjson|csv|parquet] [--payload base64|text|hex|auto] [--out FILE]
 // [--consumer NAME [--no-commit]] [--follow] — streams a range from GET
 // /v1/messages (a durable consumer's from its position, then commits:
 // consumer.go); with --out, a progress line (records, bytes, rate) on stderr.
+// Parquet is a binary file: it needs --out (parquet.go).
 // An error status, or a stream the server ended with an error object, is an
 // error (exit 1): the records before it are still written.
 func runHistory(args []string, stdout, stderr io.Writer) error {
@@ -32,7 +33,7 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "first offset, RFC 3339 time, or last-N for the N most recent matches (default: the oldest retained)")
 	to := fs.String("to", "", "offset or RFC 3339 time to stop before (default: the newest)")
 	limit := fs.Uint64("limit", 0, "at most this many messages (0: all)")
-	format := fs.String("format", "ndjson", "ndjson or csv")
+	format := fs.String("format", "ndjson", "ndjson, csv, or parquet (a binary file: needs --out)")
 	payload := fs.String("payload", "base64", "how payloads are written: base64, text (lossy for binary), hex, or auto (JSON as payload_json, else text, else base64; docs/mqtt.md)")
 	out := fs.String("out", "", "write to this file instead of stdout (shows progress)")
 	cf := addConsumerFlags(fs)
@@ -48,8 +49,11 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if _, err := strlog.ParseBound(*to); err != nil {
 		return fmt.Errorf("%w: --to: %w", errUsage, err)
 	}
-	if *format != "ndjson" && *format != "csv" {
-		return fmt.Errorf("%w: --format must be ndjson or csv", errUsage)
+	if *format != "ndjson" && *format != "csv" && *format != "parquet" {
+		return fmt.Errorf("%w: --format must be ndjson, csv or parquet", errUsage)
+	}
+	if err := checkParquetFlags(*format, *out, cf); err != nil {
+		return err
 	}
 	if err := cf.check(*to); err != nil {
 		return err
@@ -83,6 +87,9 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if *format == "csv" {
 		req.Header.Set("Accept", "text/csv")
 	}
+	if *format == "parquet" {
+		req.Header.Set("Accept", httpapi.ParquetContentType)
+	}
 	resp, err := client.do(req)
 	if err != nil {
 		return err
@@ -90,6 +97,9 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return apiError(resp)
+	}
+	if *format == "parquet" {
+		return saveParquet(resp.Body, *out, stderr)
 	}
 	w := stdout
 	var f *os.File

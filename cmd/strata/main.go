@@ -32,7 +32,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run a broker node (one node by default; --join to join a cluster)", runServe},
 		"cluster": {"cluster status|join|remove|snapshot through a node's HTTP API; cluster keygen FILE", runCluster},
-		"history": {"stream a topic filter's messages over an offset or time range (NDJSON or CSV), live with --follow, from a durable consumer's position with --consumer", runHistory},
+		"history": {"stream a topic filter's messages over an offset or time range (NDJSON, CSV, or a Parquet file), live with --follow, from a durable consumer's position with --consumer", runHistory},
 		"bench":   {"measure a broker with verified deliveries; bench compare: Strata and its peers side by side", runBench},
 		"log":     {"inspect and dump a node's segment log offline (log inspect|dump)", runLog},
 		"passwd":  {"set (or with -D delete) a user in a password file (for serve --password-file)", runPasswd},
