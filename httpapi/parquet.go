@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -48,12 +49,13 @@ type ParquetRow struct {
 	Properties string `parquet:"properties"`
 }
 
-// parquetRowOf is the export row of a decoded publish.
-func parquetRowOf(off log.Offset, e *fsm.Entry) ParquetRow {
+// parquetRowOf is the export row of a decoded publish; scratch is reused
+// for the properties' JSON (most messages have none: no allocation).
+func parquetRowOf(off log.Offset, e *fsm.Entry, scratch *[]byte) ParquetRow {
 	m := &e.Publish.Message
 	props := ""
-	if p := appendProps(nil, &m.Props); len(p) > 2 { // "{}": none
-		props = string(p)
+	if *scratch = appendProps((*scratch)[:0], &m.Props); len(*scratch) > 2 { // "{}": none
+		props = string(*scratch)
 	}
 	return ParquetRow{Offset: int64(off), Time: e.Time, Topic: m.Topic, QoS: int32(m.QoS),
 		Retain: m.Retain, Payload: m.Payload, Properties: props}
@@ -118,6 +120,7 @@ type parquetStream struct {
 	out   *lazyResponse
 	pw    *parquet.GenericWriter[ParquetRow]
 	batch []ParquetRow
+	props []byte // parquetRowOf's scratch
 	group int    // rows in the current row group, written or batched
 	sent  uint64 // rows written, for metrics
 }
@@ -129,7 +132,7 @@ func newParquetStream(w http.ResponseWriter, r *http.Request) *parquetStream {
 		parquet.Compression(&parquet.Zstd),
 		parquet.MaxRowsPerRowGroup(int64(parquetGroupRows)),
 		parquet.WriteBufferSize(0), // out.bw buffers
-		parquet.CreatedBy("strata", "", ""))
+		parquet.CreatedBy("strata", moduleVersion()+" ", ""))
 	return &parquetStream{r: r, out: out, pw: pw, batch: make([]ParquetRow, 0, parquetBatch)}
 }
 
@@ -146,7 +149,7 @@ func (ps *parquetStream) copy(it log.Cursor, limit uint64, next log.Offset) (log
 		if err != nil || e.Kind != fsm.KindPublish {
 			continue
 		}
-		if err := ps.add(parquetRowOf(rec.Offset, &e)); err != nil {
+		if err := ps.add(parquetRowOf(rec.Offset, &e, &ps.props)); err != nil {
 			return next, err
 		}
 		if n++; limit > 0 && n >= limit {
@@ -230,6 +233,15 @@ func (l *lazyResponse) flush() error {
 		f.Flush()
 	}
 	return nil
+}
+
+// moduleVersion is the binary's main module version ("(devel)" for a build
+// from a work tree), for a Parquet file's created_by.
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
 }
 
 // writerFunc adapts a function to io.Writer.
