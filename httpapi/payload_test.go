@@ -191,7 +191,7 @@ func TestMessagesBadRange(t *testing.T) {
 		"/v1/messages?filter=a&from=10&to=5":                                      "inverted",
 		"/v1/messages?filter=a&from=5&to=5":                                       "empty",
 		"/v1/messages?filter=a&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z": "inverted",
-		"/v1/messages?filter=a&format=xml":                                        "want ndjson or csv",
+		"/v1/messages?filter=a&format=xml":                                        "want ndjson, csv or parquet",
 		"/v1/messages?filter=a&payload=utf8":                                      "want base64, text, hex, auto",
 		"/v1/messages?filter=a&from=last-0":                                       "positive count",
 		"/v1/messages?filter=a&from=last-x":                                       "positive count",
