@@ -47,11 +47,8 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	follow, err := parseFollow(r.URL.Query())
-	if parquet := wantsParquet(q, r); parquet && follow {
-		writeError(w, http.StatusBadRequest, errors.New("follow=true cannot be combined with Parquet: a Parquet file needs an end (its footer)"))
-		return
-	} else if parquet && err == nil {
-		s.parquetMessages(w, r, q) // parquet.go
+	if wantsParquet(q, r) {
+		s.parquetMessages(w, r, q, follow, err) // parquet.go
 		return
 	}
 	if err != nil || follow {

@@ -75,9 +75,17 @@ func wantsParquet(q historyQuery, r *http.Request) bool {
 // (flushed) at once, and the footer that makes the file readable goes out
 // at the end. A read that fails before the first group was sent is 500;
 // after that the response just ends without a footer (an unreadable file:
-// Parquet has no in-band error) and the node logs the error. The caller
-// has checked q and the caller's rights; follow was refused.
-func (s *server) parquetMessages(w http.ResponseWriter, r *http.Request, q historyQuery) {
+// Parquet has no in-band error) and the node logs the error. follow=true
+// (or a bad follow parameter, followErr) is 400: a Parquet file needs an
+// end. The caller has checked q and the caller's rights.
+func (s *server) parquetMessages(w http.ResponseWriter, r *http.Request, q historyQuery, follow bool, followErr error) {
+	if follow {
+		followErr = errors.New("follow=true cannot be combined with Parquet: a Parquet file needs an end (its footer)")
+	}
+	if followErr != nil {
+		writeError(w, http.StatusBadRequest, followErr)
+		return
+	}
 	ps := newParquetStream(w, r)
 	st := &historyStream{w: w} // for historyFailed's 500 before any byte
 	done := s.o.Counters.reading()
