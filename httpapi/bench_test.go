@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/replication"
 )
 
 // logOnly serves GET /v1/messages from a log built directly (no Raft): the
@@ -22,6 +23,8 @@ type logOnly struct {
 }
 
 func (n logOnly) Log() *log.Log { return n.l }
+
+func (n logOnly) Reader() *replication.Reader { return replication.LogReader(n.l) }
 
 // historyLog writes n publishes of 64-byte payloads over 4000 topics
 // site/S/dev/D/metric (one site is 1% of them), clustered like a node's

@@ -13,6 +13,10 @@ type Reader struct{ a *applier }
 // Reader returns a read-only view of the node's log.
 func (n *Node) Reader() *Reader { return &Reader{a: n.a} }
 
+// LogReader is a Reader over l alone, with no node: for tools and
+// benchmarks that read a log built directly.
+func LogReader(l *log.Log) *Reader { return &Reader{a: &applier{log: l}} }
+
 // FirstOffset is the oldest offset retained.
 func (r *Reader) FirstOffset() log.Offset { return r.a.Log().FirstOffset() }
 
