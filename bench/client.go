@@ -110,14 +110,7 @@ func dialLean(ctx context.Context, cfg *Config, id string, handler func([]byte))
 	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") {
 		return nil, fmt.Errorf("bench: the lean client speaks tcp://host:port or ssl://host:port, not %q", broker)
 	}
-	var nc net.Conn
-	if u.Scheme == "ssl" {
-		d := tls.Dialer{Config: cfg.TLS}
-		nc, err = d.DialContext(ctx, "tcp", u.Host)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(ctx, "tcp", u.Host)
-	}
+	nc, err := dialURL(ctx, u, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +143,16 @@ func dialLean(ctx context.Context, cfg *Config, id string, handler func([]byte))
 	go c.readLoop(br)
 	go c.flushLoop()
 	return c, nil
+}
+
+// dialURL opens a TCP connection to u's host, with TLS for ssl://.
+func dialURL(ctx context.Context, u *url.URL, conf *tls.Config) (net.Conn, error) {
+	if u.Scheme == "ssl" {
+		d := tls.Dialer{Config: conf}
+		return d.DialContext(ctx, "tcp", u.Host)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", u.Host)
 }
 
 func (c *leanClient) write(p packet.Packet) error {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -78,14 +77,7 @@ func dialIdle(ctx context.Context, cfg *Config, id string) (*idleConn, error) {
 	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") {
 		return nil, fmt.Errorf("bench: the idle scenario speaks tcp:// or ssl://, not %q", cfg.Broker)
 	}
-	var nc net.Conn
-	if u.Scheme == "ssl" {
-		d := tls.Dialer{Config: cfg.TLS}
-		nc, err = d.DialContext(ctx, "tcp", u.Host)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(ctx, "tcp", u.Host)
-	}
+	nc, err := dialURL(ctx, u, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

@@ -167,6 +167,20 @@ func getPages(c *apiClient, path string, add func(body []byte) (next string, err
 	}
 }
 
+// allPages walks every page of a list route, each decoded as a P whose
+// items and next token items returns.
+func allPages[P, T any](c *apiClient, path string, items func(*P) ([]T, string)) ([]T, error) {
+	all := []T{}
+	err := getPages(c, path, func(body []byte) (string, error) {
+		var p P
+		err := json.Unmarshal(body, &p)
+		its, next := items(&p)
+		all = append(all, its...)
+		return next, err
+	})
+	return all, err
+}
+
 // getBody GETs u and returns its body, or the API's error.
 func (c *apiClient) getBody(u string) ([]byte, error) {
 	req, err := http.NewRequest("GET", u, nil)
@@ -185,13 +199,7 @@ func (c *apiClient) getBody(u string) ([]byte, error) {
 }
 
 func listClients(c *apiClient, asJSON bool, stdout io.Writer) error {
-	all := []httpapi.ClientInfo{}
-	err := getPages(c, "/v1/clients", func(body []byte) (string, error) {
-		var p httpapi.ClientList
-		err := json.Unmarshal(body, &p)
-		all = append(all, p.Clients...)
-		return p.Next, err
-	})
+	all, err := allPages(c, "/v1/clients", func(p *httpapi.ClientList) ([]httpapi.ClientInfo, string) { return p.Clients, p.Next })
 	if err != nil {
 		return err
 	}
@@ -209,13 +217,7 @@ func listClients(c *apiClient, asJSON bool, stdout io.Writer) error {
 }
 
 func listSessions(c *apiClient, asJSON bool, stdout io.Writer) error {
-	all := []httpapi.SessionInfo{}
-	err := getPages(c, "/v1/sessions", func(body []byte) (string, error) {
-		var p httpapi.SessionList
-		err := json.Unmarshal(body, &p)
-		all = append(all, p.Sessions...)
-		return p.Next, err
-	})
+	all, err := allPages(c, "/v1/sessions", func(p *httpapi.SessionList) ([]httpapi.SessionInfo, string) { return p.Sessions, p.Next })
 	if err != nil {
 		return err
 	}
