@@ -10,8 +10,9 @@ BENCHTIME ?= 1s
 
 all: build
 
+# `strata version` names the nearest tag and the commit (VERSION and COMMIT below).
 build:
-	$(GO) build -o $(BIN) ./cmd/strata
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/strata
 
 run: build
 	$(BIN) serve --data-dir $(DATA_DIR)
