@@ -213,7 +213,7 @@ func receiveUntil(t *testing.T, rc *rawClient, end int, errs chan error, deliver
 // 3.1.1 deliveries carry no offsets, so the client replays only the group
 // its session does not hold ($replay/last-N/...): the inbox and g1 come
 // from the session exactly once, g2 from the replay then live, with no gap
-// and no duplicate on the wire.
+// and no duplicate on the wire; at the next login g2 is in the session.
 func TestOfflineSync311(t *testing.T) {
 	tb := startRealBroker(t, nil)
 	pub := pahoClient(t, tb.url(), "pub", true, nil)
@@ -254,4 +254,17 @@ func TestOfflineSync311(t *testing.T) {
 	if k := numbersFrom(t, "g2 (replay, then live)", got[syncGroup2], "b", end); k < offline-syncLastN {
 		t.Fatalf("g2 starts at b%d, want the last %d before the SUBSCRIBE (b%d or later)", k, syncLastN, offline-syncLastN)
 	}
+	// The replay's subscription stays in the session, as its inner filter:
+	// at the next login g2 comes from the session, only what was missed.
+	bob.disconnect(nil)
+	tb.waitOffline(t, "bob")
+	wait(t, pub.Publish(syncGroup2, 1, false, "b"+strconv.Itoa(end)))
+	bob, present = login()
+	if !present {
+		t.Fatal("session not present at the second login")
+	}
+	if p, topic := bob.recvPublish(10 * time.Second); topic != syncGroup2 || string(p.Payload) != "b"+strconv.Itoa(end) {
+		t.Fatalf("second login: %s %q, want only what g2 got meanwhile", topic, p.Payload)
+	}
+	bob.noPublish(200 * time.Millisecond)
 }
