@@ -115,7 +115,8 @@ func numbersFrom(t *testing.T, what string, got []string, prefix string, end int
 // its session resumes with the offline inbox and g1 messages exactly once,
 // in order; a replay-from last-N on both groups, with publishers busy,
 // continues live with no gap; the replayed g1 past it already had is
-// dropped by the offset rule, so the application sees every message once.
+// dropped by the offset rule, so the application sees every message once;
+// the next login gets both groups from the session.
 func TestOfflineSyncV5(t *testing.T) {
 	t.Run("fake", func(t *testing.T) { offlineSyncV5(t, startBroker(t, nil)) })
 	t.Run("raft", func(t *testing.T) { offlineSyncV5(t, startRealBroker(t, nil)) })
@@ -157,6 +158,28 @@ func offlineSyncV5(t *testing.T, tb *testBroker) {
 	<-done
 	alice.noPublish(200 * time.Millisecond)
 	checkV5App(t, app, offline, end)
+	secondLoginV5(t, tb, pub, alice, app, end)
+}
+
+// secondLoginV5: both groups are in the session now, still with offsets
+// (the replay's default is stored with the subscription), so the next login
+// gets what they got meanwhile from the session and the rule skips nothing.
+func secondLoginV5(t *testing.T, tb *testBroker, pub paho.Client, alice *rawClient, app *syncApp, end int) {
+	t.Helper()
+	alice.disconnect(nil)
+	tb.waitOffline(t, "alice")
+	owed := []string{"a" + strconv.Itoa(end), "b" + strconv.Itoa(end)}
+	wait(t, pub.Publish(syncGroup1, 1, false, owed[0]))
+	wait(t, pub.Publish(syncGroup2, 1, false, owed[1]))
+	alice, ack := rawConnect(t, tb.addr, connectV5("alice", false, 3600))
+	if !ack.SessionPresent {
+		t.Fatal("session not present at the second login")
+	}
+	expectOwed(t, alice, owed, func(topic string, p *packet.Publish) { app.deliver(t, topic, p) })
+	alice.noPublish(200 * time.Millisecond)
+	if !lastIs(app.got[syncGroup1], owed[0]) || !lastIs(app.got[syncGroup2], owed[1]) || app.skipped[syncGroup2] != 0 {
+		t.Fatalf("second login: g1 ends %v, g2 ends %v, %v skipped", app.got[syncGroup1][end-1:], app.got[syncGroup2][len(app.got[syncGroup2])-1:], app.skipped)
+	}
 }
 
 // expectOwed checks that the first messages after the login are the
