@@ -84,3 +84,27 @@ func BenchmarkRecordPublish64(b *testing.B) {
 	b.ReportMetric(float64(len(rec.Value)), "value_B")
 	b.ReportMetric(float64(len(rec.Key)+len(rec.Value)), "record_B")
 }
+
+// BenchmarkPresence100k: a presence query over 100,000 subscriptions (one
+// per connected session, on 1,000 rooms "room/<r>/+"), 100 of which
+// overlap the filter asked: the walk's cost per query.
+func BenchmarkPresence100k(b *testing.B) {
+	s := New()
+	for i := range 100_000 {
+		c := fmt.Sprintf("c%d", i)
+		e := connectEntry(c, 0, Connect{ProtocolVersion: 5, Node: "n1"})
+		s.Apply(s.NextOffset(), &e)
+		e = Entry{Kind: KindSubscribe, ClientID: c, Subscriptions: []Subscription{
+			{Filter: fmt.Sprintf("room/%d/+", i%1000), Options: SubOptions{QoS: 1}}}}
+		s.Apply(s.NextOffset(), &e)
+	}
+	v := s.View()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		v.Presence("room/7/alice", func(Session, Subscription) bool { n++; return true })
+		if n != 100 {
+			b.Fatalf("%d subscriptions, want 100", n)
+		}
+	}
+}

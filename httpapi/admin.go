@@ -99,6 +99,13 @@ type SubscriptionInfo struct {
 	OffsetProperty    bool   `json:"offset_property,omitempty"`
 }
 
+func subscriptionInfo(sub fsm.Subscription) SubscriptionInfo {
+	o := sub.Options
+	return SubscriptionInfo{Filter: sub.Filter, QoS: o.QoS, NoLocal: o.NoLocal,
+		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling,
+		ID: o.ID, OffsetProperty: o.OffsetProperty}
+}
+
 // GapInfo is a replay gap [from, to); to is null while the session is
 // offline (the gap still grows).
 type GapInfo struct {
@@ -302,10 +309,7 @@ func sessionInfo(v *fsm.View, se fsm.Session) SessionInfo {
 		si.ExpiresAt = timeString(se.DisconnectTime + int64(se.ExpirySeconds)*int64(time.Second))
 	}
 	for _, sub := range v.Subscriptions(se.ClientID) {
-		o := sub.Options
-		si.Subscriptions = append(si.Subscriptions, SubscriptionInfo{Filter: sub.Filter, QoS: o.QoS,
-			NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling,
-			ID: o.ID, OffsetProperty: o.OffsetProperty})
+		si.Subscriptions = append(si.Subscriptions, subscriptionInfo(sub))
 	}
 	for _, g := range se.Gaps {
 		gi := GapInfo{From: uint64(g.From)}

@@ -147,6 +147,7 @@ func endpoints(t *testing.T) []endpoint {
 		{"GET", "/v1/clients", "", 200, false}, // bob may read no topic
 		{"GET", "/v1/sessions", "", 200, false},
 		{"GET", "/v1/retained?filter=a/%23", "", 200, false},
+		{"GET", "/v1/presence?filter=a/%23", "", 200, false},
 		{"DELETE", "/v1/clients/nobody", "", 404, false}, // reached the handler: no such client
 		{"DELETE", "/v1/sessions/nobody", "", 404, false},
 		{"GET", "/v1/stats", "", 200, true},

@@ -135,6 +135,7 @@ func Handler(n Node, o Options) http.Handler {
 		{"GET /v1/sessions", caller, s.sessions},
 		{"DELETE /v1/sessions/{id}", adminOp, s.deleteSession},
 		{"GET /v1/retained", caller, s.retained},
+		{"GET /v1/presence", caller, s.presence}, // presence.go
 		{"GET /v1/stats", caller, s.stats},
 		{"GET /v1/cluster/nodes", caller, s.nodes},
 		{"GET /ui", caller, s.uiRedirect},
