@@ -279,10 +279,23 @@ func (st *historyStream) begin() {
 	}
 }
 
-// copy writes the iterator's publishes (records the fold cannot decode are
-// skipped, as Apply skips them) until the end, limit, or the client going
-// away. On a read error it returns the first offset not yet read.
+// copy writes the iterator's publishes until the end, limit, or the client
+// going away. On a read error it returns the first offset not yet read.
 func (st *historyStream) copy(it log.Cursor, limit uint64, next log.Offset) (log.Offset, error) {
+	return eachPublish(it, limit, next, func(off log.Offset, e *fsm.Entry, n uint64) (bool, error) {
+		if !st.write(off, e) {
+			return false, nil // the client went away
+		}
+		st.sent++
+		return n%1024 != 0 || st.tick(), nil
+	})
+}
+
+// eachPublish calls fn with each publish the cursor reads (records the fold
+// cannot decode are skipped, as Apply skips them) and how many so far,
+// until the end, limit publishes, or fn returns false or an error. It
+// returns the first offset not yet read.
+func eachPublish(it log.Cursor, limit uint64, next log.Offset, fn func(off log.Offset, e *fsm.Entry, n uint64) (bool, error)) (log.Offset, error) {
 	var n uint64
 	for it.Next() {
 		rec := it.Record()
@@ -291,14 +304,11 @@ func (st *historyStream) copy(it log.Cursor, limit uint64, next log.Offset) (log
 		if err != nil || e.Kind != fsm.KindPublish {
 			continue
 		}
-		if !st.write(rec.Offset, &e) {
-			return next, nil // the client went away
+		n++
+		if more, err := fn(rec.Offset, &e, n); !more || err != nil {
+			return next, err
 		}
-		st.sent++
-		if n++; limit > 0 && n >= limit {
-			return next, nil
-		}
-		if n%1024 == 0 && !st.tick() {
+		if limit > 0 && n >= limit {
 			return next, nil
 		}
 	}

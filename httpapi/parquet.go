@@ -149,25 +149,15 @@ func newParquetStream(w http.ResponseWriter, r *http.Request) *parquetStream {
 // away. It returns the first offset not yet read and the first error of
 // the read or the writer.
 func (ps *parquetStream) copy(it log.Cursor, limit uint64, next log.Offset) (log.Offset, error) {
-	var n uint64
-	for it.Next() {
-		rec := it.Record()
-		next = rec.Offset + 1
-		e, err := fsm.DecodeRecord(rec)
-		if err != nil || e.Kind != fsm.KindPublish {
-			continue
-		}
-		if err := ps.add(parquetRowOf(rec.Offset, &e, &ps.props)); err != nil {
-			return next, err
-		}
-		if n++; limit > 0 && n >= limit {
-			break
+	return eachPublish(it, limit, next, func(off log.Offset, e *fsm.Entry, n uint64) (bool, error) {
+		if err := ps.add(parquetRowOf(off, e, &ps.props)); err != nil {
+			return false, err
 		}
 		if n%1024 == 0 && ps.gone() {
-			return next, errors.New("httpapi: the client went away")
+			return false, errors.New("httpapi: the client went away")
 		}
-	}
-	return next, it.Err()
+		return true, nil
+	})
 }
 
 // add buffers one row; a full batch goes to the writer, a full row group
