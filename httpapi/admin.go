@@ -350,14 +350,22 @@ func (s *server) retained(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := RetainedList{Retained: []RetainedInfo{}}
+	var readErr error
 	v.RetainedMatchingAfter(filter, p.after, time.Now().UnixNano(), func(rt fsm.Retained) bool {
 		if len(out.Retained) == p.limit {
 			out.Next = pageToken(out.Retained[p.limit-1].Topic)
 			return false
 		}
-		out.Retained = append(out.Retained, s.retainedInfo(rt, enc))
-		return true
+		var ri RetainedInfo
+		ri, readErr = s.retainedInfo(rt, enc)
+		out.Retained = append(out.Retained, ri)
+		return readErr == nil
 	})
+	if readErr != nil { // a damaged frame is an error, never "missing"
+		s.o.Logger.Error().Err(readErr).Str("filter", filter).Msg("retained list: reading the log failed")
+		writeError(w, http.StatusInternalServerError, readErr)
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -382,35 +390,38 @@ func parseRetainedQuery(q url.Values) (filter, enc string, err error) {
 	return filter, enc, nil
 }
 
-// retainedInfo reads rt's record for its time, size and payload.
-func (s *server) retainedInfo(rt fsm.Retained, enc string) RetainedInfo {
+// retainedInfo reads rt's record for its time, size and payload; Missing
+// when retention deleted it, an error when the log cannot be read there.
+func (s *server) retainedInfo(rt fsm.Retained, enc string) (RetainedInfo, error) {
 	ri := RetainedInfo{Topic: rt.Topic, Offset: uint64(rt.Offset), QoS: rt.QoS, ExpiresAt: timeString(rt.ExpiresAt)}
-	rec, e, ok := s.readEntry(rt.Offset)
-	if !ok {
-		ri.Missing = true
-		return ri
+	rec, e, ok, err := s.readEntry(rt.Offset)
+	if err != nil || !ok {
+		ri.Missing = err == nil
+		return ri, err
 	}
 	ri.Time, ri.PayloadSize = timeString(rec.Time), len(e.Publish.Payload)
 	if enc != "" {
 		ri.Payload, ri.PayloadEncoding = encodePayload(e.Publish.Payload, enc)
 	}
-	return ri
+	return ri, nil
 }
 
 // readEntry reads the entry at off; false when the log no longer holds it
-// or it does not decode.
-func (s *server) readEntry(off log.Offset) (log.Record, fsm.Entry, bool) {
+// or it does not decode (as Apply skips it); an error when the read fails.
+func (s *server) readEntry(off log.Offset) (log.Record, fsm.Entry, bool, error) {
 	it := s.n.Reader().Iter(off)
 	defer it.Close()
-	if !it.Next() || it.Record().Offset != off {
-		return log.Record{}, fsm.Entry{}, false
+	if !it.Next() {
+		return log.Record{}, fsm.Entry{}, false, it.Err()
 	}
 	rec := it.Record()
+	if rec.Offset != off {
+		return log.Record{}, fsm.Entry{}, false, nil
+	}
 	e, err := fsm.DecodeRecord(rec)
-	return rec, e, err == nil
+	return rec, e, err == nil, nil
 }
 
-// encodePayload renders p as enc asks; auto is text when p is valid UTF-8.
 func encodePayload(p []byte, enc string) (string, string) {
 	if enc == "auto" {
 		enc = "base64"

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/replication"
 )
 
@@ -197,5 +200,29 @@ func TestAdminReadRights(t *testing.T) {
 		if code, _, body := send(t, srv.URL, carol); code != c.code {
 			t.Errorf("carol GET %s: %d %s, want %d", c.path, code, body, c.code)
 		}
+	}
+}
+
+// TestRetainedListReadError: a retained message whose frame is damaged is
+// an error (500, logged), never listed as "missing" (which says retention
+// deleted it).
+func TestRetainedListReadError(t *testing.T) {
+	m := replication.NewFSMMachine()
+	n := newNodeWith(t, m)
+	logged := &syncBuffer{}
+	o := DefaultOptions()
+	o.Views, o.Identity, o.Logger = m, Identity{ID: "api"}, zerolog.New(logged)
+	h := Handler(n, o)
+	code, out := do(t, h, "POST", "/v1/publish?retain=true&qos=1&topic=d/1", "kept")
+	if code != 200 {
+		t.Fatalf("publish: %d %v", code, out)
+	}
+	damageFrame(t, n.Log(), log.Offset(out["offset"].(float64)))
+	code, out = do(t, h, "GET", "/v1/retained?filter=d/%23", "")
+	if code != http.StatusInternalServerError || out["error"] == nil {
+		t.Fatalf("retained over a damaged frame: %d %v, want 500 with an error", code, out)
+	}
+	if !strings.Contains(logged.String(), `"level":"error"`) {
+		t.Fatalf("not logged at error level: %s", logged.String())
 	}
 }

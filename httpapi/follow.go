@@ -116,27 +116,23 @@ func (s *server) chunk(st *historyStream, c *chunkCursor, end log.Offset) error 
 	}
 	defer it.Close()
 	c.started = true
-	for n := 1; it.Next(); n++ {
-		if n%1024 == 0 && !st.tick() {
-			c.done = true
-			return nil
-		}
-		rec := it.Record()
-		e, err := fsm.DecodeRecord(rec)
-		if err != nil || e.Kind != fsm.KindPublish {
-			continue // as Apply skips them
-		}
-		if c.done = !st.write(rec.Offset, &e); c.done {
-			return nil
-		}
-		if c.limited {
-			if c.left--; c.left == 0 {
-				c.done = true
-				return nil
-			}
-		}
+	var limit, sent uint64
+	if c.limited {
+		limit = c.left
 	}
-	if err := it.Err(); err != nil {
+	_, err = eachPublish(it, limit, 0, func(off log.Offset, e *fsm.Entry, n uint64) (bool, error) {
+		if !st.write(off, e) || n%1024 == 0 && !st.tick() {
+			c.done = true // the client went away
+			return false, nil
+		}
+		sent = n
+		return true, nil
+	})
+	if c.limited {
+		c.left -= sent
+		c.done = c.done || c.left == 0
+	}
+	if err != nil || c.done {
 		return err
 	}
 	c.next = max(c.next, end)

@@ -16,9 +16,9 @@ var (
 	connections       = newDesc("strata_mqtt_connections", "Open MQTT network connections on this node.", gauge)
 	connects          = newDesc("strata_mqtt_connects_total", "MQTT sessions established on this node (CONNACK success).", counter)
 	dropped           = newDesc("strata_mqtt_dropped_messages_total",
-		"Deliveries not sent, by reason: queue_full (QoS 0 past a full queue), too_large (over the client's Maximum Packet Size), expired (Message Expiry elapsed).", counter, "reason")
+		"Deliveries not sent, by reason: retention (QoS 0 a lagging connection had not read when retention deleted it), lagging_shared (QoS 0 of a shared subscription given to a lagging member), too_large (over the client's Maximum Packet Size), expired (Message Expiry elapsed).", counter, "reason")
 	queued  = newDesc("strata_mqtt_delivery_queue_messages", "Deliveries queued in memory on this node's connections.", gauge)
-	lagging = newDesc("strata_mqtt_lagging_connections", "Connections whose queue overflowed: their QoS 1/2 messages are read back from the log.", gauge)
+	lagging = newDesc("strata_mqtt_lagging_connections", "Connections whose queue overflowed: they read their backlog back from the log (every QoS).", gauge)
 )
 
 // brokerCollector reads an MQTT broker's counters at scrape time.
@@ -39,7 +39,10 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	bytesSent.emit(ch, float64(s.BytesSent.Load()))
 	connections.emit(ch, float64(s.Connections.Load()))
 	connects.emit(ch, float64(s.ConnectsTotal.Load()))
-	dropped.emit(ch, float64(s.DroppedQoS0.Load()), "queue_full")
+	// DroppedQoS0 is every QoS 0 drop; DroppedRetention the part retention caused.
+	all0, ret := s.DroppedQoS0.Load(), s.DroppedRetention.Load()
+	dropped.emit(ch, float64(ret), "retention")
+	dropped.emit(ch, float64(all0-min(ret, all0)), "lagging_shared")
 	dropped.emit(ch, float64(s.DroppedTooLarge.Load()), "too_large")
 	dropped.emit(ch, float64(s.Expired.Load()), "expired")
 	q, l := c.b.QueueDepth()

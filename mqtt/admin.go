@@ -65,8 +65,8 @@ func (s *Stats) Counters() map[string]uint64 {
 	return map[string]uint64{
 		"connections":       uint64(max(s.Connections.Load(), 0)),
 		"connects_total":    s.ConnectsTotal.Load(),
-		"publish_received":  s.PublishReceived.Load(),
-		"publish_sent":      s.PublishSent.Load(),
+		"publish_received":  s.PublishReceived(),
+		"publish_sent":      s.PublishSent(),
 		"dropped_qos0":      s.DroppedQoS0.Load(),
 		"dropped_too_large": s.DroppedTooLarge.Load(),
 		"expired":           s.Expired.Load(),

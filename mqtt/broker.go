@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,12 +71,11 @@ type Broker struct {
 // Stats are the broker's counters ($SYS/ topics, metrics): atomics, safe
 // for concurrent use, read at any time without a lock.
 type Stats struct {
-	Connections     atomic.Int64 // open network connections
-	ConnectsTotal   atomic.Uint64
-	PublishReceived atomic.Uint64 // PUBLISH packets accepted from clients
-	PublishSent     atomic.Uint64 // PUBLISH packets written to clients
-	// ReceivedByQoS and SentByQoS split PublishReceived and PublishSent by
-	// the QoS of the PUBLISH packet.
+	Connections   atomic.Int64 // open network connections
+	ConnectsTotal atomic.Uint64
+	// ReceivedByQoS counts PUBLISH packets accepted from clients, SentByQoS
+	// those written to clients, by the packet's QoS (PublishReceived and
+	// PublishSent sum them).
 	ReceivedByQoS [3]atomic.Uint64
 	SentByQoS     [3]atomic.Uint64
 	// DroppedQoS0 counts every QoS 0 delivery dropped: a connection that
@@ -98,16 +99,21 @@ type Stats struct {
 	ReplayRecords atomic.Uint64
 }
 
+// PublishReceived is the PUBLISH packets accepted from clients.
+func (s *Stats) PublishReceived() uint64 { return sum3(&s.ReceivedByQoS) }
+
+// PublishSent is the PUBLISH packets written to clients.
+func (s *Stats) PublishSent() uint64 { return sum3(&s.SentByQoS) }
+
+func sum3(a *[3]atomic.Uint64) uint64 { return a[0].Load() + a[1].Load() + a[2].Load() }
+
 // QueueDepth is the deliveries queued in memory on this node's connections,
 // and how many connections read theirs back from the log because their
 // queue overflowed. Safe for concurrent use; it takes each connection's
 // lock in turn, for a scrape, not for a hot path.
 func (b *Broker) QueueDepth() (queued, lagging int) {
 	b.mu.Lock()
-	conns := make([]*conn, 0, len(b.conns))
-	for _, c := range b.conns {
-		conns = append(conns, c)
-	}
+	conns := slices.Collect(maps.Values(b.conns))
 	b.mu.Unlock()
 	for _, c := range conns {
 		c.mu.Lock()

@@ -484,10 +484,9 @@ func (c *conn) sendOwn(d delivery, e *fsm.Entry, p *packet.Publish) error {
 	return nil
 }
 
-// sent records that d was written: the statistics, the retained messages
-// sent on subscribe still in flight, and how far live deliveries went.
+// sent records that d was written: the statistics and the retained
+// messages sent on subscribe still in flight.
 func (c *conn) sent(d delivery) {
-	c.b.stats.PublishSent.Add(1)
 	c.b.stats.SentByQoS[d.qos%3].Add(1)
 	if d.onSubscribe && d.qos > 0 {
 		if c.w.sentRetained == nil {

@@ -207,7 +207,7 @@ func testSharedEncodingBytes(t *testing.T) {
 	if got, want := st.BytesSent.Load(), read.bytes; got != want {
 		t.Errorf("BytesSent %d, clients read %d", got, want)
 	}
-	if got, want := st.PublishSent.Load(), read.publishes; got != want {
+	if got, want := st.PublishSent(), read.publishes; got != want {
 		t.Errorf("PublishSent %d, clients read %d", got, want)
 	}
 }

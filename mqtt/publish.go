@@ -53,7 +53,6 @@ func (c *conn) publish(p *packet.Publish) bool {
 	if v5 {
 		e.Publish.Props = messageProps(&p.Properties)
 	}
-	c.b.stats.PublishReceived.Add(1)
 	c.b.stats.ReceivedByQoS[p.QoS%3].Add(1)
 	f := c.propose(&e)
 	if p.QoS > 0 { // QoS 0 is never answered: its outcome concerns nobody here

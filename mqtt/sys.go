@@ -22,8 +22,8 @@ func (b *Broker) publishSys(v *fsm.View, now time.Time) {
 	node := "$SYS/broker/nodes/" + b.o.NodeID + "/"
 	msgs = append(msgs,
 		[2]string{node + "connections", strconv.FormatInt(s.Connections.Load(), 10)},
-		[2]string{node + "messages/received", strconv.FormatUint(s.PublishReceived.Load(), 10)},
-		[2]string{node + "messages/sent", strconv.FormatUint(s.PublishSent.Load(), 10)},
+		[2]string{node + "messages/received", strconv.FormatUint(s.PublishReceived(), 10)},
+		[2]string{node + "messages/sent", strconv.FormatUint(s.PublishSent(), 10)},
 		[2]string{node + "messages/dropped-qos0", strconv.FormatUint(s.DroppedQoS0.Load(), 10)},
 		[2]string{node + "messages/dropped-retention", strconv.FormatUint(s.DroppedRetention.Load(), 10)},
 		[2]string{node + "messages/expired", strconv.FormatUint(s.Expired.Load(), 10)},
@@ -90,7 +90,7 @@ type sysLoad struct {
 }
 
 func (l *sysLoad) counters(s *Stats) [len(loadSeries)]uint64 {
-	return [...]uint64{s.PublishReceived.Load(), s.PublishSent.Load(), s.BytesReceived.Load(), s.BytesSent.Load(), s.ConnectsTotal.Load()}
+	return [...]uint64{s.PublishReceived(), s.PublishSent(), s.BytesReceived.Load(), s.BytesSent.Load(), s.ConnectsTotal.Load()}
 }
 
 // update folds the counters' increase since the last call (the first
@@ -164,8 +164,9 @@ func (b *Broker) otherMembers() []string {
 }
 
 // addRetainedLoad adds the load figures retained under prefix to sums. A
-// figure the log no longer holds, or that cannot be read, counts as 0: the
-// sums are statistics, and the next interval reads them again.
+// figure the log no longer holds counts as 0, and so does one that cannot
+// be read, with an error logged: the sums are statistics, and the next
+// interval reads them again.
 func (b *Broker) addRetainedLoad(v *fsm.View, prefix string, sums map[string]float64) {
 	r := newOffsetReader(b.o.Log)
 	defer r.close()
@@ -176,7 +177,13 @@ func (b *Broker) addRetainedLoad(v *fsm.View, prefix string, sums map[string]flo
 	})
 	slices.SortFunc(found, func(a, b fsm.Retained) int { return cmp.Compare(a.Offset, b.Offset) }) // one pass of the reader
 	for _, ret := range found {
-		if e, err := r.at(ret.Offset); err == nil && e != nil {
+		e, err := r.at(ret.Offset)
+		if err != nil {
+			b.logger.Error().Err(err).Uint64("offset", uint64(ret.Offset)).Str("topic", ret.Topic).
+				Msg("$SYS load: reading a node's figure from the log failed; counted as 0")
+			return
+		}
+		if e != nil {
 			f, _ := strconv.ParseFloat(string(e.Publish.Payload), 64)
 			sums[strings.TrimPrefix(ret.Topic, prefix)] += f
 		}

@@ -139,19 +139,20 @@ func TestMetricsProcess(t *testing.T) {
 		}
 	}
 	checkMoved(t, delta, map[string]float64{
-		`strata_mqtt_received_bytes_total`:                        3 * perQoS * float64(len("m/0payload 0/0")),
-		`strata_mqtt_sent_bytes_total`:                            3 * perQoS * float64(len("m/0payload 0/0")),
-		`strata_mqtt_connects_total`:                              2,
-		`strata_history_records_served_total{api="http"}`:         3 * perQoS,
-		`strata_commit_latency_seconds_count`:                     2*perQoS + 1, // QoS 1 and 2 publishes, the subscribe
-		`strata_fsync_duration_seconds_count{store="raft_wal"}`:   1,
-		`strata_batch_records_count`:                              1,
-		`strata_batch_entries_per_fsync_count`:                    1,
-		`strata_raft_commit_index`:                                1,
-		`strata_log_next_offset`:                                  3 * perQoS,
-		`strata_auth_failures_total{protocol="http"}`:             0,
-		`strata_auth_failures_total{protocol="mqtt"}`:             0,
-		`strata_mqtt_dropped_messages_total{reason="queue_full"}`: 0,
+		`strata_mqtt_received_bytes_total`:                            3 * perQoS * float64(len("m/0payload 0/0")),
+		`strata_mqtt_sent_bytes_total`:                                3 * perQoS * float64(len("m/0payload 0/0")),
+		`strata_mqtt_connects_total`:                                  2,
+		`strata_history_records_served_total{api="http"}`:             3 * perQoS,
+		`strata_commit_latency_seconds_count`:                         2*perQoS + 1, // QoS 1 and 2 publishes, the subscribe
+		`strata_fsync_duration_seconds_count{store="raft_wal"}`:       1,
+		`strata_batch_records_count`:                                  1,
+		`strata_batch_entries_per_fsync_count`:                        1,
+		`strata_raft_commit_index`:                                    1,
+		`strata_log_next_offset`:                                      3 * perQoS,
+		`strata_auth_failures_total{protocol="http"}`:                 0,
+		`strata_auth_failures_total{protocol="mqtt"}`:                 0,
+		`strata_mqtt_dropped_messages_total{reason="retention"}`:      0,
+		`strata_mqtt_dropped_messages_total{reason="lagging_shared"}`: 0,
 	})
 	checkGauges(t, after)
 	for name, want := range map[string]float64{`strata_auth_failures_total{protocol="http"}`: 2, `strata_auth_failures_total{protocol="mqtt"}`: 1} {
