@@ -41,6 +41,9 @@ type delivery struct {
 	// Subscribe applied at applyOff sends, in offset order; the writer reads
 	// each from the log as it goes (sendRetained).
 	retained []fsm.Delivery
+	// alone: the entry's only delivery in the cluster (Apply), so no other
+	// writer would use a shared encoding of it (encodeshare.go).
+	alone bool
 	// onSubscribe: a retained message sent on subscribe: its old offset may
 	// be in flight in the session whatever the catch-up reads (sentRetained).
 	onSubscribe bool
@@ -57,7 +60,7 @@ type outMsg struct {
 // connection stops queueing and its writer reads the deliveries back from
 // the log by position, QoS 0 included (catchup.go), so memory stays bounded
 // and a slow reader loses only what retention removes before it reads it.
-func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
+func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery, alone bool) {
 	off := d.Offset
 	c.mu.Lock()
 	if c.mu.closing || (e != nil && off < c.mu.liveFrom) {
@@ -71,7 +74,7 @@ func (c *conn) deliver(applyOff log.Offset, e *fsm.Entry, d *fsm.Delivery) {
 		return
 	}
 	c.mu.queue = append(c.mu.queue, delivery{off: off, e: e, qos: d.QoS, retain: d.Retain, subIDs: d.SubscriptionIDs,
-		offsetProp: d.OffsetProperty, applyOff: applyOff})
+		offsetProp: d.OffsetProperty, applyOff: applyOff, alone: alone})
 	c.mu.Unlock()
 	c.signal()
 }

@@ -45,9 +45,10 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 		msg = nil
 	}
 	conns := b.connsOf(fx.Deliveries)
+	alone := len(fx.Deliveries) == 1
 	for i, c := range conns {
 		if c != nil {
-			c.deliver(off, msg, &fx.Deliveries[i])
+			c.deliver(off, msg, &fx.Deliveries[i], alone)
 		}
 	}
 	clear(conns) // hold no connection past this entry

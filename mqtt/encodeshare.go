@@ -123,8 +123,8 @@ func (m *sharedMsg) head(v variant, build func() *sharedHead) *sharedHead {
 // shareable says whether d's PUBLISH is the message's alone, with nothing
 // that belongs to this subscriber but its packet identifier.
 func (c *conn) shareable(d delivery) bool {
-	if !shareEncodings.Load() {
-		return false
+	if d.alone || !shareEncodings.Load() {
+		return false // a message nobody else receives: sharing only costs (BenchmarkFanout1)
 	}
 	if c.version != packet.Version5 {
 		return true // none of the per-subscriber parts exist before MQTT 5

@@ -26,7 +26,13 @@ import (
 // QueueLength would drop. The shared sub-benchmarks encode a message once
 // per variant (encodeshare.go); per-subscriber encodes it for each, as
 // before issue 14 item 3.
-func BenchmarkFanout50(b *testing.B) {
+func BenchmarkFanout50(b *testing.B) { benchFanoutModes(b, 50) }
+
+// BenchmarkFanout1 is BenchmarkFanout50 with one subscriber: what sharing
+// costs a message nobody else receives (fan-in's case).
+func BenchmarkFanout1(b *testing.B) { benchFanoutModes(b, 1) }
+
+func benchFanoutModes(b *testing.B, subscribers int) {
 	for _, qos := range []byte{0, 1} {
 		for _, mode := range []struct {
 			name   string
@@ -34,7 +40,7 @@ func BenchmarkFanout50(b *testing.B) {
 		}{{"per-subscriber", false}, {"shared", true}} {
 			b.Run(fmt.Sprintf("qos=%d/%s", qos, mode.name), func(b *testing.B) {
 				defer mqtt.SetShareEncodings(mqtt.SetShareEncodings(mode.shared))
-				benchFanout(b, 50, qos, 64)
+				benchFanout(b, subscribers, qos, 64)
 			})
 		}
 	}
