@@ -31,6 +31,33 @@ type Effects struct {
 	Close []Close
 	// Resume is set by a SessionConnect: what the new connection owes first.
 	Resume *Resume
+	// Presence says how the entry changed who listens (presence events,
+	// docs/mqtt.md#presence): nil when it added or removed no subscription
+	// and brought no session on or off line.
+	Presence *PresenceChange
+}
+
+// PresenceChange is one entry's change to the presence view, for one
+// client: the subscriptions it added and removed, and whether its session
+// came online or went offline.
+type PresenceChange struct {
+	ClientID string
+	// Node is the connection holding the session: the new one for a
+	// connect, the one that ended for a disconnect, the current one for a
+	// subscribe or unsubscribe; "" while offline.
+	Node string
+	// Online is +1 when the session came online (a connect, a takeover
+	// included), -1 when it went offline (a disconnect), 0 otherwise.
+	Online int8
+	// Added are subscriptions made or whose options were replaced, in the
+	// entry's order; Removed the filters of subscriptions removed (an
+	// unsubscribe, or a session that ended: clean start, expiry), in
+	// filter order.
+	Added   []Subscription
+	Removed []string
+	// Held, when Online is not 0, is the filters the client holds after
+	// the entry, in filter order.
+	Held []string
 }
 
 // Delivery is one message to send to one connected session.

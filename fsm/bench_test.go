@@ -108,3 +108,32 @@ func BenchmarkPresence100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSessionChurn: one client connects, subscribes to two filters
+// and disconnects (its session ends) over a state of 100,000
+// subscriptions: what a session costs the fold (the subscription indexes,
+// the presence change).
+func BenchmarkSessionChurn(b *testing.B) {
+	s := New()
+	for i := range 100_000 {
+		c := fmt.Sprintf("c%d", i)
+		e := connectEntry(c, 0, Connect{ProtocolVersion: 5, Node: "n1", ExpirySeconds: 600})
+		s.Apply(s.NextOffset(), &e)
+		e = Entry{Kind: KindSubscribe, ClientID: c, Subscriptions: []Subscription{
+			{Filter: fmt.Sprintf("room/%d/+", i%1000), Options: SubOptions{QoS: 1}}}}
+		s.Apply(s.NextOffset(), &e)
+	}
+	subs := []Subscription{{Filter: "room/7/+", Options: SubOptions{QoS: 1}}, {Filter: "inbox/churn"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		conn := s.NextOffset()
+		e := connectEntry("churn", 0, Connect{ProtocolVersion: 5, Node: "n1"})
+		s.Apply(conn, &e)
+		e = Entry{Kind: KindSubscribe, ClientID: "churn", Subscriptions: subs}
+		s.Apply(s.NextOffset(), &e)
+		e = Entry{Kind: KindSessionDisconnect, ClientID: "churn", Disconnect: Disconnect{Since: conn}}
+		if fx := s.Apply(s.NextOffset(), &e); fx.Err != nil {
+			b.Fatal(fx.Err)
+		}
+	}
+}

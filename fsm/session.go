@@ -25,18 +25,21 @@ func (s *State) applyConnect(off log.Offset, e *Entry) Effects {
 	sess := &Session{ClientID: e.ClientID, Connected: true, Node: c.Node, ConnectOffset: off,
 		CleanStart: c.CleanStart, ExpirySeconds: c.ExpirySeconds, ProtocolVersion: c.ProtocolVersion,
 		ConnectTime: e.Time, Will: cloneWill(c.Will)}
+	pc := &PresenceChange{ClientID: e.ClientID, Node: c.Node, Online: +1}
 	if ended {
 		if had {
-			s.dropSessionState(e.ClientID)
+			pc.Removed = s.dropSessionState(e.ClientID)
 		}
 		fx.Resume = &Resume{}
 	} else {
 		sess.DisconnectTime = old.DisconnectTime
 		sess.Gaps = closeGaps(old.Gaps, off)
 		fx.Resume = s.resume(sess, e.Time)
+		pc.Held = s.filtersOf(e.ClientID)
 	}
 	s.sessions.ReplaceOrInsert(sess)
 	s.connected++
+	fx.Presence = pc
 	return fx
 }
 
@@ -131,11 +134,13 @@ func (s *State) applyDisconnect(off log.Offset, e *Entry) Effects {
 		due := e.Time + int64(min(old.Will.DelaySeconds, expiry))*secondNanos
 		fx.Wills = s.addWill(e.ClientID, old.Will, due, e.Time)
 	}
+	fx.Presence = &PresenceChange{ClientID: e.ClientID, Node: old.Node, Online: -1}
 	if expiry == 0 { // the session ends with the connection (section 3.1.2.11.2)
 		s.sessions.Delete(old)
-		s.dropSessionState(e.ClientID)
+		fx.Presence.Removed = s.dropSessionState(e.ClientID)
 		return fx
 	}
+	fx.Presence.Held = s.filtersOf(e.ClientID)
 	sess := *old
 	sess.Connected, sess.Node, sess.Will = false, "", nil
 	sess.ExpirySeconds, sess.DisconnectTime = expiry, e.Time
@@ -190,23 +195,32 @@ func (s *State) applyExpire(e *Entry) Effects {
 	}
 	s.deadlines.Delete(d)
 	s.sessions.Delete(sess)
-	s.dropSessionState(e.ClientID)
+	if removed := s.dropSessionState(e.ClientID); len(removed) > 0 {
+		return Effects{Presence: &PresenceChange{ClientID: e.ClientID, Removed: removed}}
+	}
 	return Effects{}
 }
 
-// dropSessionState deletes a session's subscriptions, cursor and QoS 2
-// packet ids (not its pending will, which outlives it [MQTT-3.1.2-8]).
-func (s *State) dropSessionState(client string) {
-	var subs []subItem
-	s.subs.AscendGreaterOrEqual(subItem{ClientID: client}, func(it subItem) bool {
+// filtersOf lists the filters client subscribes, in filter order.
+func (v *views) filtersOf(client string) []string {
+	var out []string
+	v.subs.AscendGreaterOrEqual(subItem{ClientID: client}, func(it subItem) bool {
 		if it.ClientID != client {
 			return false
 		}
-		subs = append(subs, it)
+		out = append(out, it.Filter)
 		return true
 	})
-	for _, it := range subs {
-		s.unsubscribe(client, it.Filter)
+	return out
+}
+
+// dropSessionState deletes a session's subscriptions, cursor and QoS 2
+// packet ids (not its pending will, which outlives it [MQTT-3.1.2-8]); it
+// returns the filters it unsubscribed, in filter order.
+func (s *State) dropSessionState(client string) []string {
+	filters := s.filtersOf(client)
+	for _, f := range filters {
+		s.unsubscribe(client, f)
 	}
 	var owed []Inflight
 	s.ascendClient(client, func(in Inflight) { owed = append(owed, in) })
@@ -216,6 +230,7 @@ func (s *State) dropSessionState(client string) {
 	for _, a := range s.awaitingOf(client) {
 		s.awaiting.Delete(a)
 	}
+	return filters
 }
 
 func (v *views) awaitingOf(client string) []awaitItem {

@@ -37,6 +37,7 @@ type views struct {
 	connected int
 	sessions  *btree.BTreeG[*Session]    // by client id
 	subs      *btree.BTreeG[subItem]     // by (client id, filter)
+	byFilter  *btree.BTreeG[subItem]     // the same, by (filter, client id): presence
 	groups    *btree.BTreeG[*group]      // by (group, inner filter)
 	inflight  *btree.BTreeG[Inflight]    // by (client id, offset)
 	awaiting  *btree.BTreeG[awaitItem]   // by (client id, packet id)
@@ -185,6 +186,7 @@ func newViews() views {
 	return views{
 		sessions:  btree.NewG(btreeDegree, func(a, b *Session) bool { return a.ClientID < b.ClientID }),
 		subs:      btree.NewG(btreeDegree, lessSub),
+		byFilter:  btree.NewG(btreeDegree, lessSubByFilter),
 		groups:    btree.NewG(btreeDegree, lessGroup),
 		inflight:  btree.NewG(btreeDegree, lessInflight),
 		awaiting:  btree.NewG(btreeDegree, lessAwait),
@@ -199,6 +201,10 @@ func newViews() views {
 
 func lessSub(a, b subItem) bool {
 	return cmp.Or(strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.Filter, b.Filter)) < 0
+}
+
+func lessSubByFilter(a, b subItem) bool {
+	return cmp.Or(strings.Compare(a.Filter, b.Filter), strings.Compare(a.ClientID, b.ClientID)) < 0
 }
 
 func lessGroup(a, b *group) bool {
@@ -229,6 +235,7 @@ func (s *State) View() *View {
 	v := s.views
 	v.sessions = s.sessions.Clone()
 	v.subs = s.subs.Clone()
+	v.byFilter = s.byFilter.Clone()
 	v.groups = s.groups.Clone()
 	v.inflight = s.inflight.Clone()
 	v.awaiting = s.awaiting.Clone()

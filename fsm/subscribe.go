@@ -26,7 +26,7 @@ func (s *State) applySubscribe(e *Entry) Effects {
 			ds = append(ds, s.retainedFor(sess, sub, e.Time)...)
 		}
 	}
-	var fx Effects
+	fx := Effects{Presence: &PresenceChange{ClientID: e.ClientID, Node: sess.Node, Added: e.Subscriptions}}
 	for _, r := range mergeRetained(ds) {
 		s.markSent(sess.ClientID, r.d.Offset, r.d.QoS, r.expiresAt)
 		fx.Deliveries = append(fx.Deliveries, r.d)
@@ -117,7 +117,9 @@ func literalPrefix(filter string) string {
 // subscribe stores one subscription and indexes it; it reports whether
 // the (client, filter) pair existed already.
 func (s *State) subscribe(client string, sub Subscription) bool {
-	_, existed := s.subs.ReplaceOrInsert(subItem{ClientID: client, Filter: sub.Filter, Options: sub.Options})
+	it := subItem{ClientID: client, Filter: sub.Filter, Options: sub.Options}
+	_, existed := s.subs.ReplaceOrInsert(it)
+	s.byFilter.ReplaceOrInsert(it)
 	if name, inner, ok, _ := topic.ParseShare(sub.Filter); ok {
 		s.join(name, inner, client)
 	} else {
@@ -130,26 +132,38 @@ func (s *State) subscribe(client string, sub Subscription) bool {
 }
 
 func (s *State) applyUnsubscribe(e *Entry) Effects {
-	if _, ok := s.session(e.ClientID); !ok {
+	sess, ok := s.session(e.ClientID)
+	if !ok {
 		return Effects{Err: ErrNoSession}
 	}
+	var removed []string
 	for _, f := range e.Filters {
-		s.unsubscribe(e.ClientID, f)
+		if s.unsubscribe(e.ClientID, f) {
+			removed = append(removed, f)
+		}
 	}
-	return Effects{}
+	if len(removed) == 0 {
+		return Effects{}
+	}
+	slices.Sort(removed)
+	removed = slices.Compact(removed)
+	return Effects{Presence: &PresenceChange{ClientID: e.ClientID, Node: sess.Node, Removed: removed}}
 }
 
-// unsubscribe removes one subscription; messages already owed stay owed.
-func (s *State) unsubscribe(client, filter string) {
+// unsubscribe removes one subscription, reporting whether there was one;
+// messages already owed stay owed.
+func (s *State) unsubscribe(client, filter string) bool {
 	if _, ok := s.subs.Delete(subItem{ClientID: client, Filter: filter}); !ok {
-		return
+		return false
 	}
+	s.byFilter.Delete(subItem{ClientID: client, Filter: filter})
 	if name, inner, ok, _ := topic.ParseShare(filter); ok {
 		s.leave(name, inner, client)
 	} else {
 		s.direct.Remove(filter, client)
 	}
 	s.addFilterCount(filter, -1)
+	return true
 }
 
 // join adds client to a shared group; members stay sorted. The group value

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/presence"
 	"github.com/stratamq/strata/topic"
 )
 
@@ -89,22 +89,7 @@ type SessionInfo struct {
 }
 
 // SubscriptionInfo is one subscription and its options.
-type SubscriptionInfo struct {
-	Filter            string `json:"filter"`
-	QoS               byte   `json:"qos"`
-	NoLocal           bool   `json:"no_local,omitempty"`
-	RetainAsPublished bool   `json:"retain_as_published,omitempty"`
-	RetainHandling    byte   `json:"retain_handling,omitempty"`
-	ID                uint32 `json:"subscription_id,omitempty"`
-	OffsetProperty    bool   `json:"offset_property,omitempty"`
-}
-
-func subscriptionInfo(sub fsm.Subscription) SubscriptionInfo {
-	o := sub.Options
-	return SubscriptionInfo{Filter: sub.Filter, QoS: o.QoS, NoLocal: o.NoLocal,
-		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling,
-		ID: o.ID, OffsetProperty: o.OffsetProperty}
-}
+type SubscriptionInfo = presence.Subscription
 
 // GapInfo is a replay gap [from, to); to is null while the session is
 // offline (the gap still grows).
@@ -243,7 +228,7 @@ func (s *server) localConn(name string) LocalConn {
 }
 
 func clientInfo(v *fsm.View, se fsm.Session, lc LocalConn) ClientInfo {
-	ci := ClientInfo{ClientID: se.ClientID, Node: nodeOf(se.Node), Connection: se.Node,
+	ci := ClientInfo{ClientID: se.ClientID, Node: presence.NodeOf(se.Node), Connection: se.Node,
 		ProtocolVersion: se.ProtocolVersion, ConnectedAt: timeString(se.ConnectTime),
 		Subscriptions: v.ClientSubscriptionCount(se.ClientID), CleanStart: se.CleanStart,
 		ExpirySeconds: expirySeconds(se.ExpirySeconds)}
@@ -256,13 +241,6 @@ func clientInfo(v *fsm.View, se fsm.Session, lc LocalConn) ClientInfo {
 
 // nodeOf is the node id of a connection name (mqtt names connections
 // NodeID/boot-sequence).
-func nodeOf(conn string) string {
-	if i := strings.LastIndexByte(conn, '/'); i >= 0 {
-		return conn[:i]
-	}
-	return conn
-}
-
 func expirySeconds(e uint32) *int64 {
 	if e == fsm.NeverExpire {
 		return nil
@@ -299,7 +277,7 @@ func (s *server) sessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func sessionInfo(v *fsm.View, se fsm.Session) SessionInfo {
-	si := SessionInfo{ClientID: se.ClientID, Online: se.Connected, Node: nodeOf(se.Node),
+	si := SessionInfo{ClientID: se.ClientID, Online: se.Connected, Node: presence.NodeOf(se.Node),
 		ProtocolVersion: se.ProtocolVersion, CleanStart: se.CleanStart,
 		ConnectedAt: timeString(se.ConnectTime), DisconnectedAt: timeString(se.DisconnectTime),
 		ExpirySeconds: expirySeconds(se.ExpirySeconds), Will: se.Will != nil,
@@ -309,7 +287,7 @@ func sessionInfo(v *fsm.View, se fsm.Session) SessionInfo {
 		si.ExpiresAt = timeString(se.DisconnectTime + int64(se.ExpirySeconds)*int64(time.Second))
 	}
 	for _, sub := range v.Subscriptions(se.ClientID) {
-		si.Subscriptions = append(si.Subscriptions, subscriptionInfo(sub))
+		si.Subscriptions = append(si.Subscriptions, presence.SubscriptionOf(sub))
 	}
 	for _, g := range se.Gaps {
 		gi := GapInfo{From: uint64(g.From)}

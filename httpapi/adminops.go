@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/presence"
 )
 
 // Disconnecting a client and deleting a session go through the log, with
@@ -36,7 +37,7 @@ func (s *server) kickClient(w http.ResponseWriter, r *http.Request) {
 	}
 	e := disconnectEntry(se, false)
 	if off, ok := s.proposeEntry(w, r, &e); ok {
-		writeJSON(w, http.StatusOK, map[string]any{"disconnected": id, "node": nodeOf(se.Node), "offset": uint64(off)})
+		writeJSON(w, http.StatusOK, map[string]any{"disconnected": id, "node": presence.NodeOf(se.Node), "offset": uint64(off)})
 	}
 }
 

@@ -61,6 +61,7 @@ type Broker struct {
 	applyConns []*conn
 
 	stats   Stats
+	watches presenceWatches   // $presence/ subscriptions (presence.go)
 	shared  encodings         // PUBLISH heads shared by the writers of a fan-out (encodeshare.go)
 	sysLast map[string]string // last $SYS values published (background goroutine)
 	sysLoad sysLoad           // $SYS load averages (background goroutine)
@@ -97,6 +98,9 @@ type Stats struct {
 	// now; ReplayRecords the messages they sent.
 	ReplayReaders atomic.Int64
 	ReplayRecords atomic.Uint64
+	// PresenceResyncs counts presence subscriptions sent a snapshot again
+	// because their client read events slower than they came (presence.go).
+	PresenceResyncs atomic.Uint64
 }
 
 // PublishReceived is the PUBLISH packets accepted from clients.
@@ -195,6 +199,7 @@ func (b *Broker) register(c *conn) {
 }
 
 func (b *Broker) forget(c *conn) {
+	c.unwatchAll()
 	b.mu.Lock()
 	delete(b.conns, c.name)
 	if b.clients[c.clientID] == c {

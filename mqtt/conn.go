@@ -129,6 +129,10 @@ type connState struct {
 	pending []*pending
 	replays []*pendingReplay
 	acks    ackState
+
+	// Presence subscriptions by name, and their queued messages (presence.go).
+	watches  map[string]*presenceWatch
+	presence []presenceItem
 }
 
 // errClosed ends the writer when the connection is being torn down.

@@ -176,8 +176,8 @@ func (c *conn) checkWill(w *packet.Will) (*fsm.Will, *refusal) {
 	if err := c.checkTopic(w.Topic); err != nil {
 		return nil, refuse(packet.CodeTopicNameInvalid, "will topic: "+err.Error())
 	}
-	if strings.HasPrefix(w.Topic, sysPrefix) {
-		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/")
+	if reservedTopic(w.Topic) {
+		return nil, refuse(packet.CodeNotAuthorized, "clients cannot publish to $SYS/ or $presence/")
 	}
 	if !c.acl.Allow(auth.Publish, w.Topic) {
 		return nil, refuse(packet.CodeNotAuthorized, "not allowed to publish the will's topic")

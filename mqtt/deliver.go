@@ -161,6 +161,8 @@ type next struct {
 	d       delivery
 	haveD   bool
 	lag     bool
+	pres    presenceItem
+	haveP   bool
 }
 
 func (c *conn) takeNext() next {
@@ -174,6 +176,8 @@ func (c *conn) takeNext() next {
 	switch {
 	case c.mu.resume != nil:
 		n.resume, c.mu.resume = c.mu.resume, nil
+	case len(c.mu.presence) > 0:
+		n.pres, n.haveP = c.takePresenceLocked(), true
 	case len(c.mu.queue) > 0:
 		n.d, n.haveD = c.mu.queue[0], true
 		c.mu.queue[0] = delivery{}
@@ -199,6 +203,8 @@ func (c *conn) drain() error {
 			return errClosed
 		case n.resume != nil:
 			err = c.sendResume(n.resume)
+		case n.haveP:
+			err = c.sendPresence(n.pres)
 		case n.haveD && n.d.mark != nil:
 			err = c.placeReplays(n.d.applyOff, n.d.mark)
 		case n.haveD && n.d.retained != nil:

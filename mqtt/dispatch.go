@@ -30,6 +30,9 @@ func (b *Broker) Apply(off log.Offset, e *fsm.Entry, fx fsm.Effects) {
 	if fx.Err == nil {
 		b.sessionEvent(off, e)
 	}
+	if fx.Presence != nil && b.watches.n.Load() > 0 {
+		b.presenceEvents(off, e, fx.Presence)
+	}
 	if fx.Unmatched && e.PacketID != 0 {
 		b.noteUnmatched(off, e.ClientID) // answered 0x10 (publish.go)
 	}

@@ -33,6 +33,9 @@ type pending struct {
 	ack     packet.Packet  // SUBACK / UNSUBACK
 	pubrels []uint16       // pendAcks: PUBRELs to send once the acks commit
 	replay  *pendingReplay // pendSubscribe with replays
+	// presence: pendSubscribe's $presence/ filters, watched once its SUBACK
+	// is queued (presence.go).
+	presence []presenceRequest
 }
 
 // await queues p for the writer.

@@ -9,12 +9,19 @@ import (
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/presence"
 	"github.com/stratamq/strata/topic"
 )
 
 // sysPrefix starts the broker's statistics topics; clients cannot publish
 // there.
 const sysPrefix = "$SYS/"
+
+// reservedTopic: the broker's own topics ($SYS/ statistics and
+// $presence/ events), where clients cannot publish (nor put a will).
+func reservedTopic(name string) bool {
+	return strings.HasPrefix(name, sysPrefix) || strings.HasPrefix(name, presence.TopicPrefix)
+}
 
 // publish handles an inbound PUBLISH: checks, then proposes it; the writer
 // answers once it committed (answerResolved).
@@ -28,7 +35,7 @@ func (c *conn) publish(p *packet.Publish) bool {
 			return alive
 		}
 	}
-	if strings.HasPrefix(name, sysPrefix) || !c.acl.Allow(auth.Publish, name) {
+	if reservedTopic(name) || !c.acl.Allow(auth.Publish, name) {
 		c.refusePublish(p)
 		return true
 	}

@@ -373,9 +373,6 @@ func (rc *rawClient) disconnect(d *packet.Disconnect) {
 	rc.waitClose(10 * time.Second)
 }
 
-// uint32p returns a pointer to v.
-func uint32p(v uint32) *uint32 { return &v }
-
 // waitFor polls cond until it holds or d elapses.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -3,20 +3,23 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/stratamq/strata/auth"
 	"github.com/stratamq/strata/fsm"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/presence"
 	"github.com/stratamq/strata/topic"
 )
 
 // subscribeRequest is a SUBSCRIBE once checked: the subscriptions to
 // propose, their replays, and the SUBACK (codes of refused filters set).
 type subscribeRequest struct {
-	codes   []packet.ReasonCode
-	reason  string
-	subs    []fsm.Subscription
-	replays []*replayReq
+	codes    []packet.ReasonCode
+	reason   string
+	subs     []fsm.Subscription
+	replays  []*replayReq
+	presence []presenceRequest // $presence/ filters: the connection's own (presence.go)
 }
 
 // subscribe handles a SUBSCRIBE: each filter is checked, the accepted ones
@@ -34,6 +37,7 @@ func (c *conn) subscribe(p *packet.Subscribe) bool {
 	}
 	if len(req.subs) == 0 {
 		c.queueCtrl(ack)
+		c.watchPresence(req.presence)
 		return true
 	}
 	e := fsm.Entry{Kind: fsm.KindSubscribe, ClientID: c.clientID, Subscriptions: req.subs}
@@ -51,7 +55,7 @@ func (c *conn) subscribe(p *packet.Subscribe) bool {
 		pr.f = f
 		close(pr.proposed)
 	}
-	c.await(&pending{f: f, kind: pendSubscribe, ack: ack, replay: pr})
+	c.await(&pending{f: f, kind: pendSubscribe, ack: ack, replay: pr, presence: req.presence})
 	return true
 }
 
@@ -67,7 +71,18 @@ func (c *conn) checkSubscribe(p *packet.Subscribe) (subscribeRequest, bool) {
 	if propErr == nil {
 		propErr = offsetErr // refuses every filter, as a bad replay-from does
 	}
+	watches := c.presenceCount()
 	for i, s := range p.Subscriptions {
+		if inner, ok, err := presence.SplitTopic(s.Filter); ok {
+			code, why := c.checkPresence(inner, err, watches+len(req.presence))
+			req.codes[i] = code
+			if code.IsError() {
+				req.reason = cmpOr(why, req.reason)
+			} else {
+				req.presence = append(req.presence, presenceRequest{name: s.Filter, filter: inner})
+			}
+			continue
+		}
 		filter, rf, code, why := c.checkFilter(s, propReplay, propErr)
 		if code == packet.CodeProtocolError {
 			c.fail(code, why)
@@ -125,6 +140,8 @@ func (c *conn) checkFilter(s packet.Subscription, propReplay *replayFrom, propEr
 	switch {
 	case err != nil || len(filter) > c.b.o.MaxTopicLength:
 		return "", nil, packet.CodeTopicFilterInvalid, ""
+	case strings.HasPrefix(inner, presence.TopicPrefix):
+		return "", nil, packet.CodeTopicFilterInvalid, "a presence subscription can be neither shared nor replayed"
 	case shared && rf != nil:
 		return "", nil, packet.CodeTopicFilterInvalid, "a shared subscription cannot replay"
 	case shared && s.NoLocal && c.version == packet.Version5:
@@ -179,6 +196,7 @@ func (c *conn) subscribed(p *pending, err error) {
 	ack := p.ack.(*packet.Suback)
 	if err != nil {
 		c.dropPendingReplay(p.replay)
+		p.presence = nil
 		for i, code := range ack.ReasonCodes {
 			if !code.IsError() {
 				ack.ReasonCodes[i] = packet.CodeUnspecifiedError
@@ -189,6 +207,7 @@ func (c *conn) subscribed(p *pending, err error) {
 		}
 	}
 	c.queueCtrl(ack)
+	c.watchPresence(p.presence) // after the SUBACK: the snapshot follows it
 }
 
 func (c *conn) unsubscribe(p *packet.Unsubscribe) {
@@ -203,7 +222,11 @@ func (c *conn) unsubscribe(p *packet.Unsubscribe) {
 			f = inner // a replay subscription is held under its filter
 		}
 		code := packet.CodeSuccess
-		if have[f] {
+		if _, ok, _ := presence.SplitTopic(f); ok {
+			if !c.unwatchPresence(f) {
+				code = packet.CodeNoSubscriptionExisted
+			}
+		} else if have[f] {
 			filters = append(filters, f)
 		} else {
 			code = packet.CodeNoSubscriptionExisted

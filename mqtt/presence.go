@@ -1,0 +1,258 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+
+	"github.com/stratamq/strata/auth"
+	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/log"
+	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/presence"
+)
+
+// A presence subscription ($presence/<filter>, docs/mqtt.md#presence) is
+// the connection's own: it is not proposed to the log nor kept in the
+// session. It sends the presence snapshot of the filter, then the events
+// each applied entry makes for it (join, leave, online, offline), as QoS 0
+// PUBLISHes on presence.TopicName(filter).
+//
+// No gap, no duplicate: the watch is registered (under presenceWatches'
+// lock, with its snapshot item queued) before the writer takes the View
+// the snapshot is built from. Every entry Apply hands over after the
+// registration queues its events; every entry it handed over before is
+// folded in that View (the fold runs before Apply). The writer drops the
+// queued events below the View's next offset: the snapshot has them.
+
+// maxPresenceWatches bounds a connection's presence subscriptions: each
+// snapshot walks every subscription, and every applied session change is
+// compared with every watch. Past it, SUBACK 0x97 Quota exceeded.
+const maxPresenceWatches = 32
+
+// maxPresenceQueued bounds the events queued for one watch (or
+// Options.QueueLength if smaller); past it they are dropped and a fresh
+// snapshot is queued in their place (the client sees a snapshot again,
+// then events from there: still no gap).
+const maxPresenceQueued = 1024
+
+// presenceWatch is one presence subscription of one connection.
+type presenceWatch struct {
+	c      *conn
+	name   string // as subscribed: $presence/<filter>
+	filter string
+	topic  string // presence.TopicName(filter)
+	// Under c.mu: events queued and whether a snapshot item is queued.
+	queued   int
+	snapshot bool
+	// from: the writer drops events below it (its last snapshot has them).
+	// Writer only.
+	from log.Offset
+}
+
+// presenceItem is one queued presence message: a snapshot to build, or
+// an event.
+type presenceItem struct {
+	w        *presenceWatch
+	snapshot bool
+	ev       presence.Event
+}
+
+// presenceWatches are the broker's presence subscriptions.
+type presenceWatches struct {
+	mu  sync.Mutex
+	all map[*presenceWatch]struct{}
+	n   atomic.Int32 // len(all): Apply's fast path
+}
+
+// presenceRequest is a SUBSCRIBE's presence filter once checked.
+type presenceRequest struct{ name, filter string }
+
+// checkPresence checks a $presence/ filter of a SUBSCRIBE: the code to
+// grant (QoS 0: presence messages are not in the log to resend) or refuse.
+func (c *conn) checkPresence(inner string, err error, count int) (packet.ReasonCode, string) {
+	switch {
+	case err != nil:
+		return packet.CodeTopicFilterInvalid, err.Error()
+	case count >= maxPresenceWatches:
+		return packet.CodeQuotaExceeded, "too many presence subscriptions on one connection"
+	case !c.acl.AllowFilter(auth.Subscribe, inner) && !c.acl.AllowFilter(auth.Replay, inner):
+		// Who listens on a filter is as private as what is published there.
+		return packet.CodeNotAuthorized, "the ACL grants neither subscribe nor replay on every topic of " + inner
+	}
+	return packet.CodeSuccess, "" // granted QoS 0
+}
+
+// presenceCount is how many presence subscriptions c holds.
+func (c *conn) presenceCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mu.watches)
+}
+
+// watchPresence starts the presence subscriptions of a SUBSCRIBE, once
+// its SUBACK is queued (the snapshot follows it). One with the name of an
+// existing one replaces it [MQTT-3.8.4-3]: a new snapshot, then events.
+func (c *conn) watchPresence(reqs []presenceRequest) {
+	if len(reqs) == 0 {
+		return
+	}
+	ws := &c.b.watches
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.closing {
+		return
+	}
+	if c.mu.watches == nil {
+		c.mu.watches = map[string]*presenceWatch{}
+	}
+	for _, r := range reqs {
+		if old := c.mu.watches[r.name]; old != nil {
+			c.dropWatchLocked(old)
+		}
+		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), snapshot: true}
+		c.mu.watches[r.name] = w
+		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
+		if ws.all == nil {
+			ws.all = map[*presenceWatch]struct{}{}
+		}
+		ws.all[w] = struct{}{}
+	}
+	ws.n.Store(int32(len(ws.all)))
+	c.signal()
+}
+
+// unwatchPresence ends the presence subscription named name (an
+// UNSUBSCRIBE's filter); false when there is none.
+func (c *conn) unwatchPresence(name string) bool {
+	ws := &c.b.watches
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.mu.watches[name]
+	if w == nil {
+		return false
+	}
+	c.dropWatchLocked(w)
+	return true
+}
+
+// unwatchAll ends c's presence subscriptions (the connection ended).
+func (c *conn) unwatchAll() {
+	ws := &c.b.watches
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.mu.watches {
+		c.dropWatchLocked(w)
+	}
+}
+
+// dropWatchLocked removes w and its queued items; under the watches' lock
+// and c.mu.
+func (c *conn) dropWatchLocked(w *presenceWatch) {
+	ws := &c.b.watches
+	delete(ws.all, w)
+	ws.n.Store(int32(len(ws.all)))
+	delete(c.mu.watches, w.name)
+	c.mu.presence = removeItems(c.mu.presence, w)
+	w.queued, w.snapshot = 0, false
+}
+
+// removeItems drops w's items from q, keeping the others' order.
+func removeItems(q []presenceItem, w *presenceWatch) []presenceItem {
+	out := q[:0]
+	for _, it := range q {
+		if it.w != w {
+			out = append(out, it)
+		}
+	}
+	clear(q[len(out):])
+	return out
+}
+
+// presenceEvents queues the events of one applied entry to the watches it
+// touches (from Apply: it only queues).
+func (b *Broker) presenceEvents(off log.Offset, e *fsm.Entry, ch *fsm.PresenceChange) {
+	ws := &b.watches
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for w := range ws.all {
+		if evs := presence.Events(w.filter, off, e.Time, ch); len(evs) > 0 {
+			w.c.queuePresence(w, evs)
+		}
+	}
+}
+
+// queuePresence queues evs for w; past its bound (maxPresenceQueued), w's queued
+// events give way to one snapshot. Under the watches' lock.
+func (c *conn) queuePresence(w *presenceWatch, evs []presence.Event) {
+	c.mu.Lock()
+	switch {
+	case c.mu.closing || c.mu.watches[w.name] != w:
+	case w.queued+len(evs) > min(c.b.o.QueueLength, maxPresenceQueued):
+		c.mu.presence = removeItems(c.mu.presence, w)
+		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
+		w.queued, w.snapshot = 0, true
+		c.b.stats.PresenceResyncs.Add(1)
+	default:
+		for _, ev := range evs {
+			c.mu.presence = append(c.mu.presence, presenceItem{w: w, ev: ev})
+		}
+		w.queued += len(evs)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// takePresenceLocked takes the next presence item; under c.mu.
+func (c *conn) takePresenceLocked() presenceItem {
+	it := c.mu.presence[0]
+	c.mu.presence[0] = presenceItem{}
+	c.mu.presence = c.mu.presence[1:]
+	if it.snapshot {
+		it.w.snapshot = false
+	} else {
+		it.w.queued--
+	}
+	return it
+}
+
+// sendPresence writes one presence item: a snapshot built from a View
+// taken now, or an event the last snapshot does not already have.
+func (c *conn) sendPresence(it presenceItem) error {
+	w := it.w
+	var msg any = it.ev
+	if it.snapshot {
+		v := c.b.o.Views.View()
+		w.from = v.NextOffset()
+		msg = presence.SnapshotEvent(presence.Of(v, w.filter), w.from-1)
+	} else if log.Offset(it.ev.Offset) < w.from {
+		return nil
+	}
+	payload, err := json.Marshal(msg)
+	if err != nil {
+		c.logger.Error().Err(err).Msg("presence event cannot be encoded")
+		return nil
+	}
+	p := &packet.Publish{Topic: w.topic, Payload: payload}
+	if c.version == packet.Version5 {
+		p.Properties.PayloadFormat = 1 // UTF-8
+		p.Properties.ContentType = "application/json"
+	}
+	if c.cliMaxPacket > 0 {
+		if n, err := packet.Size(p, c.version); err == nil && uint32(n) > c.cliMaxPacket {
+			// [MQTT-3.1.2-25]: dropped; a snapshot this large reaches the
+			// client over GET /v1/presence.
+			c.b.stats.DroppedTooLarge.Add(1)
+			c.logger.Warn().Str("filter", w.filter).Int("bytes", n).Msg("presence message larger than the client's maximum packet size: dropped")
+			return nil
+		}
+	}
+	c.b.stats.SentByQoS[0].Add(1)
+	return c.writePublish(p)
+}
