@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -30,7 +31,8 @@ func presenceBrute(v *View, filter string) []string {
 // FuzzPresenceIndex: after random subscribes, unsubscribes and session
 // ends (direct and shared filters over a small alphabet), Presence through
 // the (filter, client id) index lists exactly what a walk of every
-// subscription finds, in the same order, for random query filters.
+// subscription finds, in the same order, for random query filters, and
+// so does the state restored from a snapshot of it.
 func FuzzPresenceIndex(f *testing.F) {
 	for _, seed := range []uint64{1, 2, 3, 42} {
 		f.Add(seed)
@@ -84,15 +86,26 @@ func FuzzPresenceIndex(f *testing.F) {
 			}
 		}
 		v := s.View()
+		var snap bytes.Buffer
+		if err := v.Snapshot(&snap); err != nil {
+			t.Fatal(err)
+		}
+		restored, err := Restore(&snap)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for range 20 {
 			q := randFilter(r)
-			var got []string
-			v.Presence(q, func(se Session, sub Subscription) bool {
-				got = append(got, se.ClientID+" "+sub.Filter)
-				return true
-			})
-			if want := presenceBrute(v, q); !slices.Equal(got, want) {
-				t.Fatalf("Presence(%q):\n got %q\nwant %q", q, got, want)
+			want := presenceBrute(v, q)
+			for _, v := range []*View{v, restored.View()} { // the index is rebuilt on restore
+				var got []string
+				v.Presence(q, func(se Session, sub Subscription) bool {
+					got = append(got, se.ClientID+" "+sub.Filter)
+					return true
+				})
+				if !slices.Equal(got, want) {
+					t.Fatalf("Presence(%q):\n got %q\nwant %q", q, got, want)
+				}
 			}
 		}
 	})

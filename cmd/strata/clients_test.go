@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stratamq/strata/httpapi"
 	"github.com/stratamq/strata/mqtt/packet"
+	"github.com/stratamq/strata/presence"
 )
 
 // connectPersistent opens a raw MQTT 5 connection to addr with a session
@@ -141,8 +143,30 @@ func TestAdminClientsSessionsProcess(t *testing.T) {
 			}
 		}
 	}
+	checkPresenceCLI(t, nodes)
 	checkKick(t, nodes, clients["dev-01"])
 	checkDelete(t, nodes, clients["dev-02"])
+}
+
+// checkPresenceCLI: `strata presence a/x` through another node than the
+// one holding dev-01 lists its a/# subscription, online, on its node; a
+// filter nobody listens on lists nothing; a bad one is refused (400).
+func checkPresenceCLI(t *testing.T, nodes []*proc) {
+	t.Helper()
+	code, out, errOut := strata("presence", "a/x", "--server", nodes[2].http)
+	row := regexp.MustCompile(`(?m)^dev-01\s+online\s+` + nodes[1].id + `\s+a/#\(q1\)$`)
+	if code != 0 || !row.MatchString(out) || !strings.Contains(out, "1 subscriptions, 1 clients online") {
+		t.Fatalf("presence a/x: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = strata("presence", "--json", "--server", nodes[0].http, "b/#")
+	var p presence.Snapshot
+	if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || p.Filter != "b/#" || p.Count != 0 || p.Subscribers == nil {
+		t.Fatalf("presence --json b/#: exit %d, %v:\n%s", code, err, out)
+	}
+	code, _, errOut = strata("presence", "a/#/x", "--server", nodes[0].http)
+	if code != 1 || !strings.Contains(errOut, "400") {
+		t.Fatalf("presence a/#/x: exit %d, %q; want 1 and 400", code, errOut)
+	}
 }
 
 // checkClientList: each client is listed with its node by every node; the

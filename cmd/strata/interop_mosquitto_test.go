@@ -322,6 +322,31 @@ func TestInteropMosquitto(t *testing.T) {
 			}
 		}
 	})
+
+	// README: `mosquitto_sub -t '$presence/chat/+'` prints the presence
+	// snapshot, then a join when a client subscribes there, on a topic that
+	// matches the subscription ("+" written %2B), as JSON.
+	t.Run("presence", func(t *testing.T) {
+		t.Parallel()
+		w := mosqSub(t, addr, "-V", "mqttv5", "-t", "$presence/interop/presence/+", "-C", "2", "-W", "30")
+		mosqSub(t, addr, "-V", "mqttv311", "-i", "presence-member", "-q", "1", "-t", "interop/presence/room", "-W", "30")
+		msgs := waitMsgs(t, w, 2)
+		var evs [2]struct {
+			Event    string `json:"event"`
+			ClientID string `json:"client_id"`
+		}
+		for i := range evs {
+			if msgs[i].topic != "$presence/interop/presence/%2B" || msgs[i].qos != "0" || msgs[i].ctype != "application/json" {
+				t.Fatalf("presence message %d: %+v", i, msgs[i])
+			}
+			if err := json.Unmarshal([]byte(msgs[i].payload), &evs[i]); err != nil {
+				t.Fatalf("presence message %d: %q: %v", i, msgs[i].payload, err)
+			}
+		}
+		if evs[0].Event != "snapshot" || evs[1].Event != "join" || evs[1].ClientID != "presence-member" {
+			t.Fatalf("presence messages %q, %q: want a snapshot, then presence-member's join", msgs[0].payload, msgs[1].payload)
+		}
+	})
 }
 
 // TestInteropMakeRunDefaults checks the README's promise: after `make run`

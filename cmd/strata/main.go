@@ -45,6 +45,7 @@ func commands() map[string]command {
 		// leave the alignment above alone).
 		"clients":  {"list the cluster's connected clients, or kick one (clients kick ID)", runClients},
 		"sessions": {"list every session with its subscriptions and cursor, or delete one (sessions delete ID)", runSessions},
+		"presence": {"who listens on a filter: subscriptions that share a topic with it, and the clients online", runPresence},
 	}
 }
 
