@@ -51,6 +51,15 @@ type Applying interface {
 	Applying() error
 }
 
+// Removable is an optional capability of a Cluster: Removed reports that
+// the node was removed from the cluster. It will not apply the log again
+// (unless it joins again), and the cluster ends the sessions it held, so
+// the broker closes its connections with DISCONNECT 0x9C Use another
+// server: the clients resume their sessions on another node.
+type Removable interface {
+	Removed() bool
+}
+
 // Views gives consistent read-only copies of the folded state.
 // *replication.FSMMachine implements it.
 type Views interface {

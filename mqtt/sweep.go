@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stratamq/strata/fsm"
+	"github.com/stratamq/strata/mqtt/packet"
 	"github.com/stratamq/strata/replication"
 )
 
@@ -21,7 +22,9 @@ func (b *Broker) background() {
 		case now := <-tick.C:
 			if now.Sub(lastSweep) >= b.o.SweepInterval {
 				lastSweep = now
-				b.sweep(b.o.Views.View())
+				if !b.closeIfRemoved() { // a removed node's view is stale
+					b.sweep(b.o.Views.View())
+				}
 			}
 			if b.o.SysInterval > 0 && now.Sub(lastSys) >= b.o.SysInterval {
 				lastSys = now
@@ -29,6 +32,29 @@ func (b *Broker) background() {
 			}
 		}
 	}
+}
+
+// closeIfRemoved closes every connection once the node was removed from
+// the cluster (Removable), and reports whether it was: nothing reaches
+// them any more, and their sessions resume on another node.
+func (b *Broker) closeIfRemoved() bool {
+	r, ok := b.o.Cluster.(Removable)
+	if !ok || !r.Removed() {
+		return false
+	}
+	b.mu.Lock()
+	conns := make([]*conn, 0, len(b.conns))
+	for _, c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	if len(conns) > 0 {
+		b.logger.Warn().Int("connections", len(conns)).Msg("removed from the cluster: closing every connection (0x9C use another server)")
+	}
+	for _, c := range conns {
+		c.shutdown(packet.CodeUseAnotherServer, "this node was removed from the cluster: connect to another node")
+	}
+	return true
 }
 
 func cmpPositive(d, or time.Duration) time.Duration {

@@ -62,6 +62,10 @@ func (n *Node) checkRemoved() {
 	}
 }
 
+// Removed reports whether this node was removed from the cluster (and not
+// joined again since): the broker sends its clients elsewhere.
+func (n *Node) Removed() bool { return n.removal.removed.Load() }
+
 // removedErr is ErrRemoved once this node was removed, else nil.
 func (n *Node) removedErr() error {
 	if n.removal.removed.Load() {

@@ -17,8 +17,9 @@ import (
 // TestClusterRemoveFollowsLeader: on a real three-node cluster, `strata
 // cluster remove` sent to a follower follows it to the leader; removing a
 // node that is not a member is exit 1. The removed node notices: it logs
-// "removed from the cluster" at warn, /readyz answers 503 saying so, and
-// MQTT clients are refused with that reason.
+// "removed from the cluster" at warn, /readyz answers 503 saying so, MQTT
+// clients are refused with that reason, and the clients it held are sent
+// elsewhere (DISCONNECT 0x9C): their sessions resume on another node.
 func TestClusterRemoveFollowsLeader(t *testing.T) {
 	bin := buildStrata(t)
 	nodes := startCluster(t, bin, "r")
@@ -33,6 +34,8 @@ func TestClusterRemoveFollowsLeader(t *testing.T) {
 			victim = n
 		}
 	}
+	held := connectPersistent(t, victim.mqtt, "held", 0)
+	held.subscribe(t, "held/#")
 	var out, errb bytes.Buffer
 	code := run([]string{"cluster", "remove", "--server", follower.http, "--id", "nosuch"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "404") || !strings.Contains(errb.String(), "not a member") {
@@ -56,6 +59,18 @@ func TestClusterRemoveFollowsLeader(t *testing.T) {
 			}
 		}
 		return false
+	})
+	expectDisconnect(t, held, packet.CodeUseAnotherServer)
+	waitFor(t, "held's session to resume on "+follower.id, 20*time.Second, func() bool {
+		nc, err := net.DialTimeout("tcp", follower.mqtt, 5*time.Second)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		s := &mqttSession{nc: nc, br: bufio.NewReader(nc)}
+		s.send(t, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "held", Properties: packet.Properties{SessionExpirySeconds: 3600}})
+		ack, ok := s.read(t).(*packet.Connack)
+		return ok && ack.ReasonCode == 0 && ack.SessionPresent
 	})
 	resp, err := http.Get("http://" + victim.http + "/readyz")
 	if err != nil {
