@@ -34,6 +34,10 @@ import (
 
 type serveFlags struct {
 	dataDir, nodeID, raftAddr, httpAddr, join, logLevel string
+	// advertisedHTTP is the HTTP address the other nodes are given (member
+	// record, join): --http, or, when it binds every interface, the
+	// --raft-addr host with the --http port (advertiseAddrs).
+	advertisedHTTP string
 	bootstrapExpect                                     int
 
 	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
@@ -98,8 +102,8 @@ func runServe(args []string, _ io.Writer, stderr io.Writer) error {
 func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the log, Raft state and snapshots (made 0700; files in it 0600)")
 	fs.StringVar(&f.nodeID, "node-id", "node1", "this node's unique ID in the cluster")
-	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
-	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish, history); off loopback every endpoint but /healthz and /readyz needs credentials (docs/security.md)")
+	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise): this node's own IP or host name, as the other nodes dial it (not 0.0.0.0)")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP API address (health, cluster admin, publish, history); off loopback every endpoint but /healthz and /readyz needs credentials (docs/security.md). Binding every interface (0.0.0.0:8080), the other nodes are given the --raft-addr host with this port")
 	fs.StringVar(&f.join, "join", "", "HTTP address of a cluster member to join; with --bootstrap-expect, the comma-separated HTTP addresses of the other founding nodes (omit both to start or restart a cluster of this node)")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "start a new cluster once this many founding nodes (this one included, found through --join) are up")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -186,7 +190,36 @@ func checkServeFlags(f *serveFlags) error {
 	if f.bootstrapExpect < 0 || (f.bootstrapExpect > 1 && f.join == "") {
 		return fmt.Errorf("%w: --bootstrap-expect N needs N >= 1 and --join with the other nodes' HTTP addresses", errUsage)
 	}
-	return nil
+	var err error
+	f.advertisedHTTP, err = advertiseAddrs(f.raftAddr, f.httpAddr)
+	return err
+}
+
+// advertiseAddrs checks --raft-addr, which the node binds and the other
+// nodes dial, so it cannot be an unspecified address (0.0.0.0, ::, or no
+// host); and returns the HTTP address to give the other nodes: --http, or
+// the --raft-addr host with its port when --http binds every interface.
+func advertiseAddrs(raftAddr, httpAddr string) (string, error) {
+	rh, _, err := net.SplitHostPort(raftAddr)
+	if err != nil {
+		return "", fmt.Errorf("%w: --raft-addr %s: %w", errUsage, raftAddr, err)
+	}
+	if unspecifiedHost(rh) {
+		return "", fmt.Errorf("%w: --raft-addr %s: the other nodes dial this address, so it must be this node's own IP address or host name, not one that binds every interface", errUsage, raftAddr)
+	}
+	hh, hp, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "", fmt.Errorf("%w: --http %s: %w", errUsage, httpAddr, err)
+	}
+	if unspecifiedHost(hh) {
+		return net.JoinHostPort(rh, hp), nil
+	}
+	return httpAddr, nil
+}
+
+func unspecifiedHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "" || ip != nil && ip.IsUnspecified()
 }
 
 // openNode runs replication.New, which may take long (replaying the log,
@@ -356,7 +389,7 @@ func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMa
 	o := replication.DefaultOptions()
 	o.NodeID, o.RaftAddr, o.DataDir = f.nodeID, f.raftAddr, f.dataDir
 	o.Bootstrap = f.join == "" || f.bootstrapExpect == 1
-	o.HTTPAddr = f.httpAddr
+	o.HTTPAddr = f.advertisedHTTP
 	// Node-to-node calls go to the peers' HTTP ports as node connections
 	// (trust.Split), over mutual TLS when the cluster is secure.
 	o.Forward = httpapi.Forward(f.cluster.HTTPClient(30 * time.Second))
@@ -394,7 +427,7 @@ func openServeNode(ctx context.Context, f serveFlags, machine *replication.FSMMa
 // failure limiter.
 func apiOptions(f serveFlags, sec security, logger zerolog.Logger) httpapi.Options {
 	ao := httpapi.DefaultOptions()
-	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr}
+	ao.Identity = httpapi.Identity{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.advertisedHTTP}
 	ao.Logger = logger
 	if sec.passwords != nil { // a nil *auth.Passwords in the interface would not read as "none"
 		ao.Passwords = sec.passwords
@@ -535,7 +568,7 @@ func listenMQTT(b *mqtt.Broker, f serveFlags, tlsConf *tls.Config, logger zerolo
 // succeeds or ctx ends, logging each new reason it failed (a wrong cluster
 // key, for one, would otherwise look like a wait).
 func joinCluster(ctx context.Context, f serveFlags, logger zerolog.Logger) error {
-	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.httpAddr})
+	body, _ := json.Marshal(httpapi.JoinRequest{ID: f.nodeID, RaftAddr: f.raftAddr, HTTPAddr: f.advertisedHTTP})
 	target := f.join
 	var last error
 	client := f.cluster.HTTPClient(5 * time.Second)

@@ -65,7 +65,11 @@ func TestServeRefusesOffLoopbackWithoutKey(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--raft-addr", "0.0.0.0:7000"}, 2, "--raft-addr 0.0.0.0:7000 is off loopback"},
+		{[]string{"--raft-addr", "192.0.2.1:7000"}, 2, "--raft-addr 192.0.2.1:7000 is off loopback"},
+		// The other nodes dial --raft-addr: an address binding every interface cannot be it.
+		{[]string{"--raft-addr", "0.0.0.0:7000"}, 2, "must be this node's own IP address or host name"},
+		{[]string{"--raft-addr", "[::]:7000"}, 2, "must be this node's own IP address or host name"},
+		{[]string{"--raft-addr", ":7000"}, 2, "must be this node's own IP address or host name"},
 		{[]string{"--http", "192.0.2.1:8080"}, 2, "--http 192.0.2.1:8080 is off loopback"},
 		{[]string{"--http", ":8080"}, 2, "--cluster-key"},
 		{[]string{"--raft-addr", "db1.example:7000"}, 2, "off loopback"},
@@ -85,6 +89,27 @@ func TestServeRefusesOffLoopbackWithoutKey(t *testing.T) {
 	}
 	if _, err := os.Stat(data); err == nil {
 		t.Fatal("a refused serve created its data directory")
+	}
+}
+
+// TestAdvertiseAddrs: the HTTP address given to the other nodes is --http,
+// or, when --http binds every interface, the --raft-addr host with its port.
+func TestAdvertiseAddrs(t *testing.T) {
+	for _, c := range []struct{ raft, http, want string }{
+		{"10.0.0.2:7000", "10.0.0.2:8080", "10.0.0.2:8080"},
+		{"10.0.0.2:7000", "0.0.0.0:8080", "10.0.0.2:8080"},
+		{"10.0.0.2:7000", ":9000", "10.0.0.2:9000"},
+		{"[fd00::2]:7000", "[::]:8080", "[fd00::2]:8080"},
+		{"strata1:7000", "0.0.0.0:8080", "strata1:8080"},
+		{"127.0.0.1:7000", "127.0.0.1:8080", "127.0.0.1:8080"},
+	} {
+		got, err := advertiseAddrs(c.raft, c.http)
+		if err != nil || got != c.want {
+			t.Errorf("advertiseAddrs(%s, %s) = %q, %v; want %q", c.raft, c.http, got, err, c.want)
+		}
+	}
+	if _, err := advertiseAddrs("7000", "127.0.0.1:8080"); err == nil {
+		t.Error("--raft-addr without a port accepted")
 	}
 }
 
