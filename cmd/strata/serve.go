@@ -37,8 +37,8 @@ type serveFlags struct {
 	// advertisedHTTP is the HTTP address the other nodes are given (member
 	// record, join): --http, or, when it binds every interface, the
 	// --raft-addr host with the --http port (advertiseAddrs).
-	advertisedHTTP string
-	bootstrapExpect                                     int
+	advertisedHTTP  string
+	bootstrapExpect int
 
 	mqttAddr, mqttTLSAddr, wsAddr, tlsCert, tlsKey, passwordFile string
 	aclFile                                                      string
