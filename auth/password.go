@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/stratamq/strata/internal/durable"
 )
 
 // PasswordFile holds user names and bcrypt hashes read from a file of
@@ -259,7 +260,7 @@ func DeleteUser(path, user string) error {
 	if !found {
 		return fmt.Errorf("%s: %w %q", path, ErrNoSuchUser, user)
 	}
-	return writeFileAtomic(path, out.Bytes(), 0o600)
+	return durable.WriteFile(path, out.Bytes(), 0o600)
 }
 
 // SetPassword adds user with password to the password file at path, or
@@ -286,7 +287,7 @@ func SetPassword(path, user string, password []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return durable.WriteFile(path, data, 0o600)
 }
 
 // replacePasswordLine returns the password file contents old, checked, with
@@ -307,46 +308,4 @@ func replacePasswordLine(path string, old []byte, user, hash string) ([]byte, er
 		out.WriteString(user + ":" + hash + "\n")
 	}
 	return out.Bytes(), nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory is written, synced and renamed over path, then the directory is
-// synced so the rename survives a crash.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

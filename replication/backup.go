@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stratamq/strata/internal/durable"
 	"github.com/stratamq/strata/log"
 )
 
@@ -48,7 +49,7 @@ func RestoreBackup(snapDir, dataDir string) error {
 			return err
 		}
 	}
-	return errors.Join(syncDir(logDir), syncDir(dst), syncDir(filepath.Dir(dst)))
+	return errors.Join(durable.SyncDir(logDir), durable.SyncDir(dst), durable.SyncDir(filepath.Dir(dst)))
 }
 
 // readBackupManifest reads the manifest from a snapshot's state.bin.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/stratamq/strata/internal/durable"
 )
 
 var (
@@ -146,38 +148,10 @@ func writeIdentity(dir string, id identity) error {
 	if err != nil {
 		return fmt.Errorf("replication: record node identity: %w", err)
 	}
-	if err := writeFileAtomic(dir, identityFile, append(b, '\n')); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, identityFile), append(b, '\n'), fileMode); err != nil {
 		return fmt.Errorf("replication: record node identity: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = errors.Join(err, f.Close()); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // dataDir is a Node's hold on its data directory: the lock, and the

@@ -7,6 +7,8 @@ import (
 	"reflect"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/stratamq/strata/internal/durable"
 )
 
 // The member book (node ID -> HTTP address) is folded from the log, but a
@@ -38,7 +40,7 @@ func (a *applier) savePeersLocked() {
 	}
 	b, err := json.Marshal(a.members)
 	if err == nil {
-		err = writeFileAtomic(a.dataDir, peersFile, b)
+		err = durable.WriteFile(filepath.Join(a.dataDir, peersFile), b, fileMode)
 	}
 	if err != nil {
 		a.logger.Warn().Err(err).Msg("saving the member book")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/stratamq/strata/internal/durable"
 	"github.com/stratamq/strata/internal/varint"
 	"github.com/stratamq/strata/log"
 	"github.com/stratamq/strata/segment"
@@ -166,7 +167,7 @@ func (s *snapshot) link(id string, l *log.Log, segs []log.SegmentInfo) error {
 			return fmt.Errorf("replication: snapshot %s: link %s: %w", id, filepath.Base(info.Path), err)
 		}
 	}
-	return syncDir(dst)
+	return durable.SyncDir(dst)
 }
 
 func appendManifest(b []byte, segs []log.SegmentInfo) []byte {

@@ -22,23 +22,24 @@ var allowed = map[string]struct {
 	ours       []string
 	thirdParty []string
 }{
-	"topic":           {},
-	"auth":            {ours: []string{"topic"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
-	"internal/varint": {}, // the standard library only
-	"segment":         {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
-	"log":             {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
-	"fsm":             {ours: []string{"log", "segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree"}},
+	"topic":            {},
+	"internal/durable": {}, // the standard library only
+	"auth":             {ours: []string{"topic", "internal/durable"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
+	"internal/varint":  {}, // the standard library only
+	"segment":          {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
+	"log":              {ours: []string{"segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree", "github.com/rs/zerolog"}},
+	"fsm":              {ours: []string{"log", "segment", "topic", "internal/varint"}, thirdParty: []string{"github.com/google/btree"}},
 	// presence builds presence snapshots and events from fsm views, for mqtt and httpapi.
 	"presence":    {ours: []string{"log", "segment", "topic", "fsm", "internal/varint"}},
-	"replication": {ours: []string{"log", "segment", "topic", "fsm", "internal/varint"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
+	"replication": {ours: []string{"log", "segment", "topic", "fsm", "internal/durable", "internal/varint"}, thirdParty: []string{"github.com/hashicorp/", "github.com/rs/zerolog"}},
 	// mqtt names replication.Future (what its Cluster's Propose returns) and nothing else of it.
-	"mqtt":         {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "mqtt/packet", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket"}},
-	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
+	"mqtt":         {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "mqtt/packet", "auth", "internal/durable", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/coder/websocket"}},
+	"housekeeping": {ours: []string{"log", "segment", "topic", "fsm", "replication", "internal/durable", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog"}},
 	"mqtt/packet":  {}, // the codec imports nothing but the standard library
 	"trust":        {}, // cluster keys and node TLS: the standard library only
-	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "auth", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/parquet-go/parquet-go"}},
+	"httpapi":      {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "auth", "internal/durable", "internal/varint"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/parquet-go/parquet-go"}},
 	// metrics reads every part's counters at scrape time; nothing imports it but cmd/strata.
-	"metrics": {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "mqtt", "mqtt/packet", "auth", "httpapi", "internal/varint"}, thirdParty: []string{"github.com/prometheus/client_golang", "github.com/rs/zerolog"}},
+	"metrics": {ours: []string{"log", "segment", "topic", "fsm", "presence", "replication", "mqtt", "mqtt/packet", "auth", "httpapi", "internal/durable", "internal/varint"}, thirdParty: []string{"github.com/prometheus/client_golang", "github.com/rs/zerolog"}},
 }
 
 // forbidden may not be imported directly by any package of ours: the standard
