@@ -139,6 +139,18 @@ func (a *applier) lockFold() {
 	a.mu.Lock()
 }
 
+// flushLocked hands what was folded so far to the dispatcher in the middle
+// of a fold: it releases mu while it sends (the dispatcher's Perform may
+// read through the applier) and keeps sendMu, so no other folder runs
+// meanwhile. Between lockFold and unlockFold only.
+func (a *applier) flushLocked() {
+	out := a.out
+	a.out = nil
+	a.mu.Unlock()
+	a.d.handOver(out)
+	a.mu.Lock()
+}
+
 func (a *applier) unlockFold() {
 	out := a.out
 	a.out = nil
@@ -179,9 +191,16 @@ func (a *applier) failLocked(err error) error {
 // catchUpHandoff is how many records of the catch-up fold share a handoff.
 const catchUpHandoff = 256
 
+// catchUpFlush is how many handoffs the catch-up fold keeps before it
+// hands them to the dispatcher: the effects of a whole log (a restart
+// folds it all) held at once were a copy of every record (1M records: 1.3
+// GB more RSS), and nothing but the dispatcher frees them.
+const catchUpFlush = 16
+
 // catchUpLocked folds the local log's records that the machine has not
 // seen: after a restart, or after Restore kept a local log longer than the
-// snapshot.
+// snapshot. Between lockFold and unlockFold: it hands its effects over as
+// it goes (flushLocked), so memory stays bounded whatever the log's length.
 func (a *applier) catchUpLocked() error {
 	if a.caughtUp {
 		return nil
@@ -198,6 +217,9 @@ func (a *applier) catchUpLocked() error {
 		a.folded = rec.Offset + 1
 		if len(a.effects) >= catchUpHandoff {
 			a.handLocked()
+			if len(a.out) >= catchUpFlush {
+				a.flushLocked()
+			}
 		}
 	}
 	if err := it.Err(); err != nil {

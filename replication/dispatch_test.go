@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -341,5 +342,87 @@ func TestDispatcherWatermark(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(m.performed()), "[0 1 2]"; got != want {
 		t.Fatalf("performed %s, want %s", got, want)
+	}
+}
+
+// firstPerform notes how far the fold had got when the first effect was
+// performed, holds that Perform until released, and records every offset
+// performed.
+type firstPerform struct {
+	*FSMMachine
+	once    sync.Once
+	at      atomic.Int64 // the fold's next offset at the first Perform; -1 before
+	release chan struct{}
+	mu      sync.Mutex
+	seen    []log.Offset
+}
+
+func (f *firstPerform) Perform(off log.Offset, effect any) {
+	f.once.Do(func() {
+		f.at.Store(int64(f.FSMMachine.View().NextOffset()))
+		<-f.release
+	})
+	f.mu.Lock()
+	f.seen = append(f.seen, off)
+	f.mu.Unlock()
+	f.FSMMachine.Perform(off, effect)
+}
+
+// TestCatchUpHandsEffectsAsItGoes: a restart's fold of the local log hands
+// its effects to the dispatcher as it goes, not all at the end (they hold
+// a copy of every record: a long log meant gigabytes held at once). With a
+// dispatch queue of one and the first Perform held, the fold stops well
+// before the log's end; released, it finishes and every effect is
+// performed once, in order.
+func TestCatchUpHandsEffectsAsItGoes(t *testing.T) {
+	const total = catchUpHandoff * catchUpFlush * 3
+	fp := &firstPerform{release: make(chan struct{})}
+	fp.at.Store(-1)
+	restarted := false
+	c := newClusterPerNode(t, 1, func(i int, o *Options) {
+		if restarted {
+			fp.FSMMachine = o.Machine.(*FSMMachine)
+			o.Machine = fp
+			o.DispatchQueue = 1
+		}
+	})
+	c.leader(0)
+	for b := 0; b < total/512; b++ {
+		recs := make([]log.Record, 512)
+		for k := range recs {
+			recs[k] = publish(fmt.Sprintf("t/%d", k%7), fmt.Sprintf("p-%d-%d", b, k))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.nodes[0].ProposeBatch(ctx, recs)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := c.nodes[0].Log().NextOffset()
+	c.mu.Lock()
+	c.nodes[0].Close()
+	c.nodes[0] = nil
+	c.mu.Unlock()
+	restarted = true
+	started := make(chan struct{})
+	go func() { defer close(started); c.start(0) }()
+	waitUntil(t, "the first effect performed", 10*time.Second, func() bool { return fp.at.Load() >= 0 })
+	at := fp.at.Load()
+	close(fp.release)
+	<-started
+	if at >= int64(next)/2 {
+		t.Fatalf("the first effect was performed with %d of %d records folded: the fold kept its effects", at, next)
+	}
+	waitUntil(t, "every effect performed", 10*time.Second, func() bool {
+		fp.mu.Lock()
+		defer fp.mu.Unlock()
+		return len(fp.seen) >= total
+	})
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	checkIncreasing(t, "n0", fp.seen)
+	if len(fp.seen) != total {
+		t.Fatalf("%d effects performed, want %d", len(fp.seen), total)
 	}
 }
