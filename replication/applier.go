@@ -60,6 +60,9 @@ type applier struct {
 	// over meanwhile are read back from it (see recover.go).
 	store    raft.LogStore
 	lastSeen uint64 // the highest Raft index given to ApplyBatch
+	// snapAt is the log position of the latest snapshot taken or restored
+	// (snapshotByRecords).
+	snapAt atomic.Uint64
 	failed   error  // set when an append failed; cleared by recovery
 	fatal    error  // set when recovery is impossible without a restart
 	health   atomic.Pointer[string]
@@ -249,6 +252,7 @@ func (a *applier) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	segs := a.log.Segments()
 	active := segs[len(segs)-1] // folded == NextOffset here: it ends at the position
+	a.snapAt.Store(uint64(a.folded))
 	return &snapshot{a: a, position: a.folded, tag: a.log.LastTag(), machine: a.m.Capture(),
 		members: encodeMembers(a.members), linkDir: a.linkDir,
 		activeBase: active.Base, activeSize: active.Size}, nil

@@ -35,6 +35,7 @@ type Node struct {
 	scrubbed     chan struct{}
 	removal      removalWatch
 	watched      chan struct{}
+	snapChecked  chan struct{}
 	raftp        atomic.Pointer[raft.Raft] // for raft's own goroutines during NewRaft
 	snapBase     string                    // raft's file snapshot directories, if used
 }
@@ -81,6 +82,12 @@ func New(o Options) (*Node, error) {
 	go every(n.o.ScrubInterval, n.stopRecover, n.scrubbed, n.scrubOnce)
 	n.watched = make(chan struct{})
 	go every(removalCheckInterval, n.stopRecover, n.watched, n.checkRemoved)
+	n.snapChecked = make(chan struct{})
+	if n.o.SnapshotRecords > 0 {
+		go every(n.o.SnapshotCheck, n.stopRecover, n.snapChecked, n.snapshotByRecords)
+	} else {
+		close(n.snapChecked)
+	}
 	return n, nil
 }
 
@@ -415,6 +422,24 @@ func (n *Node) Status() (Status, error) {
 // Snapshot takes a Raft snapshot now.
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
+// snapshotByRecords takes a snapshot once SnapshotRecords records were
+// applied since the last one (Options.SnapshotRecords), so that a restart
+// folds at most about that many records of the local log.
+func (n *Node) snapshotByRecords() {
+	since := uint64(n.Applied()) - min(n.a.snapAt.Load(), uint64(n.Applied()))
+	if since < n.o.SnapshotRecords || n.Applying() != nil {
+		return
+	}
+	err := n.Snapshot()
+	switch {
+	case err == nil:
+		n.logger.Info().Uint64("records", since).Msg("snapshot taken: records since the last one reached the threshold")
+	case errors.Is(err, raft.ErrNothingNewToSnapshot):
+	default:
+		n.logger.Warn().Err(err).Msg("snapshot by records failed; raft's own cadence still applies")
+	}
+}
+
 // Close stops the batcher (queued proposals fail with ErrClosed), shuts Raft
 // down (entries in flight resolve with raft's error or their commit), stops
 // the dispatcher once it performed what was handed over (futures still
@@ -425,6 +450,7 @@ func (n *Node) Close() error {
 	close(n.stopRecover)
 	<-n.recovered
 	<-n.scrubbed
+	<-n.snapChecked
 	<-n.watched
 	n.b.close()
 	n.live.close(n.raft)

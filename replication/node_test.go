@@ -67,3 +67,44 @@ func TestRestartFromSnapshotAndTail(t *testing.T) {
 		t.Fatalf("propose after restart: offset %d err %v, want %d", off, err, next)
 	}
 }
+
+// TestSnapshotByRecords: with SnapshotRecords set, a snapshot is taken once
+// that many records were applied (raft's own threshold, in entries, is not
+// reached here), and a restart then folds only the records after it.
+func TestSnapshotByRecords(t *testing.T) {
+	c := newClusterWith(t, 1, func(o *Options) {
+		o.SnapshotRecords, o.SnapshotCheck = 2000, 20*time.Millisecond
+	})
+	c.leader(0)
+	for b := range 6 {
+		recs := make([]log.Record, 500)
+		for k := range recs {
+			recs[k] = publish("t/x", fmt.Sprintf("p-%d-%d", b, k))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.nodes[0].ProposeBatch(ctx, recs)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "a snapshot by records", 10*time.Second, func() bool { return c.nodes[0].a.snapAt.Load() >= 2000 })
+	if idx := c.nodes[0].raft.Stats()["last_snapshot_index"]; idx == "0" {
+		t.Fatal("snapAt moved without a raft snapshot")
+	}
+	at := c.nodes[0].a.snapAt.Load()
+	next := c.nodes[0].Log().NextOffset()
+	digest := c.mach[0].Digest()
+	c.mu.Lock()
+	c.nodes[0].Close()
+	c.nodes[0] = nil
+	c.mu.Unlock()
+	c.start(0)
+	if got := c.nodes[0].a.snapAt.Load(); got != at {
+		t.Fatalf("after the restart the snapshot is at %d, want %d (restored)", got, at)
+	}
+	waitUntil(t, "the restart to apply its log", 10*time.Second, func() bool { return c.nodes[0].Applied() >= next })
+	if c.mach[0].Digest() != digest {
+		t.Fatal("the state restored from the snapshot and the tail differs from the state before")
+	}
+}

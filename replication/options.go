@@ -104,6 +104,13 @@ type Options struct {
 	// SnapshotThreshold and SnapshotInterval set raft's snapshot cadence.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	// SnapshotRecords also takes a snapshot once this many records were
+	// applied since the last one (checked every SnapshotCheck; 0: never):
+	// raft counts entries, and one entry carries a whole group commit, so
+	// its threshold alone let millions of records pile up, all folded
+	// again at a restart (1M records: ~10 s).
+	SnapshotRecords uint64
+	SnapshotCheck   time.Duration
 
 	// RaftListener and RaftDial, when both set, carry Raft's transport
 	// instead of plain TCP: cmd/strata passes a TLS listener and dialer
@@ -151,6 +158,8 @@ func DefaultOptions() Options {
 		FetchTimeout:         5 * time.Minute,
 		SnapshotThreshold:    65536,
 		SnapshotInterval:     10 * time.Minute,
+		SnapshotRecords:      1_000_000,
+		SnapshotCheck:        10 * time.Second,
 		Logger:               zerolog.Nop(),
 	}
 }
@@ -174,6 +183,8 @@ func (o Options) Validate() error {
 		return errors.New("replication: batch bounds must be positive")
 	case o.DispatchQueue <= 0:
 		return errors.New("replication: DispatchQueue must be positive")
+	case o.SnapshotRecords > 0 && o.SnapshotCheck <= 0:
+		return errors.New("replication: SnapshotCheck must be positive with SnapshotRecords")
 	case o.RecoverInterval <= 0 || o.ScrubInterval <= 0:
 		return errors.New("replication: RecoverInterval and ScrubInterval must be positive")
 	case o.ApplyTimeout <= 0 || o.MembershipTimeout <= 0:

@@ -233,6 +233,7 @@ func (a *applier) restoreLocked(rc io.Reader) error {
 		return err
 	}
 	a.folded, a.caughtUp, a.failed, a.pending = log.Offset(position), false, nil, nil
+	a.snapAt.Store(position)
 	a.setHealth(nil)
 	if a.log.NextOffset() < log.Offset(position) {
 		if err := a.installLocked(manifest); err != nil {
