@@ -58,11 +58,39 @@ type presenceItem struct {
 	ev       presence.Event
 }
 
-// presenceWatches are the broker's presence subscriptions.
+// presenceWatches are the broker's presence subscriptions, by filter:
+// an applied change is compared with each distinct filter once, and its
+// events are shared by the watches of that filter (a chat's members
+// watching their room cost one comparison per room, not per member).
 type presenceWatches struct {
-	mu  sync.Mutex
-	all map[*presenceWatch]struct{}
-	n   atomic.Int32 // len(all): Apply's fast path
+	mu       sync.Mutex
+	byFilter map[string]map[*presenceWatch]struct{}
+	n        atomic.Int32 // how many watches: Apply's fast path
+}
+
+func (ws *presenceWatches) addLocked(w *presenceWatch) {
+	if ws.byFilter == nil {
+		ws.byFilter = map[string]map[*presenceWatch]struct{}{}
+	}
+	set := ws.byFilter[w.filter]
+	if set == nil {
+		set = map[*presenceWatch]struct{}{}
+		ws.byFilter[w.filter] = set
+	}
+	set[w] = struct{}{}
+	ws.n.Add(1)
+}
+
+func (ws *presenceWatches) removeLocked(w *presenceWatch) {
+	set := ws.byFilter[w.filter]
+	if _, ok := set[w]; !ok {
+		return
+	}
+	delete(set, w)
+	if len(set) == 0 {
+		delete(ws.byFilter, w.filter)
+	}
+	ws.n.Add(-1)
 }
 
 // presenceRequest is a SUBSCRIBE's presence filter once checked.
@@ -115,12 +143,8 @@ func (c *conn) watchPresence(reqs []presenceRequest) {
 		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), snapshot: true}
 		c.mu.watches[r.name] = w
 		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
-		if ws.all == nil {
-			ws.all = map[*presenceWatch]struct{}{}
-		}
-		ws.all[w] = struct{}{}
+		ws.addLocked(w)
 	}
-	ws.n.Store(int32(len(ws.all)))
 	c.signal()
 }
 
@@ -155,9 +179,7 @@ func (c *conn) unwatchAll() {
 // dropWatchLocked removes w and its queued items; under the watches' lock
 // and c.mu.
 func (c *conn) dropWatchLocked(w *presenceWatch) {
-	ws := &c.b.watches
-	delete(ws.all, w)
-	ws.n.Store(int32(len(ws.all)))
+	c.b.watches.removeLocked(w)
 	delete(c.mu.watches, w.name)
 	c.mu.presence = removeItems(c.mu.presence, w)
 	w.queued, w.snapshot = 0, false
@@ -181,8 +203,12 @@ func (b *Broker) presenceEvents(off log.Offset, e *fsm.Entry, ch *fsm.PresenceCh
 	ws := &b.watches
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	for w := range ws.all {
-		if evs := presence.Events(w.filter, off, e.Time, ch); len(evs) > 0 {
+	for filter, set := range ws.byFilter {
+		evs := presence.Events(filter, off, e.Time, ch)
+		if len(evs) == 0 {
+			continue
+		}
+		for w := range set { // the events are read-only: shared
 			w.c.queuePresence(w, evs)
 		}
 	}
