@@ -104,11 +104,17 @@ func (c *conn) checkPresence(inner string, err error, count int) (packet.ReasonC
 		return packet.CodeTopicFilterInvalid, err.Error()
 	case count >= maxPresenceWatches:
 		return packet.CodeQuotaExceeded, "too many presence subscriptions on one connection"
-	case !c.acl.AllowFilter(auth.Subscribe, inner) && !c.acl.AllowFilter(auth.Replay, inner):
-		// Who listens on a filter is as private as what is published there.
+	case !c.mayWatch(inner):
 		return packet.CodeNotAuthorized, "the ACL grants neither subscribe nor replay on every topic of " + inner
 	}
 	return packet.CodeSuccess, "" // granted QoS 0
+}
+
+// mayWatch: who listens on a filter is as private as what is published
+// there, so presence needs the subscribe or the replay right on every
+// topic of filter (as GET /v1/presence).
+func (c *conn) mayWatch(filter string) bool {
+	return c.acl.AllowFilter(auth.Subscribe, filter) || c.acl.AllowFilter(auth.Replay, filter)
 }
 
 // presenceCount is how many presence subscriptions c holds.
@@ -249,9 +255,14 @@ func (c *conn) takePresenceLocked() presenceItem {
 }
 
 // sendPresence writes one presence item: a snapshot built from a View
-// taken now, or an event the last snapshot does not already have.
+// taken now, or an event the last snapshot does not already have. The
+// rights are asked again at each message, as for deliveries: an ACL
+// reloaded without them stops the messages (the watch stays, silent).
 func (c *conn) sendPresence(it presenceItem) error {
 	w := it.w
+	if !c.mayWatch(w.filter) {
+		return nil
+	}
 	var msg any = it.ev
 	if it.snapshot {
 		v := c.b.o.Views.View()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -474,5 +475,37 @@ func TestClusterPresence(t *testing.T) {
 		if seen[0][k].Offset != seen[1][k].Offset || seen[0][k].Time != seen[1][k].Time {
 			t.Fatalf("event %d differs between nodes: %+v / %+v", k, seen[0][k], seen[1][k])
 		}
+	}
+}
+
+// TestPresenceACLReload: an ACL reloaded without the right stops a presence
+// subscription's messages (rights are asked at each message, as for
+// deliveries); reloaded with it again, they resume.
+func TestPresenceACLReload(t *testing.T) {
+	tb, pol, path := startACLBroker(t, "user alice\ntopic read room/#\nuser bob\ntopic readwrite #\n")
+	alice, _ := rawConnect(t, tb.addr, login("alice", "alice", true))
+	subscribeCodes(t, alice, packet.Subscription{Filter: "$presence/room/+"})
+	presenceMsg(t, alice, "$presence/room/%2B")
+	bob, _ := rawConnect(t, tb.addr, login("bob", "bob", true))
+	bob.subscribe(0, packet.Subscription{Filter: "room/1"})
+	if ev := presenceMsg(t, alice, "$presence/room/%2B"); ev.Event != presence.EventJoin || ev.ClientID != "bob" {
+		t.Fatalf("%+v", ev)
+	}
+	reload := func(acl string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(acl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := pol.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload("user alice\ntopic read other/#\nuser bob\ntopic readwrite #\n")
+	bob.subscribe(0, packet.Subscription{Filter: "room/2"})
+	alice.noPublish(300 * time.Millisecond)
+	reload("user alice\ntopic read room/#\nuser bob\ntopic readwrite #\n")
+	bob.subscribe(0, packet.Subscription{Filter: "room/3"})
+	if ev := presenceMsg(t, alice, "$presence/room/%2B"); ev.Event != presence.EventJoin || ev.Subscription.Filter != "room/3" {
+		t.Fatalf("after the right came back: %+v", ev)
 	}
 }
