@@ -1,60 +1,19 @@
 package mqtt_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stratamq/strata/auth"
+	"github.com/stratamq/strata/internal/testpki"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/mqtt/packet"
 )
-
-// testCA signs certificates made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key}
-}
-
-// issue makes a certificate for a server (ip set) or a client.
-func (ca *testCA) issue(t *testing.T, tmpl *x509.Certificate, server bool) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	if server {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // userTopics lets a named user publish to u/<user>/# only.
 type userTopics struct{}
@@ -70,14 +29,12 @@ func (u userChecker) AllowFilter(auth.Right, string) bool { return false }
 
 // startTLSBroker serves MQTT over TLS on loopback, asking clients for a
 // certificate signed by ca (required or not).
-func startTLSBroker(t *testing.T, ca *testCA, require bool) (addr string, roots *x509.CertPool) {
+func startTLSBroker(t *testing.T, ca *testpki.CA, require bool) (addr string, roots *x509.CertPool) {
 	t.Helper()
 	tb := startBroker(t, func(o *mqtt.Options) { o.Authorizer = userTopics{} })
-	srvCA := newTestCA(t, "server CA")
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	conf := &tls.Config{Certificates: []tls.Certificate{srvCA.issue(t, &x509.Certificate{}, true)},
-		ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+	srvCA := testpki.NewCA(t, "server CA")
+	conf := &tls.Config{Certificates: []tls.Certificate{srvCA.Issue(t, &x509.Certificate{}, true)},
+		ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 	if require {
 		conf.ClientAuth = tls.RequireAndVerifyClientCert
 	}
@@ -86,9 +43,7 @@ func startTLSBroker(t *testing.T, ca *testCA, require bool) (addr string, roots 
 		t.Fatal(err)
 	}
 	go tb.broker.Serve(tls.NewListener(ln, conf), "tls")
-	roots = x509.NewCertPool()
-	roots.AddCert(srvCA.cert)
-	return ln.Addr().String(), roots
+	return ln.Addr().String(), srvCA.Pool()
 }
 
 // dialTLS connects an MQTT 5 raw client over TLS, presenting cert if any.
@@ -116,10 +71,10 @@ func dialTLS(t *testing.T, addr string, roots *x509.CertPool, cert *tls.Certific
 // authorizer, whatever user name it sends; a client without one is
 // anonymous; a certificate from another CA is refused in the handshake.
 func TestClientCertIdentity(t *testing.T) {
-	ca := newTestCA(t, "client CA")
+	ca := testpki.NewCA(t, "client CA")
 	addr, roots := startTLSBroker(t, ca, false)
-	alice := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
-	bob := ca.issue(t, &x509.Certificate{EmailAddresses: []string{"bob@example.com"}}, false)
+	alice := ca.Issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
+	bob := ca.Issue(t, &x509.Certificate{EmailAddresses: []string{"bob@example.com"}}, false)
 	for _, tc := range []struct {
 		cert      *tls.Certificate
 		topic     string
@@ -148,7 +103,7 @@ func TestClientCertIdentity(t *testing.T) {
 		}
 		rc.close()
 	}
-	other := newTestCA(t, "other CA").issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
+	other := testpki.NewCA(t, "other CA").Issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
 	if rc, err := dialTLS(t, addr, roots, &other); err == nil {
 		refusedBeforeConnect(t, rc)
 	}
@@ -168,13 +123,13 @@ func refusedBeforeConnect(t *testing.T, rc *rawClient) {
 // TestRequireClientCert: with a required client certificate, a TLS client
 // without one never reaches CONNECT.
 func TestRequireClientCert(t *testing.T) {
-	ca := newTestCA(t, "client CA")
+	ca := testpki.NewCA(t, "client CA")
 	addr, roots := startTLSBroker(t, ca, true)
 	rc, err := dialTLS(t, addr, roots, nil)
 	if err == nil {
 		refusedBeforeConnect(t, rc)
 	}
-	alice := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
+	alice := ca.Issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, false)
 	rc, err = dialTLS(t, addr, roots, &alice)
 	if err != nil {
 		t.Fatal(err)

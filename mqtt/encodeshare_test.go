@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
 
+	"github.com/stratamq/strata/internal/testpki"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -304,7 +305,7 @@ func testVectoredWrites(t *testing.T) {
 // tlsAndWebSocket adds a TLS and a WebSocket listener to tb; the URLs of
 // its three listeners, and the pool that trusts the TLS one.
 func tlsAndWebSocket(t *testing.T, tb *testBroker) (map[string]string, *x509.CertPool) {
-	cert, pool := selfSigned(t)
+	cert, pool := testpki.SelfSigned(t)
 	tln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratamq/strata/internal/testpki"
 	"github.com/stratamq/strata/mqtt"
 	"github.com/stratamq/strata/mqtt/packet"
 )
@@ -383,7 +384,7 @@ func TestCloseLingerIsBounded(t *testing.T) {
 // never handles reads DISCONNECT 0x82 and then a clean end of stream.
 func TestCloseWithReasonOverTLS(t *testing.T) {
 	t.Parallel()
-	addr, roots := startTLSBroker(t, newTestCA(t, "client CA"), false)
+	addr, roots := startTLSBroker(t, testpki.NewCA(t, "client CA"), false)
 	rc, err := dialTLS(t, addr, roots, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ var allowed = map[string]struct {
 }{
 	"topic":            {},
 	"internal/durable": {}, // the standard library only
+	"internal/testpki": {}, // certificates for tests: the standard library only
 	"auth":             {ours: []string{"topic", "internal/durable"}, thirdParty: []string{"golang.org/x/crypto", "golang.org/x/time", "golang.org/x/sync/singleflight", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt/v5"}},
 	"internal/varint":  {}, // the standard library only
 	"segment":          {ours: []string{"internal/varint"}, thirdParty: []string{"github.com/klauspost/compress"}},
