@@ -42,6 +42,7 @@ type presenceWatch struct {
 	name   string // as subscribed: $presence/<filter>
 	filter string
 	topic  string // presence.TopicName(filter)
+	subID  uint32 // the SUBSCRIBE's subscription identifier, 0 none [MQTT-3.3.4-3]
 	// Under c.mu: events queued and whether a snapshot item is queued.
 	queued   int
 	snapshot bool
@@ -94,7 +95,10 @@ func (ws *presenceWatches) removeLocked(w *presenceWatch) {
 }
 
 // presenceRequest is a SUBSCRIBE's presence filter once checked.
-type presenceRequest struct{ name, filter string }
+type presenceRequest struct {
+	name, filter string
+	subID        uint32
+}
 
 // checkPresence checks a $presence/ filter of a SUBSCRIBE: the code to
 // grant (QoS 0: presence messages are not in the log to resend) or refuse.
@@ -146,7 +150,7 @@ func (c *conn) watchPresence(reqs []presenceRequest) {
 		if old := c.mu.watches[r.name]; old != nil {
 			c.dropWatchLocked(old)
 		}
-		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), snapshot: true}
+		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), subID: r.subID, snapshot: true}
 		c.mu.watches[r.name] = w
 		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
 		ws.addLocked(w)
@@ -280,6 +284,9 @@ func (c *conn) sendPresence(it presenceItem) error {
 	if c.version == packet.Version5 {
 		p.Properties.PayloadFormat = 1 // UTF-8
 		p.Properties.ContentType = "application/json"
+		if w.subID != 0 {
+			p.Properties.SubscriptionIDs = []uint32{w.subID} // [MQTT-3.3.4-3]
+		}
 	}
 	if c.cliMaxPacket > 0 {
 		if n, err := packet.Size(p, c.version); err == nil && uint32(n) > c.cliMaxPacket {

@@ -71,10 +71,18 @@ func TestPresenceSubscription(t *testing.T) {
 	a.subscribe(0, packet.Subscription{Filter: "chat/room1", QoS: 1}, packet.Subscription{Filter: "other/x"})
 
 	w, _ := rawConnect(t, tb.addr, &packet.Connect{ClientID: "w", CleanStart: true})
-	if codes := subscribeCodes(t, w, packet.Subscription{Filter: "$presence/chat/+", QoS: 2}); codes[0] != packet.CodeSuccess {
-		t.Fatalf("SUBACK %v, want granted QoS 0", codes)
+	w.mustSend(&packet.Subscribe{PacketID: w.packetID(), Subscriptions: []packet.Subscription{{Filter: "$presence/chat/+", QoS: 2}},
+		Properties: packet.Properties{SubscriptionIDs: []uint32{7}}})
+	if ack := await[*packet.Suback](t, w, 10*time.Second); ack.ReasonCodes[0] != packet.CodeSuccess {
+		t.Fatalf("SUBACK %v, want granted QoS 0", ack.ReasonCodes)
 	}
 	const topic = "$presence/chat/%2B"
+	// Its messages carry the SUBSCRIBE's subscription identifier [MQTT-3.3.4-3].
+	if p, _ := w.recvPublish(10 * time.Second); !slices.Equal(p.Properties.SubscriptionIDs, []uint32{7}) {
+		t.Fatalf("presence snapshot with subscription identifiers %v, want [7]", p.Properties.SubscriptionIDs)
+	} else {
+		w.pending = append([]packet.Packet{p}, w.pending...) // read again below
+	}
 	snap := presenceMsg(t, w, topic)
 	if snap.Event != presence.EventSnapshot || snap.Filter != "chat/+" || snap.Count == nil || *snap.Count != 1 ||
 		len(snap.Subscribers) != 1 || !slices.Equal(snap.Connected, []string{"a"}) {

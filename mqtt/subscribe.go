@@ -79,7 +79,7 @@ func (c *conn) checkSubscribe(p *packet.Subscribe) (subscribeRequest, bool) {
 			if code.IsError() {
 				req.reason = cmpOr(why, req.reason)
 			} else {
-				req.presence = append(req.presence, presenceRequest{name: s.Filter, filter: inner})
+				req.presence = append(req.presence, presenceRequest{name: s.Filter, filter: inner, subID: subID})
 			}
 			continue
 		}
