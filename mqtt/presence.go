@@ -25,9 +25,9 @@ import (
 // folded in that View (the fold runs before Apply). The writer drops the
 // queued events below the View's next offset: the snapshot has them.
 
-// maxPresenceWatches bounds a connection's presence subscriptions: each
-// snapshot walks every subscription, and every applied session change is
-// compared with every watch. Past it, SUBACK 0x97 Quota exceeded.
+// maxPresenceWatches bounds a connection's presence subscriptions, each a
+// snapshot to build and a queue to keep. Past it, SUBACK 0x97 Quota
+// exceeded.
 const maxPresenceWatches = 32
 
 // maxPresenceQueued bounds the events queued for one watch (or
@@ -43,12 +43,12 @@ type presenceWatch struct {
 	filter string
 	topic  string // presence.TopicName(filter)
 	subID  uint32 // the SUBSCRIBE's subscription identifier, 0 none [MQTT-3.3.4-3]
-	// Under c.mu: events queued and whether a snapshot item is queued.
-	queued   int
-	snapshot bool
-	// from: the writer drops events below it (its last snapshot has them).
-	// Writer only.
-	from log.Offset
+	queued int // events queued, under c.mu
+	// Writer only. from: events below it are dropped (the last snapshot
+	// has them); silenced: messages were dropped for want of the right,
+	// so the next one is a fresh snapshot.
+	from     log.Offset
+	silenced bool
 }
 
 // presenceItem is one queued presence message: a snapshot to build, or
@@ -150,7 +150,7 @@ func (c *conn) watchPresence(reqs []presenceRequest) {
 		if old := c.mu.watches[r.name]; old != nil {
 			c.dropWatchLocked(old)
 		}
-		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), subID: r.subID, snapshot: true}
+		w := &presenceWatch{c: c, name: r.name, filter: r.filter, topic: presence.TopicName(r.filter), subID: r.subID}
 		c.mu.watches[r.name] = w
 		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
 		ws.addLocked(w)
@@ -192,7 +192,7 @@ func (c *conn) dropWatchLocked(w *presenceWatch) {
 	c.b.watches.removeLocked(w)
 	delete(c.mu.watches, w.name)
 	c.mu.presence = removeItems(c.mu.presence, w)
-	w.queued, w.snapshot = 0, false
+	w.queued = 0
 }
 
 // removeItems drops w's items from q, keeping the others' order.
@@ -233,7 +233,7 @@ func (c *conn) queuePresence(w *presenceWatch, evs []presence.Event) {
 	case w.queued+len(evs) > min(c.b.o.QueueLength, maxPresenceQueued):
 		c.mu.presence = removeItems(c.mu.presence, w)
 		c.mu.presence = append(c.mu.presence, presenceItem{w: w, snapshot: true})
-		w.queued, w.snapshot = 0, true
+		w.queued = 0
 		c.b.stats.PresenceResyncs.Add(1)
 	default:
 		for _, ev := range evs {
@@ -250,9 +250,7 @@ func (c *conn) takePresenceLocked() presenceItem {
 	it := c.mu.presence[0]
 	c.mu.presence[0] = presenceItem{}
 	c.mu.presence = c.mu.presence[1:]
-	if it.snapshot {
-		it.w.snapshot = false
-	} else {
+	if !it.snapshot {
 		it.w.queued--
 	}
 	return it
@@ -261,13 +259,21 @@ func (c *conn) takePresenceLocked() presenceItem {
 // sendPresence writes one presence item: a snapshot built from a View
 // taken now, or an event the last snapshot does not already have. The
 // rights are asked again at each message, as for deliveries: an ACL
-// reloaded without them stops the messages (the watch stays, silent).
+// reloaded without them silences the watch; once they are back, its next
+// message is a fresh snapshot (the events meanwhile were dropped).
 func (c *conn) sendPresence(it presenceItem) error {
 	w := it.w
 	if !c.mayWatch(w.filter) {
+		w.silenced = true
 		return nil
 	}
 	var msg any = it.ev
+	if w.silenced {
+		if !it.snapshot && log.Offset(it.ev.Offset) < w.from {
+			return nil // the last snapshot has it: wait for a newer change
+		}
+		it.snapshot, w.silenced = true, false
+	}
 	if it.snapshot {
 		v := c.b.o.Views.View()
 		w.from = v.NextOffset()

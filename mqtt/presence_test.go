@@ -488,7 +488,8 @@ func TestClusterPresence(t *testing.T) {
 
 // TestPresenceACLReload: an ACL reloaded without the right stops a presence
 // subscription's messages (rights are asked at each message, as for
-// deliveries); reloaded with it again, they resume.
+// deliveries); reloaded with it again, they resume with a fresh snapshot,
+// which has what happened meanwhile.
 func TestPresenceACLReload(t *testing.T) {
 	tb, pol, path := startACLBroker(t, "user alice\ntopic read room/#\nuser bob\ntopic readwrite #\n")
 	alice, _ := rawConnect(t, tb.addr, login("alice", "alice", true))
@@ -513,7 +514,11 @@ func TestPresenceACLReload(t *testing.T) {
 	alice.noPublish(300 * time.Millisecond)
 	reload("user alice\ntopic read room/#\nuser bob\ntopic readwrite #\n")
 	bob.subscribe(0, packet.Subscription{Filter: "room/3"})
-	if ev := presenceMsg(t, alice, "$presence/room/%2B"); ev.Event != presence.EventJoin || ev.Subscription.Filter != "room/3" {
-		t.Fatalf("after the right came back: %+v", ev)
+	if ev := presenceMsg(t, alice, "$presence/room/%2B"); ev.Event != presence.EventSnapshot || len(ev.Subscribers) != 3 {
+		t.Fatalf("after the right came back: %+v, want a snapshot of bob's room/1, room/2 and room/3", ev)
+	}
+	bob.subscribe(0, packet.Subscription{Filter: "room/4"})
+	if ev := presenceMsg(t, alice, "$presence/room/%2B"); ev.Event != presence.EventJoin || ev.Subscription.Filter != "room/4" {
+		t.Fatalf("then events: %+v", ev)
 	}
 }
