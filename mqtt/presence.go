@@ -43,7 +43,7 @@ type presenceWatch struct {
 	filter string
 	topic  string // presence.TopicName(filter)
 	subID  uint32 // the SUBSCRIBE's subscription identifier, 0 none [MQTT-3.3.4-3]
-	queued int // events queued, under c.mu
+	queued int    // events queued, under c.mu
 	// Writer only. from: events below it are dropped (the last snapshot
 	// has them); silenced: messages were dropped for want of the right,
 	// so the next one is a fresh snapshot.

@@ -63,9 +63,9 @@ type applier struct {
 	// snapAt is the log position of the latest snapshot taken or restored
 	// (snapshotByRecords).
 	snapAt atomic.Uint64
-	failed   error  // set when an append failed; cleared by recovery
-	fatal    error  // set when recovery is impossible without a restart
-	health   atomic.Pointer[string]
+	failed error // set when an append failed; cleared by recovery
+	fatal  error // set when recovery is impossible without a restart
+	health atomic.Pointer[string]
 
 	// Installing a snapshot's segments (install.go).
 	self         string
