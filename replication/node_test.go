@@ -88,10 +88,10 @@ func TestSnapshotByRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "a snapshot by records", 10*time.Second, func() bool { return c.nodes[0].a.snapAt.Load() >= 2000 })
-	if idx := c.nodes[0].raft.Stats()["last_snapshot_index"]; idx == "0" {
-		t.Fatal("snapAt moved without a raft snapshot")
-	}
+	// snapAt moves when the snapshot is captured; raft counts it once persisted.
+	waitUntil(t, "a snapshot by records", 10*time.Second, func() bool {
+		return c.nodes[0].a.snapAt.Load() >= 2000 && c.nodes[0].raft.Stats()["last_snapshot_index"] != "0"
+	})
 	at := c.nodes[0].a.snapAt.Load()
 	next := c.nodes[0].Log().NextOffset()
 	digest := c.mach[0].Digest()
