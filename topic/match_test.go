@@ -3,6 +3,7 @@ package topic
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -241,5 +242,38 @@ func BenchmarkTrieMatch(b *testing.B) {
 	}
 	if n != 2*b.N { // "site/42/dev/4242/+" and "site/#"
 		b.Fatalf("%d matches in %d calls, want 2 per call", n, b.N)
+	}
+}
+
+// TestTrieMatchOrder: Match yields each matching filter's ids in ascending
+// order, also after inserts and removes change them.
+func TestTrieMatchOrder(t *testing.T) {
+	tr := NewTrie[int]()
+	ids := []string{"c9", "c1", "c5", "c3", "c7", "c2"}
+	for i, id := range ids {
+		tr.Insert("a/+", id, i)
+	}
+	order := func() []string {
+		var got []string
+		tr.Match("a/b", func(filter, id string, _ int) { got = append(got, id) })
+		return got
+	}
+	if got := order(); !slices.Equal(got, []string{"c1", "c2", "c3", "c5", "c7", "c9"}) {
+		t.Fatalf("Match order %v", got)
+	}
+	tr.Insert("a/+", "c0", 0)
+	tr.Remove("a/+", "c5")
+	if got := order(); !slices.Equal(got, []string{"c0", "c1", "c2", "c3", "c7", "c9"}) {
+		t.Fatalf("Match order after a change %v", got)
+	}
+	var v int
+	tr.Insert("a/+", "c3", 42) // a new value for an existing id
+	tr.Match("a/b", func(_, id string, val int) {
+		if id == "c3" {
+			v = val
+		}
+	})
+	if v != 42 {
+		t.Fatalf("Match gave c3's old value %d", v)
 	}
 }

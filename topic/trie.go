@@ -1,8 +1,10 @@
 package topic
 
 import (
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Trie maps filters to subscribers. Every (filter, id) pair holds one value.
@@ -25,6 +27,15 @@ type node[V any] struct {
 	children map[string]*node[V]
 	subs     map[string]V // id -> value, for the filter ending at this node
 	filter   string       // the full filter of subs, set when subs is non-empty
+	// sorted is subs in id order, for Match: built by the first Match after
+	// a change (Insert and Remove clear it). An atomic pointer, so that
+	// concurrent Matches of a trie nobody changes (the ACL's) stay safe.
+	sorted atomic.Pointer[[]entry[V]]
+}
+
+type entry[V any] struct {
+	id string
+	v  V
 }
 
 // NewTrie returns an empty trie.
@@ -54,6 +65,7 @@ func (t *Trie[V]) Insert(filter, id string, v V) bool {
 	}
 	_, existed := n.subs[id]
 	n.subs[id] = v
+	n.sorted.Store(nil)
 	if !existed {
 		t.size++
 	}
@@ -94,6 +106,7 @@ func (n *node[V]) remove(rest, id string) bool {
 		removed = child.remove(tail, id)
 	} else if _, removed = child.subs[id]; removed {
 		delete(child.subs, id)
+		child.sorted.Store(nil)
 		if len(child.subs) == 0 {
 			child.subs, child.filter = nil, ""
 		}
@@ -104,8 +117,9 @@ func (n *node[V]) remove(rest, id string) bool {
 	return removed
 }
 
-// Match calls fn for every (filter, id, value) whose filter matches name.
-// The order of calls is unspecified.
+// Match calls fn for every (filter, id, value) whose filter matches name:
+// each matching filter's ids in ascending order (a caller merging the
+// matches of one filter needs no sort), the filters in no given order.
 func (t *Trie[V]) Match(name string, fn func(filter, id string, v V)) {
 	dollar := strings.HasPrefix(name, "$")
 	t.root.match(name, true, dollar, fn)
@@ -138,8 +152,21 @@ func (n *node[V]) descend(tail string, more, dollar bool, fn func(string, string
 }
 
 func (n *node[V]) emit(fn func(string, string, V)) {
-	for id, v := range n.subs {
-		fn(n.filter, id, v)
+	if len(n.subs) == 0 {
+		return
+	}
+	es := n.sorted.Load()
+	if es == nil {
+		s := make([]entry[V], 0, len(n.subs))
+		for id, v := range n.subs {
+			s = append(s, entry[V]{id, v})
+		}
+		slices.SortFunc(s, func(a, b entry[V]) int { return strings.Compare(a.id, b.id) })
+		n.sorted.Store(&s)
+		es = &s
+	}
+	for _, e := range *es {
+		fn(n.filter, e.id, e.v)
 	}
 }
 
