@@ -38,8 +38,6 @@ type credentials struct {
 	token    string
 }
 
-func (c credentials) set() bool { return c.user != "" || c.token != "" }
-
 // apply sets r's Authorization header unless r has one.
 func (c credentials) apply(r *http.Request) {
 	switch {
