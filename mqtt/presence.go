@@ -299,7 +299,8 @@ func (c *conn) sendPresence(it presenceItem) error {
 			// [MQTT-3.1.2-25]: dropped; a snapshot this large reaches the
 			// client over GET /v1/presence.
 			c.b.stats.DroppedTooLarge.Add(1)
-			c.logger.Warn().Str("filter", w.filter).Int("bytes", n).Msg("presence message larger than the client's maximum packet size: dropped")
+			c.logger.Warn().Str("filter", w.filter).Int("bytes", n).
+				Msg("presence message larger than the client's maximum packet size: dropped")
 			return nil
 		}
 	}

@@ -147,10 +147,11 @@ func SnapshotEvent(s Snapshot, last log.Offset) SnapshotMessage {
 
 // Events are the events the entry at off (time t, unix ns) makes for a
 // presence subscription on filter (valid, non-shared), in the order a
-// consumer applies them: offline, the leaves, the joins, online. A client is online or offline for filter only while it holds
-// a subscription overlapping filter (it is then in the snapshot): an
-// online names the filters it holds after a connect, an offline those it
-// held before the disconnect. Nil when the change does not touch filter.
+// consumer applies them: offline, the leaves, the joins, online. A client
+// is online or offline for filter only while it holds a subscription
+// overlapping filter (it is then in the snapshot): online counts the
+// filters it holds after a connect, offline those it held before the
+// disconnect. Nil when the change does not touch filter.
 func Events(filter string, off log.Offset, t int64, ch *fsm.PresenceChange) []Event {
 	var out []Event
 	base := Event{Filter: filter, ClientID: ch.ClientID, Node: NodeOf(ch.Node), Offset: uint64(off), Time: timeString(t)}
