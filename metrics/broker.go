@@ -19,6 +19,9 @@ var (
 		"Deliveries not sent, by reason: retention (QoS 0 a lagging connection had not read when retention deleted it), lagging_shared (QoS 0 of a shared subscription given to a lagging member), too_large (over the client's Maximum Packet Size), expired (Message Expiry elapsed).", counter, "reason")
 	queued  = newDesc("strata_mqtt_delivery_queue_messages", "Deliveries queued in memory on this node's connections.", gauge)
 	lagging = newDesc("strata_mqtt_lagging_connections", "Connections whose queue overflowed: they read their backlog back from the log (every QoS).", gauge)
+	// Presence subscriptions ($presence/<filter>, docs/mqtt.md#presence).
+	presenceWatches = newDesc("strata_mqtt_presence_subscriptions", "$presence/ subscriptions open on this node's connections.", gauge)
+	presenceResyncs = newDesc("strata_mqtt_presence_resyncs_total", "Presence subscriptions sent a fresh snapshot because their client read events slower than they came.", counter)
 )
 
 // brokerCollector reads an MQTT broker's counters at scrape time.
@@ -26,7 +29,7 @@ type brokerCollector struct{ b *mqtt.Broker }
 
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeAll(ch, publishesReceived, publishesSent, bytesReceived, bytesSent, connections, connects,
-		dropped, queued, lagging)
+		dropped, queued, lagging, presenceWatches, presenceResyncs)
 }
 
 func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -48,6 +51,8 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	q, l := c.b.QueueDepth()
 	queued.emit(ch, float64(q))
 	lagging.emit(ch, float64(l))
+	presenceWatches.emit(ch, float64(c.b.PresenceWatches()))
+	presenceResyncs.emit(ch, float64(s.PresenceResyncs.Load()))
 }
 
 var (

@@ -94,6 +94,10 @@ func (ws *presenceWatches) removeLocked(w *presenceWatch) {
 	ws.n.Add(-1)
 }
 
+// PresenceWatches is how many $presence/ subscriptions this node's
+// connections hold (metrics).
+func (b *Broker) PresenceWatches() int { return int(b.watches.n.Load()) }
+
 // presenceRequest is a SUBSCRIBE's presence filter once checked.
 type presenceRequest struct {
 	name, filter string

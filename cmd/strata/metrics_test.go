@@ -161,6 +161,19 @@ func TestMetricsProcess(t *testing.T) {
 		}
 	}
 	promtoolCheck(t, after.text)
+
+	// A presence subscription is counted while it is open.
+	watcher, err := mqttClient(p.mqtt, "watcher", "ops", "ops-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := watcher.Subscribe("$presence/m/#", 0, func(paho.Client, paho.Message) {}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe $presence/m/#: %v", tok.Error())
+	}
+	waitFor(t, "the presence subscription counted", 10*time.Second, func() bool {
+		_, s := getMetrics(t, p.http, "ops", "ops-pw")
+		return s.get(t, "strata_mqtt_presence_subscriptions") == 1 && s.get(t, "strata_mqtt_presence_resyncs_total") == 0
+	})
 }
 
 // checkMoved checks that each counter moved by at least its minimum (and
