@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -138,10 +139,17 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 // publisher publishes unique payloads to whichever node accepts them and
 // records what was acknowledged, with its offset.
 type publisher struct {
-	mu    sync.Mutex
-	acked map[string]uint64
-	nodes []*proc
-	dead  map[string]bool
+	mu      sync.Mutex
+	acked   map[string]uint64
+	nodes   []*proc
+	dead    map[string]bool
+	lastErr string // why the last publish not acknowledged was not, for failures
+}
+
+func (p *publisher) fail(why string) {
+	p.mu.Lock()
+	p.lastErr = why
+	p.mu.Unlock()
 }
 
 func (p *publisher) publishOnce(seq int) {
@@ -160,17 +168,20 @@ func (p *publisher) publishOnce(seq int) {
 			continue // not sent: another node may take it
 		}
 		if err != nil {
+			p.fail(fmt.Sprintf("%s via %s: %v", payload, n.id, err))
 			return // sent, no answer (a killed node): it may be committed, so it is not sent twice
 		}
-		var out struct{ Offset *uint64 }
-		json.NewDecoder(resp.Body).Decode(&out)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		var out struct{ Offset *uint64 }
+		json.Unmarshal(body, &out)
 		if resp.StatusCode == http.StatusOK && out.Offset != nil {
 			p.mu.Lock()
 			p.acked[payload] = *out.Offset
 			p.mu.Unlock()
 			return
 		}
+		p.fail(fmt.Sprintf("%s via %s: %d %s", payload, n.id, resp.StatusCode, body))
 	}
 }
 

@@ -368,7 +368,7 @@ func TestLoopbackClusterWithoutKey(t *testing.T) {
 		pub.publishOnce(i)
 	}
 	if pub.count() != 20 {
-		t.Fatalf("%d of 20 publishes through a follower acknowledged", pub.count())
+		t.Fatalf("%d of 20 publishes through a follower acknowledged; last refusal: %s", pub.count(), pub.lastErr)
 	}
 	want := history(t, leaderOf(t, nodes))
 	for _, n := range nodes {
