@@ -73,6 +73,9 @@ type conn struct {
 		small     *bufio.Reader     // on the socket
 		body      []byte            // PUBLISH bodies, reused while the client streams; nil while idle (connbuf.go)
 		inAliases map[uint16]string // inbound topic aliases
+		// woke: nothing was buffered before the packet in hand, so the
+		// reader waited for it (publish.go yields once then).
+		woke bool
 	}
 	// Writer only.
 	w struct {
@@ -231,6 +234,7 @@ func (c *conn) run() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
+		c.r.woke = c.r.br.Buffered() == 0
 		p, err := c.readPacket()
 		if err != nil {
 			c.readFailed(err)

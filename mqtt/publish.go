@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -61,6 +62,16 @@ func (c *conn) publish(p *packet.Publish) bool {
 		e.Publish.Props = messageProps(&p.Properties)
 	}
 	c.b.stats.ReceivedByQoS[p.QoS%3].Add(1)
+	if c.r.woke {
+		// A publish that woke this reader lets readers woken with it run
+		// first: the Go runtime resumes the last of several sockets that
+		// became readable first, so without this a SUBSCRIBE another
+		// client sent just before (a request/response pair, a test that
+		// does not wait for SUBACK) was logged after the publish most of
+		// the time. Streaming publishers, whose next packet is already
+		// buffered, do not yield. docs/mqtt.md "Order across connections".
+		runtime.Gosched()
+	}
 	f := c.propose(&e)
 	if p.QoS > 0 { // QoS 0 is never answered: its outcome concerns nobody here
 		c.await(&pending{f: f, kind: pendPublish, qos: p.QoS, id: p.PacketID})
