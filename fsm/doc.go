@@ -92,11 +92,13 @@
 //   - sessions: client id → Session: connected or not and on which node
 //     (presence), clean start, expiry interval, connect and disconnect
 //     times, the current connection's will, and the replay gaps (below).
-//   - subscriptions: (client id, filter) → SubOptions. Two indexes used only
-//     by Apply: a topic.Trie of non-shared (filter, client) pairs, and a
-//     trie of (inner filter, group) for shared subscriptions, whose members
-//     are kept per (group, inner filter) in client id order with a
-//     round-robin position.
+//   - subscriptions: (client id, filter) → SubOptions, and the same keyed
+//     by (filter, client id) for presence (View.Presence compares a filter
+//     with each distinct subscribed filter once, then reads those that
+//     overlap). Two indexes used only by Apply: a topic.Trie of non-shared
+//     (filter, client) pairs, and a trie of (inner filter, group) for shared
+//     subscriptions, whose members are kept per (group, inner filter) in
+//     client id order with a round-robin position.
 //   - inflight: (client id, offset) → QoS and state; the explicit part of
 //     each session's cursor.
 //   - awaiting release: (client id, packet id) of inbound QoS 2 publishes
@@ -105,6 +107,10 @@
 //   - wills: client id → will waiting for its delay, with its due time.
 //   - deadlines: (due, will|expire, client id): what only time can trigger.
 //   - presence: connected-session count and subscriber count per filter.
+//     Every entry that adds or removes subscriptions or brings a session
+//     on or off line reports it in Effects.Presence (PresenceChange), from
+//     which the presence package builds join, leave, online and offline
+//     events.
 //   - revoked keys: the ids of revoked signed keys (KeyRevoked).
 //   - consumers: name → filter, next offset, time of the last commit
 //     (Consumer). A plain commit behind the cursor is stale (the furthest
