@@ -2,43 +2,21 @@ package mqtt_test
 
 import (
 	"crypto/tls"
-	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/rs/zerolog"
 
-	"github.com/stratamq/strata/internal/testpki"
-	"github.com/stratamq/strata/mqtt"
 )
 
 // TestTLSAndWebSocketListeners: the same broker serves TCP, TLS and
 // WebSocket (path /mqtt, subprotocol mqtt) clients, which exchange messages.
 func TestTLSAndWebSocketListeners(t *testing.T) {
 	tb := startBroker(t, nil)
-	cert, pool := testpki.SelfSigned(t)
-	tln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go tb.broker.Serve(tln, "tls")
-	wln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := tb.broker.ListenerFor(wln.Addr(), "ws")
-	hs := &http.Server{Handler: mqtt.WebSocketHandler(func(c net.Conn) { tb.broker.ServeConn(c, l) }, zerolog.Nop())}
-	go hs.Serve(wln)
-	t.Cleanup(func() { hs.Close() })
-
-	urls := map[string]string{
-		"tcp": tb.url(),
-		"tls": "ssl://" + tln.Addr().String(),
-		"ws":  "ws://" + wln.Addr().String() + "/mqtt",
-	}
+	urls, pool := tlsAndWebSocket(t, tb)
 	inboxes := map[string]*inbox{}
 	for name, url := range urls {
 		in := newInbox()
@@ -65,7 +43,7 @@ func TestTLSAndWebSocketListeners(t *testing.T) {
 		}
 	}
 	// A WebSocket request without the mqtt subprotocol is refused.
-	req, _ := http.NewRequest("GET", "http://"+wln.Addr().String()+"/mqtt", nil)
+	req, _ := http.NewRequest("GET", "http"+strings.TrimPrefix(urls["ws"], "ws"), nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
