@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,17 +37,8 @@ func publishSamples(t *testing.T, n *replication.Node) {
 
 func getBody(t *testing.T, url, accept string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	body, resp := get(t, url, accept)
+	return resp.StatusCode, string(body)
 }
 
 // TestMessagesPayloadModes reads the same four messages in each payload
