@@ -122,3 +122,17 @@ func (c *apiClient) do(r *http.Request) (*http.Response, error) {
 	c.creds.apply(r)
 	return c.hc.Do(r)
 }
+
+// send sends r with the credentials and returns the response of a 200; any
+// other status is the API's error (the body closed).
+func (c *apiClient) send(r *http.Request) (*http.Response, error) {
+	resp, err := c.do(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, apiError(resp)
+	}
+	return resp, nil
+}

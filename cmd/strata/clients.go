@@ -187,14 +187,11 @@ func (c *apiClient) getBody(u string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, apiError(resp)
-	}
 	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 }
 
@@ -304,14 +301,11 @@ func adminDelete(c *apiClient, path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp)
-	}
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	fmt.Fprintf(stdout, "%s", out)
 	return nil

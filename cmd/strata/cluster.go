@@ -103,20 +103,12 @@ func snapshotFlags(*flag.FlagSet) func(*apiClient, io.Writer, io.Writer) error {
 }
 
 func clusterStatus(client *apiClient, stdout io.Writer) error {
-	req, err := http.NewRequest("GET", client.base+"/v1/cluster/status", nil)
+	body, err := client.getBody(client.base + "/v1/cluster/status")
 	if err != nil {
 		return err
-	}
-	resp, err := client.do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp)
 	}
 	var st replication.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("decode status: %w", err)
 	}
 	fmt.Fprintf(stdout, "node %s: %s; leader %s (%s)\ncommit index %d, applied %d, next offset %d\n",

@@ -90,14 +90,11 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	if *format == "parquet" {
 		req.Header.Set("Accept", httpapi.ParquetContentType)
 	}
-	resp, err := client.do(req)
+	resp, err := client.send(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp)
-	}
 	if *format == "parquet" {
 		return saveParquet(resp.Body, *out, stderr)
 	}

@@ -35,7 +35,7 @@ func runKey(args []string, stdout, stderr io.Writer) error {
 
 func keyUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: strata key create --cluster-key FILE --filter FILTER --rights LIST [--ttl D] [--client-id-prefix P]")
-	fmt.Fprintln(w, "       strata key revoke [--server ADDR] ID")
+	fmt.Fprintln(w, "       strata key revoke [--server ADDR] [--user NAME | --token-file FILE] [--ca FILE] ID")
 	fmt.Fprintln(w, "\ncreate prints a signed key (a JWT signed with HMAC-SHA256 under a key derived from the")
 	fmt.Fprintln(w, "cluster key file), offline. Give it as the MQTT password (any user name) or as an HTTP")
 	fmt.Fprintln(w, "bearer token to a node started with the same --cluster-key: it grants LIST (pub, sub,")
@@ -95,7 +95,7 @@ func loadKeys(path string) (*auth.Keys, error) {
 
 func keyRevoke(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("key revoke", stderr)
-	server := fs.String("server", "127.0.0.1:8080", "HTTP address of a node")
+	api := addAPIFlags(fs, "a node's HTTP API")
 	fs.Usage = func() { keyUsage(fs.Output()); fmt.Fprintln(fs.Output()); fs.PrintDefaults() }
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -109,15 +109,19 @@ func keyRevoke(args []string, stdout, stderr io.Writer) error {
 	} else if fs.NArg() != 0 || id == "" {
 		return fmt.Errorf("%w: revoke takes one key id (strata key --help)", errUsage)
 	}
-	client := &http.Client{Timeout: 35 * time.Second}
-	resp, err := client.Post(httpURL(*server)+"/v1/keys/"+url.PathEscape(id)+"/revoke", "application/json", nil)
+	client, err := api.client(35*time.Second, os.Stdin, stderr)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp)
+	req, err := http.NewRequest("POST", client.base+"/v1/keys/"+url.PathEscape(id)+"/revoke", nil)
+	if err != nil {
+		return err
 	}
+	resp, err := client.send(req) // the admin right: the caller's credentials
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
 	fmt.Fprintf(stdout, "key %s revoked\n", id)
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/stratamq/strata/auth"
 )
 
 func writeClusterKey(t *testing.T) string {
@@ -33,7 +35,9 @@ func strata(args ...string) (int, string, string) {
 
 // TestKeyCommands: a key made by `strata key create` admits an MQTT client
 // of a node started with the same --cluster-key; `strata key revoke`
-// through the node's API ends its connection and refuses it afterwards.
+// through the node's API, with a user's credentials (the node has a
+// password file: without them the API answers 401), ends its connection
+// and refuses it afterwards.
 func TestKeyCommands(t *testing.T) {
 	keyFile := writeClusterKey(t)
 	code, tok, stderr := strata("key", "create", "--cluster-key", keyFile, "--filter", "sensors/#", "--rights", "pub,sub", "--ttl", "1h", "--client-id-prefix", "dev-")
@@ -47,7 +51,11 @@ func TestKeyCommands(t *testing.T) {
 	}
 	bin := buildStrata(t)
 	p := &proc{id: "n1", http: freeAddr(t), raft: freeAddr(t), dir: t.TempDir()}
-	startNode(t, bin, p, "", "--cluster-key", keyFile)
+	pw := filepath.Join(t.TempDir(), "strata.passwd")
+	if err := auth.SetPassword(pw, "ops", []byte("ops-pw")); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, bin, p, "", "--cluster-key", keyFile, "--password-file", pw)
 	waitFor(t, "the node to be ready", 20*time.Second, func() bool { var v any; return getJSON("http://"+p.http+"/readyz", &v) == nil })
 
 	lost := make(chan error, 1)
@@ -61,7 +69,11 @@ func TestKeyCommands(t *testing.T) {
 	if tk := bad.Connect(); tk.WaitTimeout(10*time.Second) && tk.Error() == nil {
 		t.Fatal("a tampered key was accepted")
 	}
-	if code, _, stderr := strata("key", "revoke", "--server", p.http, id); code != 0 {
+	if code, _, stderr := strata("key", "revoke", "--server", p.http, id); code != 1 || !strings.Contains(stderr, "401") {
+		t.Fatalf("key revoke without credentials: exit %d %q, want 1 and 401", code, stderr)
+	}
+	t.Setenv("STRATA_PASSWORD", "ops-pw")
+	if code, _, stderr := strata("key", "revoke", "--server", p.http, "--user", "ops", id); code != 0 {
 		t.Fatalf("key revoke: %d %s", code, stderr)
 	}
 	select {
