@@ -9,7 +9,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-
 )
 
 // TestTLSAndWebSocketListeners: the same broker serves TCP, TLS and
