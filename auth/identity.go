@@ -46,6 +46,14 @@ type Checker interface {
 	AllowFilter(right Right, filter string) bool
 }
 
+// MayObserve reports whether c may learn what happens on every topic of
+// filter: the subscribe or the replay right there. Listings of retained
+// messages, sessions and presence ask it: they reveal no more than such a
+// caller could read.
+func MayObserve(c Checker, filter string) bool {
+	return c.AllowFilter(Subscribe, filter) || c.AllowFilter(Replay, filter)
+}
+
 // AllowAll is the Authorizer of a broker without an ACL: everything is
 // granted (who may connect at all is the password file's and the
 // listeners' decision).

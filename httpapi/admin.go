@@ -174,7 +174,7 @@ func (s *server) view(w http.ResponseWriter) (*fsm.View, bool) {
 // and what a caller confined to some topics must not.
 func (s *server) readsAll(w http.ResponseWriter, r *http.Request) bool {
 	id, c := callerOf(r)
-	if c.AllowFilter(auth.Subscribe, "#") || c.AllowFilter(auth.Replay, "#") {
+	if auth.MayObserve(c, "#") {
 		return true
 	}
 	s.forbid(w, r, id, "listing clients and sessions needs the subscribe or replay right on #")
@@ -314,7 +314,7 @@ func (s *server) retained(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if id, c := callerOf(r); !c.AllowFilter(auth.Subscribe, filter) && !c.AllowFilter(auth.Replay, filter) {
+	if id, c := callerOf(r); !auth.MayObserve(c, filter) {
 		s.forbid(w, r, id, "no subscribe or replay right on "+strconv.Quote(filter))
 		return
 	}

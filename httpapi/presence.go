@@ -25,7 +25,7 @@ func (s *server) presence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if id, c := callerOf(r); !c.AllowFilter(auth.Subscribe, filter) && !c.AllowFilter(auth.Replay, filter) {
+	if id, c := callerOf(r); !auth.MayObserve(c, filter) {
 		s.forbid(w, r, id, "no subscribe or replay right on "+strconv.Quote(filter))
 		return
 	}

@@ -112,17 +112,10 @@ func (c *conn) checkPresence(inner string, err error, count int) (packet.ReasonC
 		return packet.CodeTopicFilterInvalid, err.Error()
 	case count >= maxPresenceWatches:
 		return packet.CodeQuotaExceeded, "too many presence subscriptions on one connection"
-	case !c.mayWatch(inner):
+	case !auth.MayObserve(c.acl, inner):
 		return packet.CodeNotAuthorized, "the ACL grants neither subscribe nor replay on every topic of " + inner
 	}
 	return packet.CodeSuccess, "" // granted QoS 0
-}
-
-// mayWatch: who listens on a filter is as private as what is published
-// there, so presence needs the subscribe or the replay right on every
-// topic of filter (as GET /v1/presence).
-func (c *conn) mayWatch(filter string) bool {
-	return c.acl.AllowFilter(auth.Subscribe, filter) || c.acl.AllowFilter(auth.Replay, filter)
 }
 
 // presenceCount is how many presence subscriptions c holds.
@@ -267,7 +260,7 @@ func (c *conn) takePresenceLocked() presenceItem {
 // message is a fresh snapshot (the events meanwhile were dropped).
 func (c *conn) sendPresence(it presenceItem) error {
 	w := it.w
-	if !c.mayWatch(w.filter) {
+	if !auth.MayObserve(c.acl, w.filter) {
 		w.silenced = true
 		return nil
 	}
