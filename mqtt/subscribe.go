@@ -71,9 +71,12 @@ func (c *conn) checkSubscribe(p *packet.Subscribe) (subscribeRequest, bool) {
 	if propErr == nil {
 		propErr = offsetErr // refuses every filter, as a bad replay-from does
 	}
-	watches := c.presenceCount()
+	watches := -1 // the connection's presence subscriptions, counted at the first $presence/ filter
 	for i, s := range p.Subscriptions {
 		if inner, ok, err := presence.SplitTopic(s.Filter); ok {
+			if watches < 0 {
+				watches = c.presenceCount()
+			}
 			code, why := c.checkPresence(inner, err, watches+len(req.presence))
 			req.codes[i] = code
 			if code.IsError() {
